@@ -1,0 +1,25 @@
+/** The agent's command line: parsed by `lxcfs-kit agent`, rendered into the DaemonSet by the constructs. */
+import { AGENT_HEALTH_PORT, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
+import { FlagValues, renderFlags } from '../flags';
+
+export const AGENT_FLAGS = {
+  'lxcfs-path': { kind: 'string', default: DEFAULT_LXCFS_PATH, help: 'host directory where lxcfs is mounted' },
+  'lxcfs-binary': { kind: 'string', default: 'lxcfs', help: 'lxcfs executable (looked up in PATH)' },
+  'lxcfs-arg': {
+    kind: 'list',
+    default: ['-l', '--enable-cfs'],
+    help: 'flags passed to lxcfs (repeat the flag, or separate with commas); --enable-pidfd is added when the lxcfs version supports it',
+  },
+  pidfd: { kind: 'string', default: 'auto', choices: ['auto', 'always', 'never'], help: 'pass --enable-pidfd to lxcfs' },
+  'health-address': { kind: 'string', default: '0.0.0.0', help: 'address of the /healthz, /readyz and /metrics server' },
+  'health-port': { kind: 'integer', default: AGENT_HEALTH_PORT, min: 0, max: 65535, help: 'port of the /healthz, /readyz and /metrics server (0 picks a free port)' },
+  helper: { kind: 'string', default: HELPER_IMAGE_PATH, help: 'path of the native mount helper (lxcfs-kit-remount)' },
+  'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
+} as const;
+
+export type AgentFlags = FlagValues<typeof AGENT_FLAGS>;
+
+/** The container args for the DaemonSet: `agent` followed by every non-default flag. */
+export function agentArgs(values: Partial<AgentFlags>): string[] {
+  return ['agent', ...renderFlags(AGENT_FLAGS, values)];
+}

@@ -1,0 +1,71 @@
+/**
+ * The names and defaults that several parts of lxcfs-kit must agree on: the
+ * constructs, the Helm chart, the webhook and the node agent all import them
+ * from here, so a rename can never leave one part behind.
+ */
+import pkg from '../package.json';
+
+/** The package version; image tags, chart version and appVersion all derive from it. */
+export const VERSION: string = pkg.version;
+
+export const PROJECT_NAME = 'lxcfs-kit';
+export const LABEL_PREFIX = 'lxcfs-kit.io/';
+
+/** Namespace label (whole namespace) or pod label (one pod) that opts pods in. */
+export const INJECT_LABEL = `${LABEL_PREFIX}inject`;
+export const INJECT_ENABLED = 'enabled';
+/** Pod label value that opts a pod out; the webhook is not even called for it. */
+export const INJECT_DISABLED = 'disabled';
+/** Pod annotation: comma-separated container names that must not be injected. */
+export const EXCLUDE_CONTAINERS_ANNOTATION = `${LABEL_PREFIX}exclude-containers`;
+/** Pod annotation set on every injected pod; its value lists the injected files. */
+export const INJECTED_ANNOTATION = `${LABEL_PREFIX}injected`;
+
+/** Namespace label of the older lxcfs-admission-webhook project (migration, off by default). */
+export const LEGACY_NAMESPACE_LABEL = 'lxcfs-admission-webhook';
+export const LEGACY_NAMESPACE_VALUE = 'enabled';
+
+/** Namespaces that are never injected, whatever their labels say. */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+/** Label every lxcfs-kit pod carries; the webhook's objectSelector excludes it. */
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+export const AGENT_COMPONENT = 'agent';
+export const WEBHOOK_COMPONENT = 'webhook';
+
+/** Host directory where the agent mounts LXCFS; the same as lxcfs-admission-webhook's. */
+export const DEFAULT_LXCFS_PATH = '/var/lib/lxcfs';
+
+/** Files bind-mounted into every injected container. */
+export const DEFAULT_LXCFS_FILES: readonly string[] = [
+  '/proc/cpuinfo',
+  '/proc/meminfo',
+  '/proc/stat',
+  '/proc/uptime',
+  '/proc/loadavg',
+  '/proc/diskstats',
+  '/proc/swaps',
+  '/sys/devices/system/cpu/online',
+];
+
+/** Prefix of every volume the webhook adds to a pod. */
+export const VOLUME_PREFIX = 'lxcfs-kit-';
+
+/** Where the release pipeline publishes images; tags are always the package version. */
+export const IMAGE_REGISTRY = 'ghcr.io/lxcfs-kit';
+export const AGENT_IMAGE = `${IMAGE_REGISTRY}/agent:${VERSION}`;
+export const WEBHOOK_IMAGE = `${IMAGE_REGISTRY}/webhook:${VERSION}`;
+
+/** Ports, fixed in one place so manifests, probes and servers agree. */
+export const WEBHOOK_HTTPS_PORT = 8443;
+export const WEBHOOK_METRICS_PORT = 9090;
+export const WEBHOOK_SERVICE_PORT = 443;
+/** The agent runs with hostNetwork (it must start before the CNI after a reboot), so its port is a host port. */
+export const AGENT_HEALTH_PORT = 9479;
+
+/** Path of the admission endpoint on the webhook's HTTPS port. */
+export const MUTATE_PATH = '/mutate';
+
+/** Where the agent image installs the native mount helper. */
+export const HELPER_IMAGE_PATH = '/usr/local/libexec/lxcfs-kit/lxcfs-kit-remount';

@@ -1,0 +1,67 @@
+/**
+ * The injection contract of design.md as data: which hostPath volume and which
+ * read-only mount each lxcfs file becomes. The webhook builds its JSON Patch from
+ * this, and the end-to-end tests build their runc mounts from it, so both
+ * always describe the same pod.
+ */
+import * as path from 'path';
+import { VOLUME_PREFIX } from './contract';
+
+export interface LxcfsFileMount {
+  /** The file inside the container, e.g. `/proc/meminfo`. */
+  readonly mountPath: string;
+  /** The file on the host, `<lxcfs path>/<mountPath>`. */
+  readonly hostPath: string;
+  /** Pod volume name, `lxcfs-kit-` + the path with `/` and `.` turned into `-`. */
+  readonly volumeName: string;
+  /**
+   * Always `File`: kubelet then holds the pod in ContainerCreating until lxcfs serves
+   * the file, instead of letting the runtime create a directory in its place.
+   */
+  readonly hostPathType: 'File';
+}
+
+/** A Kubernetes volume name derived from the file path; stable and a valid DNS label. */
+export function volumeNameFor(mountPath: string): string {
+  const slug = mountPath.replace(/^\/+/, '').replace(/[^a-z0-9]+/gi, '-').toLowerCase().replace(/-+$/, '');
+  const name = `${VOLUME_PREFIX}${slug}`;
+  if (name.length > 63) {
+    throw new Error(`lxcfs file ${mountPath} gives the volume name ${name}, longer than 63 characters; use a shorter path`);
+  }
+  return name;
+}
+
+/** Reasons a configured file set or lxcfs path cannot work; empty when it is fine. */
+export function injectionProblems(lxcfsPath: string, files: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (!path.posix.isAbsolute(lxcfsPath)) {
+    problems.push(`lxcfs path "${lxcfsPath}" must be an absolute host path such as /var/lib/lxcfs`);
+  } else if (path.posix.normalize(lxcfsPath) === '/') {
+    problems.push('lxcfs path must not be "/": the agent mounts lxcfs there');
+  }
+  if (files.length === 0) {
+    problems.push('the lxcfs file set is empty, so nothing would be injected; keep the default set or name at least one file such as /proc/meminfo');
+  }
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (!/^\/(proc|sys)\/[A-Za-z0-9_./-]+$/.test(f) || f.includes('..') || f.endsWith('/')) {
+      problems.push(`lxcfs file "${f}" must be an absolute file path under /proc or /sys, such as /proc/meminfo`);
+    }
+    if (seen.has(f)) problems.push(`lxcfs file "${f}" is listed twice`);
+    seen.add(f);
+  }
+  return problems;
+}
+
+/** The mounts for a file set; throws with every problem when the configuration cannot work. */
+export function lxcfsFileMounts(lxcfsPath: string, files: readonly string[]): LxcfsFileMount[] {
+  const problems = injectionProblems(lxcfsPath, files);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  const root = path.posix.normalize(lxcfsPath).replace(/\/+$/, '');
+  return files.map((mountPath) => ({
+    mountPath,
+    hostPath: `${root}${mountPath}`,
+    volumeName: volumeNameFor(mountPath),
+    hostPathType: 'File' as const,
+  }));
+}

@@ -1,0 +1,48 @@
+/** The webhook's command line: parsed by `lxcfs-kit webhook`, rendered into the Deployment by the constructs. */
+import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, WEBHOOK_HTTPS_PORT, WEBHOOK_METRICS_PORT } from '../contract';
+import { FlagValues, renderFlags } from '../flags';
+
+export const WEBHOOK_FLAGS = {
+  address: { kind: 'string', default: '0.0.0.0', help: 'address of the HTTPS server' },
+  port: { kind: 'integer', default: WEBHOOK_HTTPS_PORT, min: 0, max: 65535, help: 'HTTPS port: /mutate, /healthz, /readyz (0 picks a free port)' },
+  'metrics-port': { kind: 'integer', default: WEBHOOK_METRICS_PORT, min: 0, max: 65535, help: 'plain-HTTP port of /metrics (0 picks a free port)' },
+  'cert-mode': {
+    kind: 'string',
+    default: 'files',
+    choices: ['files', 'self'],
+    help: 'files: serve --tls-cert-file/--tls-key-file and reload them when they change; self: create and rotate a CA and serving certificate in a Secret and publish the CA to the webhook configuration',
+  },
+  'tls-cert-file': { kind: 'string', default: '', help: 'PEM serving certificate (cert-mode files)' },
+  'tls-key-file': { kind: 'string', default: '', help: 'PEM private key (cert-mode files)' },
+  namespace: { kind: 'string', default: '', help: 'namespace of the install; defaults to $POD_NAMESPACE' },
+  'service-name': { kind: 'string', default: 'lxcfs-kit-webhook', help: 'Service in front of the webhook (certificate SANs)' },
+  'secret-name': { kind: 'string', default: 'lxcfs-kit-webhook-tls', help: 'Secret holding the CA and serving certificate (cert-mode self)' },
+  'webhook-configuration': {
+    kind: 'string',
+    default: 'lxcfs-kit',
+    help: 'MutatingWebhookConfiguration whose caBundle the webhook keeps published (cert-mode self)',
+  },
+  'lxcfs-path': { kind: 'string', default: DEFAULT_LXCFS_PATH, help: 'host directory where the agent mounts lxcfs' },
+  file: { kind: 'list', default: DEFAULT_LXCFS_FILES, help: 'files to bind-mount into containers (repeat, or separate with commas)' },
+  'legacy-namespace-label': {
+    kind: 'boolean',
+    default: false,
+    help: 'also treat namespaces labelled lxcfs-admission-webhook=enabled as opted in (migration)',
+  },
+  'repair-mode': {
+    kind: 'string',
+    default: 'report',
+    choices: ['off', 'report', 'evict'],
+    help: 'what the leader-elected reconciler does with opted-in pods created without injection',
+  },
+  'repair-interval': { kind: 'integer', default: 60, min: 5, help: 'seconds between repair scans' },
+  'evictions-per-minute': { kind: 'integer', default: 6, min: 1, help: 'rate limit of repair evictions' },
+  'lease-name': { kind: 'string', default: 'lxcfs-kit-webhook-repair', help: 'Lease used to elect the replica that runs the reconciler' },
+} as const;
+
+export type WebhookFlags = FlagValues<typeof WEBHOOK_FLAGS>;
+
+/** The container args for the Deployment: `webhook` followed by every non-default flag. */
+export function webhookArgs(values: Partial<WebhookFlags>): string[] {
+  return ['webhook', ...renderFlags(WEBHOOK_FLAGS, values)];
+}

@@ -67,5 +67,8 @@ export const AGENT_HEALTH_PORT = 9479;
 /** Path of the admission endpoint on the webhook's HTTPS port. */
 export const MUTATE_PATH = '/mutate';
 
+/** Host directory (hostPath) where agents keep runtime state and hand over to each other. */
+export const AGENT_STATE_DIR = '/run/lxcfs-kit';
+
 /** Where the agent image installs the native mount helper. */
 export const HELPER_IMAGE_PATH = '/usr/local/libexec/lxcfs-kit/lxcfs-kit-remount';

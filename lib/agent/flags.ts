@@ -1,5 +1,5 @@
 /** The agent's command line: parsed by `lxcfs-kit agent`, rendered into the DaemonSet by the constructs. */
-import { AGENT_HEALTH_PORT, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
+import { AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
 import { FlagValues, renderFlags } from '../flags';
 
 export const AGENT_FLAGS = {
@@ -13,6 +13,7 @@ export const AGENT_FLAGS = {
   pidfd: { kind: 'string', default: 'auto', choices: ['auto', 'always', 'never'], help: 'pass --enable-pidfd to lxcfs' },
   'health-address': { kind: 'string', default: '0.0.0.0', help: 'address of the /healthz, /readyz and /metrics server' },
   'health-port': { kind: 'integer', default: AGENT_HEALTH_PORT, min: 0, max: 65535, help: 'port of the /healthz, /readyz and /metrics server (0 picks a free port)' },
+  'state-dir': { kind: 'string', default: AGENT_STATE_DIR, help: 'host directory for the agent\'s runtime state (lock and handover between an old and a new agent)' },
   helper: { kind: 'string', default: HELPER_IMAGE_PATH, help: 'path of the native mount helper (lxcfs-kit-remount)' },
   'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
 } as const;

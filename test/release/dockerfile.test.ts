@@ -1,0 +1,235 @@
+/**
+ * The image recipe, checked statically: these machines have no Docker engine,
+ * so the CI workflow is where the images are really built. What can run here
+ * does run here: the native helper is compiled with the Dockerfile's own
+ * command, and the TypeScript build's output path is computed by the compiler.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ts from 'typescript';
+import {
+  AGENT_HEALTH_PORT,
+  HELPER_IMAGE_PATH,
+  WEBHOOK_HTTPS_PORT,
+  WEBHOOK_METRICS_PORT,
+} from '../../lib/contract';
+import {
+  ancestry,
+  contextIncludes,
+  copyParts,
+  effective,
+  execForm,
+  labels,
+  parseDockerfile,
+  Stage,
+  stage,
+  substitute,
+} from './dockerfile-model';
+import { walkImports } from './import-graph';
+import { packageJson, readRepoFile, repoPath, ROOT } from './repo';
+
+const dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
+const dockerignore = readRepoFile('.dockerignore');
+const TARGETS = ['agent', 'webhook'] as const;
+
+function runs(s: Stage): string[] {
+  return s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+}
+
+function stageArgs(s: Stage): Record<string, string> {
+  const values: Record<string, string> = { ...dockerfile.globalArgs };
+  for (const i of s.instructions.filter((x) => x.keyword === 'ARG')) {
+    const eq = i.args.indexOf('=');
+    if (eq >= 0) values[i.args.slice(0, eq).trim()] = i.args.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+  }
+  return values;
+}
+
+describe('Dockerfile (static checks; no Docker engine on these machines)', () => {
+  test('has the two targets the workflows build: agent and webhook', () => {
+    const names = dockerfile.stages.map((s) => s.name);
+    for (const target of TARGETS) expect(names).toContain(target);
+  });
+
+  test('every base image is pinned to an explicit version tag, never latest or untagged', () => {
+    const stageNames = new Set(dockerfile.stages.map((s) => s.name));
+    const external = dockerfile.stages.filter((s) => !stageNames.has(s.base));
+    expect(external.length).toBeGreaterThan(0);
+    for (const s of external) {
+      const ref = s.base;
+      expect(ref).not.toMatch(/\$/); // every ARG in FROM resolved to a default
+      const digest = ref.includes('@sha256:');
+      const tag = /:([^/@]+)$/.exec(ref.split('@')[0] as string)?.[1];
+      expect({ ref, tagged: digest || tag !== undefined }).toEqual({ ref, tagged: true });
+      if (tag !== undefined) {
+        expect(tag).not.toBe('latest');
+        // A version, not a moving name such as "slim" or "bookworm" alone.
+        expect({ ref, versioned: /\d+\.\d+/.test(tag) }).toEqual({ ref, versioned: true });
+      }
+    }
+  });
+
+  test('stages that compile native code use the same base image as the runtime stages (same glibc)', () => {
+    const runtimeBase = ancestry(dockerfile, 'agent').slice(-1)[0] as Stage;
+    for (const name of ['lxcfs-build', 'helper-build']) {
+      expect(stage(dockerfile, name).base).toBe(runtimeBase.base);
+    }
+  });
+
+  test('lxcfs is 6.0.x LTS, 6.0.6 or later, built from the upstream release tarball with meson and fuse3', () => {
+    const version = dockerfile.globalArgs['LXCFS_VERSION'] ?? '';
+    const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
+    expect(m).not.toBeNull();
+    const [major, minor, patch] = (m as RegExpExecArray).slice(1).map(Number);
+    expect([major, minor]).toEqual([6, 0]); // 7.x drops cgroup v1 and hybrid hosts
+    expect(patch).toBeGreaterThanOrEqual(6); // 6.0.6 fixes the cgroup-v2 CPU count in /proc/stat
+
+    const build = stage(dockerfile, 'lxcfs-build');
+    const script = runs(build).map((r) => substitute(r, stageArgs(build))).join('\n');
+    expect(script).toContain(`https://linuxcontainers.org/downloads/lxcfs/lxcfs-${version}.tar.gz`);
+    expect(script).toMatch(/libfuse3-dev/);
+    expect(script).toMatch(/meson setup/);
+    expect(script).toMatch(/meson install/);
+    // The download is checked when a digest is pinned, and its digest is printed when not.
+    expect(script).toMatch(/sha256sum -c/);
+  });
+
+  test('webhook: non-root numeric user, only Node, the build output and production dependencies', () => {
+    const user = effective(dockerfile, 'webhook', 'USER');
+    expect(user).toBeDefined();
+    const [uid, gid] = (user?.args ?? '').split(':');
+    expect(uid).toMatch(/^\d+$/);
+    expect(Number(uid)).toBeGreaterThan(0);
+    if (gid !== undefined) expect(Number(gid)).toBeGreaterThan(0);
+
+    const chain = ancestry(dockerfile, 'webhook');
+    const copiedFrom = chain.flatMap((s) =>
+      s.instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD').map((i) => copyParts(i.args).flags['from']),
+    );
+    expect(copiedFrom).toEqual(['node-build']);
+    // No packages installed on top of the Node base: no lxcfs, no fuse, no compiler.
+    expect(chain.flatMap(runs).join('\n')).not.toMatch(/apt-get install/);
+    // npm prune --omit=dev happens in the stage the webhook copies from.
+    expect(runs(stage(dockerfile, 'node-build')).join('\n')).toMatch(/npm prune --omit=dev/);
+  });
+
+  test('agent: lxcfs, the fuse3 runtime and the helper at the path the agent expects', () => {
+    const agent = stage(dockerfile, 'agent');
+    const copies = agent.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.args));
+    const fromStages = copies.map((c) => c.flags['from']);
+    expect(fromStages).toEqual(expect.arrayContaining(['lxcfs-build', 'helper-build', 'node-build']));
+    const helperCopy = copies.find((c) => c.flags['from'] === 'helper-build');
+    expect(helperCopy?.destination).toBe(HELPER_IMAGE_PATH);
+    expect(runs(agent).join('\n')).toMatch(/apt-get install[^\n]*libfuse3-3/);
+    // Nothing in the recipe writes to the host: no VOLUME that would shadow a host path.
+    expect(ancestry(dockerfile, 'agent').flatMap((s) => s.instructions).filter((i) => i.keyword === 'VOLUME')).toEqual([]);
+  });
+
+  test('entrypoint runs the package.json bin, and each target defaults to its own CLI command', () => {
+    const bin = packageJson().bin['lxcfs-kit'];
+    expect(bin).toBeDefined();
+    for (const target of TARGETS) {
+      const entrypoint = execForm(effective(dockerfile, target, 'ENTRYPOINT')?.args ?? 'null');
+      expect(entrypoint).toEqual(['node', path.posix.join('/app', bin as string)]);
+      expect(execForm(effective(dockerfile, target, 'CMD')?.args ?? 'null')).toEqual([target]);
+    }
+  });
+
+  test('the TypeScript build writes the bin where the entrypoint looks for it', () => {
+    const configFile = repoPath('tsconfig.build.json');
+    const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    });
+    expect(parsed).toBeDefined();
+    const outputs = ts.getOutputFileNames(parsed as ts.ParsedCommandLine, repoPath('lib', 'cli.ts'), false);
+    const js = outputs.find((o) => o.endsWith('.js'));
+    expect(path.relative(ROOT, js as string)).toBe(packageJson().bin['lxcfs-kit']);
+  });
+
+  test('exposed ports are the contract ports', () => {
+    const exposed = (target: string): number[] =>
+      stage(dockerfile, target)
+        .instructions.filter((i) => i.keyword === 'EXPOSE')
+        .flatMap((i) => i.args.split(/\s+/).map((p) => Number(p.split('/')[0])));
+    expect(exposed('webhook').sort()).toEqual([WEBHOOK_HTTPS_PORT, WEBHOOK_METRICS_PORT].sort());
+    expect(exposed('agent')).toEqual([AGENT_HEALTH_PORT]);
+  });
+
+  test('both targets carry OCI labels, with the version and revision from build args', () => {
+    for (const target of TARGETS) {
+      const s = stage(dockerfile, target);
+      const all = Object.assign({}, ...s.instructions.filter((i) => i.keyword === 'LABEL').map((i) => labels(i.args))) as Record<string, string>;
+      for (const key of ['title', 'description', 'source', 'licenses', 'version', 'revision']) {
+        expect(all[`org.opencontainers.image.${key}`]).toBeTruthy();
+      }
+      expect(all['org.opencontainers.image.version']).toBe('${VERSION}');
+      expect(all['org.opencontainers.image.revision']).toBe('${REVISION}');
+      expect(s.instructions.some((i) => i.keyword === 'ARG' && i.args.startsWith('VERSION'))).toBe(true);
+    }
+  });
+
+  test('every file copied from the build context exists and is not excluded by .dockerignore', () => {
+    const sources = dockerfile.stages
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')
+      .map((i) => copyParts(i.args))
+      .filter((c) => c.flags['from'] === undefined)
+      .flatMap((c) => c.sources);
+    expect(sources.length).toBeGreaterThan(0);
+    for (const src of sources) {
+      const rel = src.replace(/\/$/, '');
+      expect({ src, exists: fs.existsSync(repoPath(rel)) }).toEqual({ src, exists: true });
+      expect({ src, inContext: contextIncludes(dockerignore, rel) }).toEqual({ src, inContext: true });
+    }
+  });
+
+  test('.dockerignore keeps host build output, dependencies, history and tests out of the context', () => {
+    for (const p of ['node_modules', 'node_modules/yaml/package.json', 'build/lib/cli.js', '.git', 'test/release/dockerfile.test.ts', 'dist', 'charts', '.work']) {
+      expect({ p, inContext: contextIncludes(dockerignore, p) }).toEqual({ p, inContext: false });
+    }
+    for (const p of ['package.json', 'package-lock.json', 'lib/cli.ts', 'lib/agent/main.ts']) {
+      expect({ p, inContext: contextIncludes(dockerignore, p) }).toEqual({ p, inContext: true });
+    }
+  });
+
+  test('the CLI loads only production dependencies (the image prunes devDependencies)', () => {
+    const pkg = packageJson();
+    const production = new Set(Object.keys(pkg.dependencies ?? {}));
+    const walk = walkImports([repoPath('lib', 'cli.ts')]);
+    expect(walk.unresolved).toEqual([]);
+    expect(walk.files.length).toBeGreaterThan(1);
+    const devOnly = [...walk.packages.entries()]
+      .filter(([name]) => !production.has(name))
+      .map(([name, files]) => `${name} (imported by ${files.map((f) => path.relative(ROOT, f)).join(', ')})`);
+    expect(devOnly).toEqual([]);
+  });
+
+  test('the native helper compiles with the exact command of the helper-build stage', () => {
+    const helper = stage(dockerfile, 'helper-build');
+    const copy = helper.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.args))[0];
+    expect(copy?.sources).toEqual(['lib/agent/native/']);
+    const sourceDir = repoPath('lib', 'agent', 'native');
+    const cFiles = fs.existsSync(sourceDir) ? fs.readdirSync(sourceDir).filter((f) => f.endsWith('.c')) : [];
+    expect({ sourceDir, cFiles: cFiles.length > 0 }).toEqual({ sourceDir, cFiles: true });
+
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-helper-'));
+    try {
+      const dest = path.join(work, (copy?.destination ?? '').replace(/\/$/, ''));
+      fs.mkdirSync(dest, { recursive: true });
+      for (const f of fs.readdirSync(sourceDir)) fs.copyFileSync(path.join(sourceDir, f), path.join(dest, f));
+      const compile = runs(helper).find((r) => /\bcc\b/.test(r));
+      expect(compile).toBeDefined();
+      const script = (compile as string).replace(/(^|[\s=])\/out\b/g, `$1${work}/out`);
+      execFileSync('sh', ['-ec', script], { cwd: work, stdio: 'pipe' });
+      const binary = path.join(work, 'out', path.basename(HELPER_IMAGE_PATH));
+      expect(fs.statSync(binary).mode & 0o111).not.toBe(0);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,52 @@
+/** Paths and file readers shared by the release tests. */
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+export function repoPath(...parts: string[]): string {
+  return path.join(ROOT, ...parts);
+}
+
+export function readRepoFile(...parts: string[]): string {
+  return fs.readFileSync(repoPath(...parts), 'utf8');
+}
+
+export interface PackageJson {
+  readonly name: string;
+  readonly version: string;
+  readonly bin: Readonly<Record<string, string>>;
+  readonly scripts: Readonly<Record<string, string>>;
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly peerDependencies?: Readonly<Record<string, string>>;
+  readonly devDependencies?: Readonly<Record<string, string>>;
+  readonly files?: readonly string[];
+}
+
+export function packageJson(): PackageJson {
+  return JSON.parse(readRepoFile('package.json')) as PackageJson;
+}
+
+/** The text between `<!-- BEGIN name ... -->` and `<!-- END name -->` in README.md. */
+export function readmeSection(name: string): string {
+  const readme = readRepoFile('README.md');
+  const begin = new RegExp(`<!-- BEGIN ${name}\\b[^>]*-->`).exec(readme);
+  const end = readme.indexOf(`<!-- END ${name} -->`);
+  if (!begin || end < 0) throw new Error(`README.md has no section markers for ${name}`);
+  return readme.slice(begin.index + begin[0].length, end);
+}
+
+export interface FencedBlock {
+  readonly lang: string;
+  readonly body: string;
+}
+
+/** Fenced code blocks (```lang ... ```) of a Markdown text, in order. */
+export function fencedBlocks(markdown: string): FencedBlock[] {
+  const out: FencedBlock[] = [];
+  const re = /^```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)^```\s*$/gm;
+  for (let m = re.exec(markdown); m; m = re.exec(markdown)) {
+    out.push({ lang: m[1] as string, body: m[2] as string });
+  }
+  return out;
+}

@@ -72,3 +72,8 @@ export const AGENT_STATE_DIR = '/run/lxcfs-kit';
 
 /** Where the agent image installs the native mount helper. */
 export const HELPER_IMAGE_PATH = '/usr/local/libexec/lxcfs-kit/lxcfs-kit-remount';
+
+/** Where the webhook container reads its serving certificate in cert mode `files` (cert-manager, existing Secret). */
+export const WEBHOOK_TLS_DIR = '/etc/lxcfs-kit/tls';
+/** Argo CD orders a sync by this annotation: RBAC/priority/quota → agent → webhook → webhook configuration. */
+export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';

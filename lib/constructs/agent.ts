@@ -1,0 +1,125 @@
+/** The node agent: a DaemonSet that runs and supervises lxcfs on every Linux node. */
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import { agentArgs, AgentFlags } from '../agent/flags';
+import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
+import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
+import { AGENT_DEFAULTS, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
+
+export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {}
+
+/**
+ * The agent DaemonSet and its ServiceAccount. The agent needs no Kubernetes API
+ * access: no RBAC, and no service account token is mounted.
+ */
+export class LxcfsAgent extends Construct {
+  /** The DaemonSet. */
+  public readonly daemonSet: ApiObject;
+  /** The ServiceAccount (no token mounted, no permissions). */
+  public readonly serviceAccount: ApiObject;
+  /** The agent's command line, as rendered into the container args. */
+  public readonly flags: Partial<AgentFlags>;
+
+  constructor(scope: Construct, id: string, props: LxcfsAgentProps = {}) {
+    super(scope, id);
+    assertNoProblems(commonProblems(props));
+    const ctx: MetadataContext = {
+      name: props.name ?? DEFAULT_NAME,
+      namespace: props.namespace ?? DEFAULT_NAMESPACE,
+      labels: props.labels ?? {},
+      annotations: props.annotations ?? {},
+    };
+    const lxcfsPath = props.lxcfsPath ?? DEFAULT_LXCFS_PATH;
+    const agentName = `${ctx.name}-agent`;
+
+    this.flags = {
+      'lxcfs-path': lxcfsPath,
+      'lxcfs-arg': props.lxcfsArgs ?? AGENT_DEFAULTS.lxcfsArgs,
+      'reconcile-interval': props.reconcileIntervalSeconds ?? AGENT_DEFAULTS.reconcileIntervalSeconds,
+    };
+
+    this.serviceAccount = new ApiObject(this, 'ServiceAccount', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'prerequisites'),
+      automountServiceAccountToken: false,
+    });
+
+    const health = (path: string, periodSeconds: number, failureThreshold: number): Record<string, unknown> => ({
+      httpGet: { path, port: 'health', scheme: 'HTTP' },
+      periodSeconds,
+      failureThreshold,
+      timeoutSeconds: 3,
+      successThreshold: 1,
+    });
+
+    this.daemonSet = new ApiObject(this, 'DaemonSet', {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'agent'),
+      spec: {
+        selector: { matchLabels: selectorLabels(ctx, AGENT_COMPONENT) },
+        // The new agent mounts lxcfs and re-attaches every container before the old one
+        // stops: one extra pod per node during the roll, never zero.
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        template: {
+          metadata: { labels: objectLabels(ctx, AGENT_COMPONENT) },
+          spec: {
+            serviceAccountName: agentName,
+            automountServiceAccountToken: false,
+            // After a reboot the agent must serve lxcfs before the CNI is up, so it cannot
+            // depend on pod networking.
+            hostNetwork: true,
+            dnsPolicy: 'ClusterFirstWithHostNet',
+            // lxcfs resolves each reader's cgroup through /proc/<pid>; the agent finds stale
+            // mounts by scanning every process's mountinfo.
+            hostPID: true,
+            priorityClassName: props.priorityClassName ?? AGENT_DEFAULTS.priorityClassName,
+            ...nonEmpty('nodeSelector', props.nodeSelector ?? AGENT_DEFAULTS.nodeSelector),
+            ...nonEmpty('tolerations', props.tolerations ?? AGENT_DEFAULTS.tolerations),
+            ...nonEmpty('affinity', props.affinity ?? AGENT_DEFAULTS.affinity),
+            terminationGracePeriodSeconds: 30,
+            containers: [
+              {
+                name: AGENT_COMPONENT,
+                image: props.image ?? AGENT_DEFAULTS.image,
+                imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
+                args: agentArgs(this.flags),
+                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
+                // lxcfs needs FUSE (/dev/fuse, mount) and the agent setns()es into other
+                // containers' mount namespaces and the host cgroup namespace to re-attach
+                // lxcfs files: no narrower set of capabilities allows all three.
+                securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: false },
+                // Generous start-up window: lxcfs must mount and the first re-attach scan finish.
+                startupProbe: health('/healthz', 2, 60),
+                // /healthz fails when a read of the lxcfs mount returns ENOTCONN, so a dead lxcfs
+                // gets the container restarted and the new lxcfs re-attached everywhere.
+                livenessProbe: health('/healthz', 10, 3),
+                readinessProbe: health('/readyz', 5, 2),
+                ...nonEmpty('resources', props.resources ?? AGENT_DEFAULTS.resources),
+                volumeMounts: [
+                  // Bidirectional: the lxcfs FUSE mount made inside the container must appear on the host.
+                  { name: 'lxcfs', mountPath: lxcfsPath, mountPropagation: 'Bidirectional' },
+                  { name: 'state', mountPath: AGENT_STATE_DIR },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'lxcfs', hostPath: { path: lxcfsPath, type: 'DirectoryOrCreate' } },
+              { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
+            ],
+          },
+        },
+      },
+    });
+  }
+}
+
+/** `{ key: value }` unless the value is an empty object or list (the API treats both as unset). */
+export function nonEmpty(key: string, value: unknown): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (Array.isArray(value) && value.length === 0) return {};
+  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) return {};
+  return { [key]: value };
+}

@@ -1,0 +1,7 @@
+export * from './props';
+export * from './metadata';
+export * from './agent';
+export * from './webhook';
+export * from './webhook-configuration';
+export * from './certificates';
+export * from './kit';

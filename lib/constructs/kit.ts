@@ -1,0 +1,111 @@
+/** The whole install in one construct: agent, webhook and what they need. */
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import { PROJECT_NAME } from '../contract';
+import { LxcfsAgent } from './agent';
+import { MetadataContext, objectMetadata } from './metadata';
+import {
+  AGENT_DEFAULTS,
+  DEFAULT_NAME,
+  DEFAULT_NAMESPACE,
+  LxcfsAgentOptions,
+  LxcfsCommonProps,
+  LxcfsWebhookOptions,
+  ServiceMonitorOptions,
+  WEBHOOK_DEFAULTS,
+} from './props';
+import { LxcfsWebhook } from './webhook';
+
+export interface LxcfsKitProps extends LxcfsCommonProps {
+  /**
+   * Also create the Namespace object (plain manifests; Helm installs into the release namespace instead).
+   * @default false
+   */
+  readonly createNamespace?: boolean;
+  /**
+   * Files bind-mounted into every injected container.
+   * @default the design's eight files: /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,swaps}, /sys/devices/system/cpu/online
+   */
+  readonly files?: readonly string[];
+  /**
+   * The node agent.
+   * @default {}
+   */
+  readonly agent?: LxcfsAgentOptions;
+  /**
+   * The admission webhook.
+   * @default {}
+   */
+  readonly webhook?: LxcfsWebhookOptions;
+  /**
+   * Create a ResourceQuota that admits pods of the agent's and the webhook's priority classes
+   * in this namespace. Some clusters only allow system-node-critical/system-cluster-critical
+   * pods outside kube-system when such a quota exists.
+   * @default false
+   */
+  readonly criticalPodsQuota?: boolean;
+  /**
+   * Prometheus Operator ServiceMonitor for the webhook's metrics.
+   * @default { enabled: false }
+   */
+  readonly serviceMonitor?: ServiceMonitorOptions;
+}
+
+export class LxcfsKit extends Construct {
+  public readonly agent: LxcfsAgent;
+  public readonly webhook: LxcfsWebhook;
+
+  constructor(scope: Construct, id: string, props: LxcfsKitProps = {}) {
+    super(scope, id);
+    const common: LxcfsCommonProps = {
+      name: props.name,
+      namespace: props.namespace,
+      lxcfsPath: props.lxcfsPath,
+      labels: props.labels,
+      annotations: props.annotations,
+      imagePullPolicy: props.imagePullPolicy,
+    };
+    const ctx: MetadataContext = {
+      name: props.name ?? DEFAULT_NAME,
+      namespace: props.namespace ?? DEFAULT_NAMESPACE,
+      labels: props.labels ?? {},
+      annotations: props.annotations ?? {},
+    };
+
+    if (props.createNamespace) {
+      const meta = objectMetadata(ctx, ctx.namespace, PROJECT_NAME, 'prerequisites', { namespaced: false });
+      new ApiObject(this, 'Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: meta });
+    }
+    if (props.criticalPodsQuota) {
+      new ApiObject(this, 'CriticalPodsQuota', {
+        apiVersion: 'v1',
+        kind: 'ResourceQuota',
+        metadata: objectMetadata(ctx, `${ctx.name}-critical-pods`, PROJECT_NAME, 'prerequisites'),
+        spec: {
+          // A quota that matches the priority classes is what lets such pods run here at all;
+          // the limit itself is never meant to bind.
+          hard: { pods: '1k' },
+          scopeSelector: {
+            matchExpressions: [
+              {
+                scopeName: 'PriorityClass',
+                operator: 'In',
+                values: [
+                  props.agent?.priorityClassName ?? AGENT_DEFAULTS.priorityClassName,
+                  props.webhook?.priorityClassName ?? WEBHOOK_DEFAULTS.priorityClassName,
+                ],
+              },
+            ],
+          },
+        },
+      });
+    }
+    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent });
+    this.webhook = new LxcfsWebhook(this, 'Webhook', {
+      ...common,
+      ...props.webhook,
+      files: props.files,
+      serviceMonitor: props.serviceMonitor,
+    });
+  }
+}

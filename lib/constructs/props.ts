@@ -1,0 +1,365 @@
+/**
+ * The props of the lxcfs-kit constructs, their defaults, and the checks that
+ * reject a configuration which would deadlock the cluster or do nothing.
+ *
+ * Structured props (resources, nodeSelector, tolerations, affinity, labels,
+ * annotations) are passed through to the manifests as they are: the constructs
+ * never look inside them, which is what lets the chart generator hand the same
+ * constructs a Helm placeholder in their place.
+ */
+import {
+  AGENT_IMAGE,
+  DEFAULT_LXCFS_FILES,
+  DEFAULT_LXCFS_PATH,
+  PART_OF_LABEL,
+  COMPONENT_LABEL,
+  PROJECT_NAME,
+  SYSTEM_NAMESPACES,
+  WEBHOOK_IMAGE,
+} from '../contract';
+import { injectionProblems } from '../injection';
+import { isPlaceholder } from './placeholder';
+
+/** A JSON value as it appears in a manifest. */
+export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
+export type JsonObject = { readonly [key: string]: Json };
+
+/** `resources` of a container, e.g. `{ requests: { cpu: '50m' }, limits: { memory: '512Mi' } }`. */
+export interface ResourceRequirements {
+  readonly requests?: Readonly<Record<string, string>>;
+  readonly limits?: Readonly<Record<string, string>>;
+}
+
+/** A pod toleration, as in the Kubernetes API. */
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: 'Exists' | 'Equal';
+  readonly value?: string;
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  readonly tolerationSeconds?: number;
+}
+
+export type FailurePolicy = 'Fail' | 'Ignore';
+export type RepairMode = 'off' | 'report' | 'evict';
+export type ImagePullPolicy = 'IfNotPresent' | 'Always' | 'Never';
+
+/** cert-manager issuer that signs the webhook's serving certificate. */
+export interface IssuerRef {
+  readonly name: string;
+  /** @default 'Issuer' */
+  readonly kind?: 'Issuer' | 'ClusterIssuer';
+  /** @default 'cert-manager.io' */
+  readonly group?: string;
+}
+
+/** Where the webhook's serving certificate comes from. */
+export type CertificateSource =
+  /** The webhook creates and rotates a CA and serving certificate itself and publishes the CA into the webhook configuration. */
+  | { readonly source: 'self' }
+  /** cert-manager issues the certificate and injects the CA (`cert-manager.io/inject-ca-from`); without `issuerRef` a self-signed CA chain is created. */
+  | { readonly source: 'certManager'; readonly issuerRef?: IssuerRef }
+  /** A kubernetes.io/tls Secret you manage, plus the base64 PEM CA that signed it. */
+  | { readonly source: 'existingSecret'; readonly secretName: string; readonly caBundle: string };
+
+/** Props every lxcfs-kit construct shares. */
+export interface LxcfsCommonProps {
+  /**
+   * Prefix of every object name; cluster-scoped objects carry it too, so two installs never collide.
+   * @default 'lxcfs-kit'
+   */
+  readonly name?: string;
+  /**
+   * Namespace of the install. Pods in it are never injected.
+   * @default 'lxcfs-kit'
+   */
+  readonly namespace?: string;
+  /**
+   * Host directory where the agent mounts lxcfs.
+   * @default '/var/lib/lxcfs'
+   */
+  readonly lxcfsPath?: string;
+  /**
+   * Extra labels on every object and pod (never on selectors).
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Extra annotations on every object.
+   * @default {}
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * Pull policy of both images. `IfNotPresent` lets a node start lxcfs after a power loss
+   * before the (often in-cluster) registry is back.
+   * @default 'IfNotPresent'
+   */
+  readonly imagePullPolicy?: ImagePullPolicy;
+}
+
+/** Options of the node agent (the lxcfs DaemonSet). */
+export interface LxcfsAgentOptions {
+  /**
+   * Agent image.
+   * @default 'ghcr.io/lxcfs-kit/agent:<package version>'
+   */
+  readonly image?: string;
+  /**
+   * Flags passed to lxcfs.
+   * @default ['-l', '--enable-cfs']
+   */
+  readonly lxcfsArgs?: readonly string[];
+  /**
+   * Seconds between the agent's periodic scans for stale lxcfs mounts.
+   * @default 30
+   */
+  readonly reconcileIntervalSeconds?: number;
+  /**
+   * Container resources. No CPU limit (throttling lxcfs slows every /proc read on the node)
+   * and a generous memory limit, so lxcfs is never OOM-killed under normal load.
+   * @default { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } }
+   */
+  readonly resources?: ResourceRequirements;
+  /**
+   * Node selector of the agent pods.
+   * @default { 'kubernetes.io/os': 'linux' }
+   */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * Tolerations of the agent pods; the default tolerates every taint, so every node gets lxcfs.
+   * @default [{ operator: 'Exists' }]
+   */
+  readonly tolerations?: readonly Toleration[];
+  /**
+   * Affinity of the agent pods.
+   * @default {}
+   */
+  readonly affinity?: JsonObject;
+  /**
+   * Priority class: the agent must be scheduled before the workloads it serves.
+   * @default 'system-node-critical'
+   */
+  readonly priorityClassName?: string;
+}
+
+/** Options of the admission webhook. */
+export interface LxcfsWebhookOptions {
+  /**
+   * Webhook image.
+   * @default 'ghcr.io/lxcfs-kit/webhook:<package version>'
+   */
+  readonly image?: string;
+  /**
+   * Replicas. With `failurePolicy: Fail` at least 2 are required.
+   * @default 2
+   */
+  readonly replicas?: number;
+  /**
+   * What the API server does when the webhook cannot be reached. `Fail` never lets an opted-in pod
+   * start without lxcfs; only opted-in pods are in scope, so it cannot block the cluster.
+   * @default 'Fail'
+   */
+  readonly failurePolicy?: FailurePolicy;
+  /**
+   * Admission timeout in seconds (1..30).
+   * @default 5
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Container resources.
+   * @default { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } }
+   */
+  readonly resources?: ResourceRequirements;
+  /**
+   * Node selector of the webhook pods.
+   * @default { 'kubernetes.io/os': 'linux' }
+   */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * Tolerations of the webhook pods.
+   * @default []
+   */
+  readonly tolerations?: readonly Toleration[];
+  /**
+   * Affinity of the webhook pods; replaces the built-in preferred anti-affinity that keeps replicas on different nodes.
+   * @default preferred pod anti-affinity across kubernetes.io/hostname
+   */
+  readonly affinity?: JsonObject;
+  /**
+   * Priority class of the webhook pods.
+   * @default 'system-cluster-critical'
+   */
+  readonly priorityClassName?: string;
+  /**
+   * What the reconciler does with opted-in pods created without injection: `off`, `report` (event + metric) or `evict`.
+   * @default 'report'
+   */
+  readonly repairMode?: RepairMode;
+  /**
+   * Seconds between repair scans.
+   * @default 60
+   */
+  readonly repairIntervalSeconds?: number;
+  /**
+   * Rate limit of repair evictions.
+   * @default 6
+   */
+  readonly evictionsPerMinute?: number;
+  /**
+   * Also honour the namespace label `lxcfs-admission-webhook=enabled` of the older project (migration).
+   * @default false
+   */
+  readonly legacyNamespaceLabel?: boolean;
+  /**
+   * Further namespaces never injected (kube-system, kube-public, kube-node-lease and the install's own are always excluded).
+   * @default []
+   */
+  readonly excludedNamespaces?: readonly string[];
+  /**
+   * Source of the serving certificate.
+   * @default { source: 'self' }
+   */
+  readonly certificates?: CertificateSource;
+}
+
+/** Prometheus Operator ServiceMonitor for the webhook's metrics. */
+export interface ServiceMonitorOptions {
+  /**
+   * Create the ServiceMonitor (needs the monitoring.coreos.com CRDs).
+   * @default false
+   */
+  readonly enabled?: boolean;
+  /**
+   * Scrape interval.
+   * @default '30s'
+   */
+  readonly interval?: string;
+}
+
+export const DEFAULT_NAME = PROJECT_NAME;
+export const DEFAULT_NAMESPACE = PROJECT_NAME;
+
+export const AGENT_DEFAULTS = {
+  image: AGENT_IMAGE,
+  lxcfsArgs: ['-l', '--enable-cfs'] as readonly string[],
+  reconcileIntervalSeconds: 30,
+  resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } } as ResourceRequirements,
+  nodeSelector: { 'kubernetes.io/os': 'linux' } as Readonly<Record<string, string>>,
+  tolerations: [{ operator: 'Exists' }] as readonly Toleration[],
+  affinity: {} as JsonObject,
+  priorityClassName: 'system-node-critical',
+} as const;
+
+export const WEBHOOK_DEFAULTS = {
+  image: WEBHOOK_IMAGE,
+  replicas: 2,
+  failurePolicy: 'Fail' as FailurePolicy,
+  timeoutSeconds: 5,
+  resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } } as ResourceRequirements,
+  nodeSelector: { 'kubernetes.io/os': 'linux' } as Readonly<Record<string, string>>,
+  tolerations: [] as readonly Toleration[],
+  priorityClassName: 'system-cluster-critical',
+  repairMode: 'report' as RepairMode,
+  repairIntervalSeconds: 60,
+  evictionsPerMinute: 6,
+  legacyNamespaceLabel: false,
+  excludedNamespaces: [] as readonly string[],
+  certificates: { source: 'self' } as CertificateSource,
+} as const;
+
+/** Labels the constructs set themselves; extra labels must not override them (selectors depend on them). */
+export const RESERVED_LABELS: readonly string[] = [
+  'app.kubernetes.io/name',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  COMPONENT_LABEL,
+  PART_OF_LABEL,
+];
+
+/** Thrown for props that cannot work; the message says how to fix them. */
+export class LxcfsKitConfigError extends Error {
+  constructor(problems: readonly string[]) {
+    super(`lxcfs-kit: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'LxcfsKitConfigError';
+  }
+}
+
+/** Throws one error listing every problem, so a user fixes them in one go. */
+export function assertNoProblems(problems: readonly string[]): void {
+  if (problems.length > 0) throw new LxcfsKitConfigError(problems);
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Longest name prefix: the longest derived name (`<name>-webhook-configuration`) stays within 63 characters. */
+export const MAX_NAME_LENGTH = 40;
+
+/** Problems with the props every part shares. Values that are not plain (chart placeholders) are checked by the chart instead. */
+export function commonProblems(props: LxcfsCommonProps): string[] {
+  const problems: string[] = [];
+  const { name, namespace, labels } = props;
+  if (name !== undefined && !isPlaceholder(name) && (!DNS_LABEL.test(name) || name.length > MAX_NAME_LENGTH)) {
+    problems.push(`name "${name}" must be a DNS label (lower-case letters, digits, "-") of at most ${MAX_NAME_LENGTH} characters`);
+  }
+  if (namespace !== undefined && !isPlaceholder(namespace)) {
+    if (!DNS_LABEL.test(namespace) || namespace.length > 63) {
+      problems.push(`namespace "${namespace}" must be a DNS label of at most 63 characters`);
+    } else if (namespace === 'default' || SYSTEM_NAMESPACES.includes(namespace)) {
+      problems.push(
+        `namespace "${namespace}": the install's own namespace is never injected, so installing into "${namespace}" would silently exclude it; use a dedicated namespace such as "lxcfs-kit"`,
+      );
+    }
+  }
+  if (props.lxcfsPath !== undefined && !isPlaceholder(props.lxcfsPath)) {
+    problems.push(...injectionProblems(props.lxcfsPath, DEFAULT_LXCFS_FILES).filter((p) => p.startsWith('lxcfs path')));
+  }
+  for (const key of Object.keys(labels ?? {})) {
+    if (!isPlaceholder(key) && RESERVED_LABELS.includes(key)) {
+      problems.push(`label "${key}" is set by lxcfs-kit itself (selectors depend on it); remove it from labels`);
+    }
+  }
+  return problems;
+}
+
+/** Problems with the webhook options, given the file set and the install's namespace. */
+export function webhookProblems(options: LxcfsWebhookOptions, files: readonly string[] | undefined, namespace: string | undefined): string[] {
+  const problems: string[] = [];
+  const { replicas, failurePolicy, timeoutSeconds } = options;
+  const policy = failurePolicy ?? WEBHOOK_DEFAULTS.failurePolicy;
+  const count = replicas ?? WEBHOOK_DEFAULTS.replicas;
+  if (typeof count === 'number') {
+    if (!Number.isInteger(count) || count < 1) problems.push(`webhook replicas must be a whole number of at least 1, got ${count}`);
+    else if (count < 2 && policy === 'Fail') {
+      problems.push(
+        `webhook replicas ${count} with failurePolicy Fail: a single webhook pod being rescheduled blocks every opted-in pod creation; set replicas to 2 or more, or failurePolicy to Ignore`,
+      );
+    }
+  }
+  if (typeof timeoutSeconds === 'number' && (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 30)) {
+    problems.push(`webhook timeoutSeconds must be a whole number from 1 to 30 (the API server's limit), got ${timeoutSeconds}`);
+  }
+  if (files !== undefined && Array.isArray(files)) {
+    problems.push(...injectionProblems(DEFAULT_LXCFS_PATH, files).filter((p) => !p.startsWith('lxcfs path')));
+  }
+  for (const ns of options.excludedNamespaces ?? []) {
+    if (ns === namespace) continue;
+    if (!DNS_LABEL.test(ns)) problems.push(`excluded namespace "${ns}" is not a valid namespace name`);
+  }
+  const certs = options.certificates;
+  if (certs?.source === 'existingSecret' && !isPlaceholder(certs.caBundle)) {
+    if (!certs.secretName) problems.push('certificates.secretName is empty; name the kubernetes.io/tls Secret that holds tls.crt and tls.key');
+    problems.push(...caBundleProblems(certs.caBundle));
+  }
+  if (certs?.source === 'certManager' && certs.issuerRef !== undefined && !certs.issuerRef.name) {
+    problems.push('certificates.issuerRef.name is empty; name your cert-manager Issuer/ClusterIssuer, or leave issuerRef out for a self-signed CA');
+  }
+  return problems;
+}
+
+/** The caBundle must be a base64 PEM certificate; a private key there would be published cluster-wide. */
+export function caBundleProblems(caBundle: string): string[] {
+  if (!caBundle) return ['certificates.caBundle is empty; give the base64-encoded PEM CA certificate that signed the Secret\'s tls.crt'];
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(caBundle)) return ['certificates.caBundle must be base64 (of the PEM CA certificate), with no spaces or line breaks'];
+  const pem = Buffer.from(caBundle, 'base64').toString('utf8');
+  if (/PRIVATE KEY/.test(pem)) return ['certificates.caBundle contains a private key; give only the CA certificate (it is published in the webhook configuration)'];
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) return ['certificates.caBundle does not decode to a PEM certificate ("-----BEGIN CERTIFICATE-----")'];
+  return [];
+}

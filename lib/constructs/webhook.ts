@@ -1,0 +1,321 @@
+/**
+ * The admission webhook: Deployment, Service, PodDisruptionBudget, ServiceAccount,
+ * least-privilege RBAC, certificates and the MutatingWebhookConfiguration.
+ */
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import {
+  DEFAULT_LXCFS_FILES,
+  DEFAULT_LXCFS_PATH,
+  WEBHOOK_COMPONENT,
+  WEBHOOK_HTTPS_PORT,
+  WEBHOOK_METRICS_PORT,
+  WEBHOOK_SERVICE_PORT,
+  WEBHOOK_TLS_DIR,
+} from '../contract';
+import { webhookArgs, WebhookFlags } from '../webhook/flags';
+import { nonEmpty } from './agent';
+import { CertManagerCertificates } from './certificates';
+import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
+import {
+  assertNoProblems,
+  CertificateSource,
+  commonProblems,
+  DEFAULT_NAME,
+  DEFAULT_NAMESPACE,
+  JsonObject,
+  LxcfsCommonProps,
+  LxcfsWebhookOptions,
+  ServiceMonitorOptions,
+  WEBHOOK_DEFAULTS,
+  webhookProblems,
+} from './props';
+import { WebhookConfiguration } from './webhook-configuration';
+
+export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions {
+  /**
+   * Files bind-mounted into every injected container.
+   * @default the design's eight files: /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,swaps}, /sys/devices/system/cpu/online
+   */
+  readonly files?: readonly string[];
+  /**
+   * Prometheus Operator ServiceMonitor for the webhook's metrics.
+   * @default { enabled: false }
+   */
+  readonly serviceMonitor?: ServiceMonitorOptions;
+}
+
+/** The names every webhook object derives from the install's name. */
+export function webhookNames(name: string) {
+  return {
+    webhook: `${name}-webhook`,
+    service: `${name}-webhook`,
+    serviceAccount: `${name}-webhook`,
+    /** Serving certificate Secret: created by the webhook (self) or by cert-manager. */
+    tlsSecret: `${name}-webhook-tls`,
+    certificates: `${name}-webhook-certificates`,
+    lease: `${name}-webhook-repair`,
+    webhookConfiguration: name,
+    configurationAccess: `${name}-webhook-configuration`,
+    reconciler: `${name}-webhook-reconciler`,
+    evictor: `${name}-webhook-evictor`,
+  };
+}
+
+/** Where the chart generator finds the container args (it renders them from the same flag specs). */
+export const WEBHOOK_CONTAINER = WEBHOOK_COMPONENT;
+
+export class LxcfsWebhook extends Construct {
+  public readonly deployment: ApiObject;
+  public readonly service: ApiObject;
+  public readonly configuration: WebhookConfiguration;
+  /** The webhook's command line, as rendered into the container args. */
+  public readonly flags: Partial<WebhookFlags>;
+
+  constructor(scope: Construct, id: string, props: LxcfsWebhookProps = {}) {
+    super(scope, id);
+    assertNoProblems([...commonProblems(props), ...webhookProblems(props, props.files, props.namespace)]);
+    const ctx: MetadataContext = {
+      name: props.name ?? DEFAULT_NAME,
+      namespace: props.namespace ?? DEFAULT_NAMESPACE,
+      labels: props.labels ?? {},
+      annotations: props.annotations ?? {},
+    };
+    const names = webhookNames(ctx.name);
+    const certs: CertificateSource = props.certificates ?? WEBHOOK_DEFAULTS.certificates;
+    const selfManaged = certs.source === 'self';
+    const secretName = certs.source === 'existingSecret' ? certs.secretName : names.tlsSecret;
+    const repairMode = props.repairMode ?? WEBHOOK_DEFAULTS.repairMode;
+    const meta = (name: string, wave: Parameters<typeof objectMetadata>[3], options?: Parameters<typeof objectMetadata>[4]) =>
+      objectMetadata(ctx, name, WEBHOOK_COMPONENT, wave, options);
+
+    this.flags = {
+      'cert-mode': selfManaged ? 'self' : 'files',
+      ...(selfManaged ? {} : { 'tls-cert-file': `${WEBHOOK_TLS_DIR}/tls.crt`, 'tls-key-file': `${WEBHOOK_TLS_DIR}/tls.key` }),
+      'service-name': names.service,
+      'secret-name': secretName,
+      'webhook-configuration': names.webhookConfiguration,
+      'lxcfs-path': props.lxcfsPath ?? DEFAULT_LXCFS_PATH,
+      file: props.files ?? DEFAULT_LXCFS_FILES,
+      'legacy-namespace-label': props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
+      'repair-mode': repairMode,
+      'repair-interval': props.repairIntervalSeconds ?? WEBHOOK_DEFAULTS.repairIntervalSeconds,
+      'evictions-per-minute': props.evictionsPerMinute ?? WEBHOOK_DEFAULTS.evictionsPerMinute,
+      'lease-name': names.lease,
+    };
+
+    new ApiObject(this, 'ServiceAccount', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: meta(names.serviceAccount, 'prerequisites'),
+      // The webhook calls the API: leases, events, and (self mode) its Secret and configuration.
+      automountServiceAccountToken: true,
+    });
+    this.rbac(ctx, names, selfManaged, secretName, repairMode);
+
+    if (certs.source === 'certManager') {
+      new CertManagerCertificates(this, 'Certificates', { ctx, names, issuerRef: certs.issuerRef });
+    }
+
+    const podLabels = selectorLabels(ctx, WEBHOOK_COMPONENT);
+    const httpsProbe = (path: string, periodSeconds: number, failureThreshold: number): Record<string, unknown> => ({
+      httpGet: { path, port: 'https', scheme: 'HTTPS' },
+      periodSeconds,
+      failureThreshold,
+      timeoutSeconds: 3,
+      successThreshold: 1,
+    });
+    const tlsVolume = selfManaged ? [] : [{ name: 'tls', secret: { secretName, defaultMode: 0o440 } }];
+    const tlsMount = selfManaged ? [] : [{ name: 'tls', mountPath: WEBHOOK_TLS_DIR, readOnly: true }];
+
+    this.deployment = new ApiObject(this, 'Deployment', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(names.webhook, 'webhook'),
+      spec: {
+        replicas: props.replicas ?? WEBHOOK_DEFAULTS.replicas,
+        selector: { matchLabels: podLabels },
+        // Never fewer ready replicas than asked for during a roll-out: with failurePolicy Fail
+        // an unavailable webhook blocks opted-in pod creation.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        template: {
+          metadata: { labels: objectLabels(ctx, WEBHOOK_COMPONENT) },
+          spec: {
+            serviceAccountName: names.serviceAccount,
+            automountServiceAccountToken: true,
+            priorityClassName: props.priorityClassName ?? WEBHOOK_DEFAULTS.priorityClassName,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              // Mounted certificate files are group-readable by this group (defaultMode 0440).
+              fsGroup: 65532,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            ...nonEmpty('nodeSelector', props.nodeSelector ?? WEBHOOK_DEFAULTS.nodeSelector),
+            ...nonEmpty('tolerations', props.tolerations ?? WEBHOOK_DEFAULTS.tolerations),
+            // An empty affinity means "the built-in one", as in the chart's values.
+            affinity: props.affinity && Object.keys(props.affinity).length > 0 ? props.affinity : defaultWebhookAffinity(podLabels),
+            topologySpreadConstraints: [
+              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: podLabels } },
+            ],
+            terminationGracePeriodSeconds: 30,
+            containers: [
+              {
+                name: WEBHOOK_CONTAINER,
+                image: props.image ?? WEBHOOK_DEFAULTS.image,
+                imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
+                args: webhookArgs(this.flags),
+                env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+                ports: [
+                  { name: 'https', containerPort: WEBHOOK_HTTPS_PORT, protocol: 'TCP' },
+                  { name: 'metrics', containerPort: WEBHOOK_METRICS_PORT, protocol: 'TCP' },
+                ],
+                securityContext: {
+                  runAsNonRoot: true,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  privileged: false,
+                  capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
+                },
+                startupProbe: httpsProbe('/healthz', 2, 30),
+                livenessProbe: httpsProbe('/healthz', 10, 3),
+                readinessProbe: httpsProbe('/readyz', 5, 2),
+                ...nonEmpty('resources', props.resources ?? WEBHOOK_DEFAULTS.resources),
+                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...tlsMount],
+              },
+            ],
+            volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '16Mi' } }, ...tlsVolume],
+          },
+        },
+      },
+    });
+
+    this.service = new ApiObject(this, 'Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(names.service, 'webhook'),
+      spec: {
+        type: 'ClusterIP',
+        selector: podLabels,
+        ports: [
+          { name: 'https', port: WEBHOOK_SERVICE_PORT, targetPort: 'https', protocol: 'TCP' },
+          { name: 'metrics', port: WEBHOOK_METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' },
+        ],
+      },
+    });
+
+    // maxUnavailable 1 keeps one replica through voluntary disruptions with the default two
+    // replicas (the same as minAvailable 1), yet never blocks a node drain forever when an
+    // operator runs a single replica with failurePolicy Ignore.
+    new ApiObject(this, 'PodDisruptionBudget', {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(names.webhook, 'webhook'),
+      spec: { maxUnavailable: 1, selector: { matchLabels: podLabels } },
+    });
+
+    if (props.serviceMonitor?.enabled) {
+      new ApiObject(this, 'ServiceMonitor', {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'ServiceMonitor',
+        metadata: meta(names.webhook, 'webhook'),
+        spec: {
+          selector: { matchLabels: podLabels },
+          namespaceSelector: { matchNames: [ctx.namespace] },
+          endpoints: [{ port: 'metrics', path: '/metrics', scheme: 'http', interval: props.serviceMonitor.interval ?? '30s' }],
+        },
+      });
+    }
+
+    this.configuration = new WebhookConfiguration(this, 'Configuration', {
+      ctx,
+      names,
+      certificates: certs,
+      failurePolicy: props.failurePolicy ?? WEBHOOK_DEFAULTS.failurePolicy,
+      timeoutSeconds: props.timeoutSeconds ?? WEBHOOK_DEFAULTS.timeoutSeconds,
+      legacyNamespaceLabel: props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
+      excludedNamespaces: props.excludedNamespaces ?? WEBHOOK_DEFAULTS.excludedNamespaces,
+    });
+    this.configuration.node.addDependency(this.deployment);
+  }
+
+  /** Least privilege: by resourceNames wherever the API allows it. */
+  private rbac(
+    ctx: MetadataContext,
+    names: ReturnType<typeof webhookNames>,
+    selfManaged: boolean,
+    secretName: string,
+    repairMode: string,
+  ): void {
+    const subject = [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: ctx.namespace }];
+    const role = (id: string, name: string, rules: unknown[], clusterScoped: boolean): void => {
+      const kind = clusterScoped ? 'ClusterRole' : 'Role';
+      new ApiObject(this, id, {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind,
+        metadata: objectMetadata(ctx, name, WEBHOOK_COMPONENT, 'prerequisites', { namespaced: !clusterScoped }),
+        rules,
+      });
+      new ApiObject(this, `${id}Binding`, {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: `${kind}Binding`,
+        metadata: objectMetadata(ctx, name, WEBHOOK_COMPONENT, 'prerequisites', { namespaced: !clusterScoped }),
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name },
+        subjects: subject,
+      });
+    };
+
+    role('Role', names.webhook, [
+      // Leader election of the repair reconciler. `create` cannot be limited by name
+      // (the object does not exist yet when it is authorized).
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [names.lease], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      // Events about repaired or unrepairable pods.
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ], false);
+
+    if (selfManaged) {
+      role('CertificatesRole', names.certificates, [
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'update', 'patch'] },
+        // The first replica creates the Secret; `create` cannot be limited by name.
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      ], false);
+      role('ConfigurationRole', names.configurationAccess, [
+        // list/watch by name: the webhook watches its own configuration with a
+        // metadata.name field selector and restores the caBundle if something resets it.
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: ['mutatingwebhookconfigurations'],
+          resourceNames: [names.webhookConfiguration],
+          verbs: ['get', 'list', 'watch', 'patch', 'update'],
+        },
+      ], true);
+    }
+    if (repairMode !== 'off') {
+      role('ReconcilerRole', names.reconciler, [
+        // The reconciler finds opted-in pods created without injection. list/watch cannot be
+        // limited by name; these are read-only.
+        { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },
+      ], true);
+    }
+    if (repairMode === 'evict') {
+      role('EvictorRole', names.evictor, [
+        // Evictions respect PodDisruptionBudgets, unlike deletes.
+        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      ], true);
+    }
+  }
+}
+
+/** Prefer webhook replicas on different nodes, so one node going down leaves one running. */
+export function defaultWebhookAffinity(podLabels: Readonly<Record<string, string>>): JsonObject {
+  return {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: podLabels } } },
+      ],
+    },
+  };
+}

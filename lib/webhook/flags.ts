@@ -38,6 +38,25 @@ export const WEBHOOK_FLAGS = {
   'repair-interval': { kind: 'integer', default: 60, min: 5, help: 'seconds between repair scans' },
   'evictions-per-minute': { kind: 'integer', default: 6, min: 1, help: 'rate limit of repair evictions' },
   'lease-name': { kind: 'string', default: 'lxcfs-kit-webhook-repair', help: 'Lease used to elect the replica that runs the reconciler' },
+  'cert-lifetime': {
+    kind: 'integer',
+    default: 365 * 24 * 3600,
+    min: 10,
+    help: 'seconds a self-managed serving certificate is valid; renewed at two thirds of it (cert-mode self)',
+  },
+  'ca-lifetime': {
+    kind: 'integer',
+    default: 10 * 365 * 24 * 3600,
+    min: 20,
+    help: 'seconds the self-managed CA is valid; renewed at two thirds of it, the old CA stays in the caBundle until it expires (cert-mode self)',
+  },
+  'sync-interval': {
+    kind: 'integer',
+    default: 10,
+    min: 1,
+    help: 'seconds between checks of the certificate files (files) or of the Secret and the caBundle (self)',
+  },
+  'log-level': { kind: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'least severe log level written (admissions that change nothing are debug)' },
 } as const;
 
 export type WebhookFlags = FlagValues<typeof WEBHOOK_FLAGS>;

@@ -1,4 +1,231 @@
-// Placeholder until the webhook lands (issue 3); replaced by the real server.
-export async function runWebhook(_argv: string[]): Promise<void> {
-  throw new Error('the webhook is not built yet');
+/**
+ * `lxcfs-kit webhook`: wires the flags to the HTTPS admission server, the
+ * metrics server, the certificate source (files or self-managed) and the
+ * leader-elected repair reconciler, and shuts all of it down cleanly on
+ * SIGTERM/SIGINT.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { AddressInfo } from 'net';
+import { parseFlags, UsageError, usageText } from '../flags';
+import { CertFileWatcher, readPair } from './cert-files';
+import { WEBHOOK_FLAGS, WebhookFlags } from './flags';
+import type { KubeApi } from './kube-api';
+import { errorText, Logger, LogLevel } from './log';
+import { WebhookMetrics } from './metrics';
+import { PodMutator } from './mutate';
+import { LeaderElector, RepairReconciler } from './repair';
+import { SelfCertManager } from './self-certs';
+import { WebhookServer } from './server';
+import { KeyPairPem } from './tls';
+
+const SUMMARY =
+  'Serve the lxcfs-kit mutating admission webhook over HTTPS (TLS 1.2+): POST /mutate, GET /healthz, GET /readyz;\n' +
+  'Prometheus /metrics on a separate plain-HTTP port. Certificates come from files (reloaded when they change)\n' +
+  'or are self-managed in a Secret. A Lease-elected replica reports (or evicts) opted-in pods created without lxcfs.';
+
+const LEASE_DURATION_SECONDS = 15;
+
+export async function runWebhook(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usageText('webhook', SUMMARY, WEBHOOK_FLAGS)}\n`);
+    return;
+  }
+  const flags = parseFlags(WEBHOOK_FLAGS, argv);
+  const namespace = flags.namespace || process.env.POD_NAMESPACE || '';
+  let mutator: PodMutator;
+  try {
+    mutator = PodMutator.fromFlags(flags['lxcfs-path'], flags.file, namespace);
+  } catch (err) {
+    throw new UsageError(errorText(err));
+  }
+  if (flags['cert-mode'] === 'files' && (!flags['tls-cert-file'] || !flags['tls-key-file'])) {
+    throw new UsageError('--cert-mode files needs --tls-cert-file and --tls-key-file (or use --cert-mode self inside a cluster)');
+  }
+  if (flags['cert-mode'] === 'self' && !namespace) throw new UsageError('--cert-mode self needs --namespace or $POD_NAMESPACE');
+
+  const identity = process.env.POD_NAME || os.hostname();
+  const logger = new Logger(process.stdout, flags['log-level'] as LogLevel, { component: 'webhook', instance: identity });
+  const metrics = new WebhookMetrics();
+  const stops: (() => Promise<void> | void)[] = [];
+  const syncMs = flags['sync-interval'] * 1000;
+
+  let kube: KubeApi | undefined;
+  const needsKube = flags['cert-mode'] === 'self' || flags['repair-mode'] !== 'off';
+  if (needsKube && (flags['cert-mode'] === 'self' || kubeConfigured())) {
+    // ESM-only client: loaded only when a cluster is in play.
+    const { connect } = await import('./kube');
+    kube = await connect();
+  }
+
+  let selfCerts: SelfCertManager | undefined;
+  const server = new WebhookServer({ mutator, metrics, logger, extraReady: () => selfCerts?.isPublished() ?? true });
+  let firstPair: KeyPairPem;
+  let onPair: (pair: KeyPairPem) => void = () => undefined;
+
+  if (flags['cert-mode'] === 'files') {
+    firstPair = readPair(flags['tls-cert-file'], flags['tls-key-file']);
+    const watcher = new CertFileWatcher(flags['tls-cert-file'], flags['tls-key-file'], firstPair, (p) => server.reload(p), logger.child({ subsystem: 'certificates' }));
+    watcher.start(syncMs);
+    stops.push(() => watcher.stop());
+  } else {
+    let latest: KeyPairPem | undefined;
+    selfCerts = new SelfCertManager({
+      kube: kube as KubeApi,
+      namespace,
+      secretName: flags['secret-name'],
+      serviceName: flags['service-name'],
+      webhookConfiguration: flags['webhook-configuration'],
+      certLifetimeMs: flags['cert-lifetime'] * 1000,
+      caLifetimeMs: flags['ca-lifetime'] * 1000,
+      logger,
+      metrics,
+      onServingPair: (p) => {
+        latest = p;
+        onPair(p);
+      },
+    });
+    firstPair = await retryUntil(() => selfCerts!.sync(), logger, 'certificate setup');
+    const certs = selfCerts;
+    const stop = loop(syncMs, async () => {
+      try {
+        await certs.sync();
+      } catch (err) {
+        metrics.errors.inc({ kind: 'certificate' });
+        logger.warn('certificate sync failed; retrying', { subsystem: 'certificates', error: errorText(err) });
+      }
+    });
+    stops.push(stop);
+    if (latest) firstPair = latest;
+  }
+
+  const port = await server.listen(firstPair, flags.port, flags.address);
+  onPair = (p) => {
+    try {
+      server.reload(p);
+    } catch (err) {
+      metrics.errors.inc({ kind: 'certificate' });
+      logger.error('could not load the new serving certificate; keeping the current one', { error: errorText(err) });
+    }
+  };
+  stops.push(() => server.close());
+
+  const metricsServer = metrics.createServer();
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject);
+    metricsServer.listen(flags['metrics-port'], flags.address, resolve);
+  });
+  stops.push(() => new Promise<void>((r) => metricsServer.close(() => r())));
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+
+  stops.push(...startRepair(flags, kube, namespace, identity, mutator, logger, metrics));
+  logger.info('listening', { port, metricsPort, certMode: flags['cert-mode'], repairMode: flags['repair-mode'], files: flags.file });
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info('shutting down', { signal });
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      // Stop in reverse start order: reconciler (releases its Lease), metrics, HTTPS (drains), cert loops.
+      (async () => {
+        for (const stop of stops.reverse()) {
+          try {
+            await stop();
+          } catch (err) {
+            logger.warn('shutdown step failed', { error: errorText(err) });
+          }
+        }
+      })().finally(resolve);
+    };
+    const onTerm = (): void => shutdown('SIGTERM');
+    const onInt = (): void => shutdown('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+}
+
+function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: string, identity: string, mutator: PodMutator, logger: Logger, metrics: WebhookMetrics): (() => Promise<void> | void)[] {
+  const mode = flags['repair-mode'];
+  if (mode === 'off') return [];
+  const log = logger.child({ subsystem: 'repair' });
+  if (!kube || !namespace) {
+    log.warn('repair reconciler not started: it needs a cluster (in-cluster or $KUBECONFIG) and --namespace/$POD_NAMESPACE', { repairMode: mode });
+    return [];
+  }
+  const elector = new LeaderElector({ kube, namespace, leaseName: flags['lease-name'], identity, leaseDurationSeconds: LEASE_DURATION_SECONDS, logger: log });
+  const reconciler = new RepairReconciler({
+    kube,
+    mutator,
+    mode: mode === 'evict' ? 'evict' : 'report',
+    legacyNamespaceLabel: flags['legacy-namespace-label'],
+    evictionsPerMinute: flags['evictions-per-minute'],
+    identity,
+    logger,
+    metrics,
+  });
+  let lastScan = 0;
+  let scanning = false;
+  const intervalMs = flags['repair-interval'] * 1000;
+  const stop = loop(Math.min((LEASE_DURATION_SECONDS * 1000) / 3, intervalMs), async () => {
+    const leading = await elector.tryAcquireOrRenew();
+    metrics.leader.set(leading ? 1 : 0);
+    if (!leading || scanning || Date.now() - lastScan < intervalMs) return;
+    scanning = true;
+    lastScan = Date.now();
+    try {
+      const r = await reconciler.scan();
+      log.info('repair scan', { uninjected: r.uninjected.length, actions: r.uninjected.map((u) => `${u.namespace}/${u.name}:${u.action}`) });
+    } catch (err) {
+      metrics.errors.inc({ kind: 'repair' });
+      log.warn('repair scan failed', { error: errorText(err) });
+    } finally {
+      scanning = false;
+    }
+  }, true);
+  return [
+    async () => {
+      await stop();
+      await elector.release();
+      metrics.leader.set(0);
+    },
+  ];
+}
+
+/** Runs `fn` every `ms` (never overlapping); the returned function stops it and waits for a running round. */
+function loop(ms: number, fn: () => Promise<void>, immediately = false): () => Promise<void> {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    if (stopped) return;
+    running = fn().finally(() => {
+      if (!stopped) timer = setTimeout(tick, ms);
+    });
+  };
+  timer = setTimeout(tick, immediately ? 0 : ms);
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await running;
+  };
+}
+
+/** Retries `fn` with capped backoff until it succeeds (the API server may still be starting after a power loss). */
+async function retryUntil<T>(fn: () => Promise<T>, logger: Logger, what: string): Promise<T> {
+  let delay = 500;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      logger.warn(`${what} failed; retrying`, { error: errorText(err), retryInMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}
+
+function kubeConfigured(): boolean {
+  if (process.env.KUBERNETES_SERVICE_HOST || process.env.KUBECONFIG) return true;
+  return fs.existsSync(path.join(os.homedir(), '.kube', 'config'));
 }

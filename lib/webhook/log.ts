@@ -1,0 +1,44 @@
+/** Structured JSON logs, one object per line, so log pipelines can filter by uid or event. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LogSink {
+  write(line: string): unknown;
+}
+
+export class Logger {
+  constructor(
+    private readonly sink: LogSink = process.stdout,
+    private readonly min: LogLevel = 'info',
+    private readonly base: Readonly<Record<string, unknown>> = {},
+  ) {}
+
+  child(fields: Record<string, unknown>): Logger {
+    return new Logger(this.sink, this.min, { ...this.base, ...fields });
+  }
+
+  enabled(level: LogLevel): boolean {
+    return ORDER[level] >= ORDER[this.min];
+  }
+
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+    if (!this.enabled(level)) return;
+    this.sink.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...this.base, ...fields })}\n`);
+  }
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    this.log('debug', msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    this.log('info', msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    this.log('warn', msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    this.log('error', msg, fields);
+  }
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,127 @@
+/**
+ * Real X.509 for the self-managed mode: a CA, serving certificates signed by it,
+ * and the facts about a PEM pair the server needs (validity, key match).
+ * RSA keys come from node:crypto (native, fast); node-forge builds and signs the
+ * certificates, which node:crypto cannot do.
+ */
+import * as crypto from 'crypto';
+import forge from 'node-forge';
+
+/** Certificates start this far in the past so a node whose clock lags still accepts them. */
+export const BACKDATE_MS = 5 * 60 * 1000;
+
+export interface KeyPairPem {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface CertFacts {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly subject: string;
+  readonly dnsNames: readonly string[];
+}
+
+function rsaKeyPem(): string {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+function serialNumber(): string {
+  const bytes = crypto.randomBytes(16);
+  bytes[0] &= 0x7f; // positive, as RFC 5280 requires
+  return bytes.toString('hex');
+}
+
+function baseCert(keyPem: string, commonName: string, lifetimeMs: number, now: number): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  cert.serialNumber = serialNumber();
+  cert.validity.notBefore = new Date(now - BACKDATE_MS);
+  cert.validity.notAfter = new Date(now + lifetimeMs);
+  cert.setSubject([{ name: 'commonName', value: commonName }]);
+  return { cert, key };
+}
+
+/** A self-signed CA that can only sign certificates (pathLen 0). */
+export function createCa(commonName: string, lifetimeMs: number, now = Date.now()): KeyPairPem {
+  const keyPem = rsaKeyPem();
+  const { cert, key } = baseCert(keyPem, commonName, lifetimeMs, now);
+  cert.setIssuer(cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(key, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
+/** A serving certificate for `dnsNames` (the first is also the common name), signed by `ca`. */
+export function issueServingCert(ca: KeyPairPem, dnsNames: readonly string[], lifetimeMs: number, now = Date.now()): KeyPairPem {
+  if (dnsNames.length === 0) throw new Error('a serving certificate needs at least one DNS name');
+  const caCert = forge.pki.certificateFromPem(ca.certPem);
+  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
+  const keyPem = rsaKeyPem();
+  // Never outlive the CA: clients would reject the chain anyway.
+  const life = Math.min(lifetimeMs, caCert.validity.notAfter.getTime() - now);
+  const { cert } = baseCert(keyPem, dnsNames[0], life, now);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: dnsNames.map((value) => ({ type: 2, value })) },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
+/** The names a Service is reached by from the API server. */
+export function serviceDnsNames(service: string, namespace: string): string[] {
+  return [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service];
+}
+
+/** Validity and names of the first certificate in a PEM; throws a clear error on garbage. */
+export function certFacts(pem: string): CertFacts {
+  let x: crypto.X509Certificate;
+  try {
+    x = new crypto.X509Certificate(pem);
+  } catch (err) {
+    throw new Error(`not a PEM certificate: ${(err as Error).message}`);
+  }
+  const dnsNames = (x.subjectAltName ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4));
+  return { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo), subject: x.subject, dnsNames };
+}
+
+/** Throws unless `keyPem` is the private key of the certificate in `certPem`. */
+export function assertKeyMatches(certPem: string, keyPem: string): void {
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPrivateKey(keyPem);
+  } catch (err) {
+    throw new Error(`not a PEM private key: ${(err as Error).message}`);
+  }
+  if (!new crypto.X509Certificate(certPem).checkPrivateKey(key)) throw new Error('the private key does not belong to the certificate');
+}
+
+/**
+ * When to renew: two thirds into the certificate's intended lifetime (the
+ * backdating excluded), so a missed renewal still leaves a third of it to retry.
+ */
+export function renewalTime(facts: Pick<CertFacts, 'notBefore' | 'notAfter'>): number {
+  const start = facts.notBefore.getTime() + BACKDATE_MS;
+  const end = facts.notAfter.getTime();
+  return start + ((end - start) * 2) / 3;
+}
+
+/** Splits a PEM bundle into its certificates. */
+export function splitPemBundle(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((s) => `${s}\n`) ?? [];
+}

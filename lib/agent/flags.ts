@@ -15,6 +15,11 @@ export const AGENT_FLAGS = {
   'health-port': { kind: 'integer', default: AGENT_HEALTH_PORT, min: 0, max: 65535, help: 'port of the /healthz, /readyz and /metrics server (0 picks a free port)' },
   'state-dir': { kind: 'string', default: AGENT_STATE_DIR, help: 'host directory for the agent\'s runtime state (lock and handover between an old and a new agent)' },
   helper: { kind: 'string', default: HELPER_IMAGE_PATH, help: 'path of the native mount helper (lxcfs-kit-remount)' },
+  'ready-file': {
+    kind: 'string',
+    default: '',
+    help: 'file that exists exactly while the agent is ready; for an exec readiness probe (with hostNetwork, an old and a new agent share the health port during a rolling update)',
+  },
   'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
 } as const;
 

@@ -1,4 +1,100 @@
-// Placeholder until the agent lands (issue 4); replaced by the real agent.
-export async function runAgent(_argv: string[]): Promise<void> {
-  throw new Error('the agent is not built yet');
+/** `lxcfs-kit agent`: parse the command line, check the machine, run the agent until SIGTERM. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { DEFAULT_LXCFS_FILES } from '../contract';
+import { parseFlags, usageText, UsageError } from '../flags';
+import { injectionProblems } from '../injection';
+import { Agent, AgentConfig } from './agent';
+import { AGENT_FLAGS, AgentFlags } from './flags';
+import { lxcfsSupportsPidfd } from './lxcfs';
+
+const SUMMARY =
+  'Run and supervise lxcfs on this node, mounted at --lxcfs-path, and re-attach a fresh lxcfs file over every stale ' +
+  'lxcfs mount in every container after any lxcfs restart; a new agent takes over from a running one without a gap. ' +
+  'Needs root (CAP_SYS_ADMIN), /dev/fuse, the host PID namespace and the native mount helper (--helper).';
+
+export async function runAgent(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usageText('agent', SUMMARY, AGENT_FLAGS)}\n`);
+    return;
+  }
+  const flags = parseFlags(AGENT_FLAGS, argv);
+  const config = agentConfig(flags, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const agent = new Agent(config);
+  const onSignal = (sig: NodeJS.Signals): void => {
+    config.log(`${sig} received; stopping`);
+    agent.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await agent.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** Validates flags and the machine; every problem becomes one clear message. */
+export function agentConfig(flags: AgentFlags, log: (line: string) => void): AgentConfig {
+  const problems = injectionProblems(flags['lxcfs-path'], DEFAULT_LXCFS_FILES);
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  if (!path.isAbsolute(flags['state-dir'])) throw new UsageError(`--state-dir must be an absolute path, got "${flags['state-dir']}"`);
+  for (const a of flags['lxcfs-arg']) {
+    if (!a.startsWith('-')) throw new UsageError(`--lxcfs-arg "${a}" is not a flag: the agent chooses lxcfs's mount point itself`);
+    if (/^(-p|--pidfile|-f|--foreground|-n|--help|-v|--version)(=|$)/.test(a)) throw new UsageError(`--lxcfs-arg ${a} is managed by the agent; leave it out`);
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error('the agent must run as root (it mounts lxcfs and enters containers\' mount namespaces)');
+  }
+  if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: load the fuse module (modprobe fuse) or give the agent container the device');
+  try {
+    fs.accessSync(flags.helper, fs.constants.X_OK);
+  } catch {
+    throw new Error(`the native mount helper ${flags.helper} is missing or not executable; build it with: cc -O2 -o ${flags.helper} lib/agent/native/lxcfs-kit-remount.c`);
+  }
+  const version = spawnSync(flags['lxcfs-binary'], ['--version'], { encoding: 'utf8' });
+  if (version.error) throw new Error(`cannot run lxcfs (${flags['lxcfs-binary']}): ${version.error.message}; install lxcfs or pass --lxcfs-binary`);
+
+  const args = [...flags['lxcfs-arg']];
+  const wantPidfd = flags.pidfd === 'always' || (flags.pidfd === 'auto' && lxcfsSupportsPidfd(flags['lxcfs-binary']));
+  if (wantPidfd && !args.includes('--enable-pidfd')) args.push('--enable-pidfd');
+
+  fs.mkdirSync(flags['lxcfs-path'], { recursive: true });
+  fs.mkdirSync(flags['state-dir'], { recursive: true, mode: 0o700 });
+  return {
+    // mountinfo shows resolved paths; compare against the same.
+    lxcfsPath: fs.realpathSync(flags['lxcfs-path']),
+    lxcfsBinary: flags['lxcfs-binary'],
+    lxcfsArgs: args,
+    helperPath: path.resolve(flags.helper),
+    stateDir: fs.realpathSync(flags['state-dir']),
+    reconcileIntervalMs: flags['reconcile-interval'] * 1000,
+    healthAddress: flags['health-address'],
+    healthPort: flags['health-port'],
+    readyFile: flags['ready-file'] === '' ? undefined : flags['ready-file'],
+    cgroupNamespace: hostCgroupNamespace(log),
+    log,
+  };
+}
+
+/**
+ * lxcfs answers each reader from the reader's /proc/<pid>/cgroup, which the
+ * kernel writes relative to the *reading* process's cgroup namespace. In a
+ * private cgroup namespace (the Kubernetes default on cgroup v2) lxcfs would
+ * resolve wrong paths, so it is started in the host's (pid 1's) namespace.
+ */
+function hostCgroupNamespace(log: (line: string) => void): string | undefined {
+  let host: string;
+  let own: string;
+  try {
+    host = fs.readlinkSync('/proc/1/ns/cgroup');
+    own = fs.readlinkSync('/proc/self/ns/cgroup');
+  } catch {
+    return undefined;
+  }
+  if (host === own) return undefined;
+  log(`the agent runs in cgroup namespace ${own}; lxcfs is started in the host's (${host}) so it reads readers' cgroups as the host sees them`);
+  return '/proc/1/ns/cgroup';
 }

@@ -1,0 +1,456 @@
+/**
+ * The node agent: keeps one lxcfs serving at the lxcfs path and keeps every
+ * container's lxcfs mounts attached to it — after lxcfs restarts (stale
+ * mounts answer ENOTCONN) and when a new agent takes over from an old one
+ * during a rolling update (the old lxcfs is still alive, but about to stop).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { startHealthServer, HealthSource } from './health';
+import { AttachRequest, AttachResult, MountHelper } from './helper';
+import { LxcfsInstance, removeInstanceDir } from './lxcfs';
+import { AgentMetrics } from './metrics';
+import { carriedAttributes, MountEntry } from './mountinfo';
+import { pruneRuntimeDirectories } from './publicpath';
+import { containerIdOf, isDeadMount, lxcfsMountsOf, mountNamespaceOf, scanNamespaces } from './scan';
+import { NodeState, processAlive } from './state';
+
+export interface AgentConfig {
+  readonly lxcfsPath: string;
+  readonly lxcfsBinary: string;
+  /** Final lxcfs flags (without -f, -p and the mount point, which the agent adds). */
+  readonly lxcfsArgs: readonly string[];
+  readonly helperPath: string;
+  readonly stateDir: string;
+  readonly reconcileIntervalMs: number;
+  readonly healthAddress: string;
+  readonly healthPort: number;
+  /** When set, this file exists exactly while the agent is ready (for an exec readiness probe). */
+  readonly readyFile?: string;
+  /** The host's cgroup namespace when the agent runs in another one; lxcfs is started in it. */
+  readonly cgroupNamespace?: string;
+  readonly log: (line: string) => void;
+}
+
+interface ReconcileSummary {
+  readonly healed: number;
+  readonly failed: number;
+  readonly namespaces: number;
+  readonly seconds: number;
+}
+
+/** Restart delay after an lxcfs that served for less than this is considered crash-looping. */
+const HEALTHY_RUN_MS = 1000;
+const MAX_BACKOFF_MS = 30000;
+const QUICK_RETRIES = 5;
+
+export class Agent implements HealthSource {
+  readonly metrics = new AgentMetrics();
+  private readonly state: NodeState;
+  private readonly helper: MountHelper;
+  private healingSupported = false;
+  private healingProblem = '';
+  private instance: LxcfsInstance | undefined;
+  private superseded = false;
+  private supersededBy: number | undefined;
+  private firstReconcileDone = false;
+  private stopping = false;
+  private readonly takeoverDevices = new Set<string>();
+  private predecessorPid: number | undefined;
+  private reconcileChain: Promise<unknown> = Promise.resolve();
+  private lastSummary: ReconcileSummary | undefined;
+  private reconcileCount = 0;
+  private quickRetries = 0;
+  private restarts = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private wake: (() => void) | undefined;
+  private server: (Awaited<ReturnType<typeof startHealthServer>>) | undefined;
+  private healthPort = 0;
+  private readonly ownNamespace: string | undefined;
+
+  constructor(readonly config: AgentConfig) {
+    this.state = new NodeState(config.stateDir);
+    this.helper = new MountHelper(config.helperPath);
+    this.ownNamespace = mountNamespaceOf('self');
+  }
+
+  // ---- health -------------------------------------------------------------
+
+  liveProblem(): string | undefined {
+    // A successor owns the path now; our liveness no longer depends on it.
+    if (this.superseded) return undefined;
+    if (isDeadMount(path.join(this.config.lxcfsPath, 'proc/meminfo'))) return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
+    return undefined;
+  }
+
+  readyProblem(): string | undefined {
+    if (this.stopping) return 'stopping';
+    if (this.superseded) return `another agent (pid ${String(this.supersededBy)}) serves lxcfs on this node now`;
+    if (!this.instance?.running || !this.instance.device) return 'lxcfs is not serving yet';
+    if (!this.firstReconcileDone) return 'the first reconcile has not finished';
+    return undefined;
+  }
+
+  status(): Record<string, unknown> {
+    const inst = this.instance;
+    return {
+      pid: process.pid,
+      ready: this.readyProblem() === undefined,
+      readyProblem: this.readyProblem() ?? null,
+      serving: !this.superseded && !!inst?.running,
+      superseded: this.superseded,
+      healingSupported: this.healingSupported,
+      healingProblem: this.healingProblem || null,
+      lxcfsPath: this.config.lxcfsPath,
+      lxcfsPid: inst?.running ? inst.pid : null,
+      lxcfsDevice: inst?.device || null,
+      lxcfsServingSince: inst?.servingSince || null,
+      instance: inst?.id ?? null,
+      restarts: this.restarts,
+      reconciles: this.reconcileCount,
+      lastReconcile: this.lastSummary ?? null,
+      healthPort: this.healthPort,
+    };
+  }
+
+  // ---- lifecycle ----------------------------------------------------------
+
+  /** Runs until stop() is called; returns after a clean shutdown. */
+  async run(): Promise<void> {
+    const probe = this.helper.probe();
+    this.healingSupported = probe.supported;
+    this.healingProblem = probe.reason;
+    this.metrics.healingSupported.set(probe.supported ? 1 : 0);
+    if (!probe.supported) {
+      this.config.log(
+        `WARNING: this kernel lacks open_tree/move_mount (Linux 5.2+): ${probe.reason}. The agent serves lxcfs at ${this.config.lxcfsPath}, ` +
+          'but cannot re-attach stale lxcfs mounts inside running containers: after an lxcfs restart, pods on this node must be recreated ' +
+          '(metric lxcfs_kit_agent_healing_supported is 0).',
+      );
+    }
+    this.state.ensure();
+    fs.mkdirSync(this.config.lxcfsPath, { recursive: true });
+    await this.removeLeftoverInstances();
+    await this.startHealth();
+    const interval = setInterval(() => this.requestReconcile('periodic'), this.config.reconcileIntervalMs);
+    this.timers.push(interval);
+    this.timers.push(setInterval(() => this.watchPredecessor(), 250));
+    await this.supervise();
+    await this.shutdown();
+  }
+
+  /** Ask the agent to stop (SIGTERM). */
+  stop(): void {
+    this.stopping = true;
+    this.updateReadyFile();
+    this.wake?.();
+  }
+
+  private async supervise(): Promise<void> {
+    let shortRuns = 0;
+    while (!this.stopping) {
+      const inst = LxcfsInstance.start({
+        binary: this.config.lxcfsBinary,
+        args: this.config.lxcfsArgs,
+        helperPath: this.config.helperPath,
+        cgroupNamespace: this.config.cgroupNamespace,
+        instancesDir: this.state.instancesDir,
+        log: this.config.log,
+      });
+      this.instance = inst;
+      try {
+        await inst.waitServing();
+        this.metrics.lxcfsUp.set(1);
+        this.config.log(`lxcfs ${inst.pid} serves ${inst.mountDir} (device ${inst.device})`);
+        await this.reconcile('lxcfs started', true);
+      } catch (err) {
+        this.config.log(`lxcfs failed to start: ${(err as Error).message}`);
+        await inst.stop((t) => this.umountOwn(t));
+      }
+      await Promise.race([inst.exited, new Promise<void>((r) => (this.wake = r))]);
+      if (this.stopping) {
+        if (!inst.running) await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
+        break;
+      }
+      this.metrics.lxcfsUp.set(0);
+      this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`);
+      await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
+      if (this.superseded) {
+        // The successor serves every container; restarting ours would only fight it.
+        await new Promise<void>((r) => (this.wake = r));
+        break;
+      }
+      this.restarts++;
+      this.metrics.lxcfsRestarts.inc();
+      const ranMs = inst.servingSince ? Date.now() - inst.servingSince : 0;
+      shortRuns = ranMs >= HEALTHY_RUN_MS ? 0 : shortRuns + 1;
+      const delay = shortRuns === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (shortRuns - 1));
+      if (delay > 0) {
+        this.config.log(`lxcfs keeps exiting early; next start in ${delay} ms`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, delay);
+          this.wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.reconcileChain.catch(() => undefined);
+    const inst = this.instance;
+    if (inst) {
+      await this.state
+        .withLock(async () => {
+          const serving = this.state.readServing();
+          if (serving?.instance === inst.id) {
+            // No successor (drain, uninstall, plain restart): leave no mount on the host path; the
+            // containers' mounts go stale with lxcfs and the next agent re-attaches them.
+            this.state.clearServing(inst.id);
+            await this.detachPublicPath(inst.device);
+            this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`);
+          } else {
+            this.config.log(`another agent serves lxcfs now (pid ${String(serving?.pid)}); stopping without touching its mounts`);
+          }
+        })
+        .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`));
+      await inst.stop((t) => this.umountOwn(t));
+    }
+    this.metrics.lxcfsUp.set(0);
+    this.updateReadyFile();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+  }
+
+  private async startHealth(): Promise<void> {
+    const tryListen = async (): Promise<boolean> => {
+      try {
+        this.server = await startHealthServer(this.config.healthAddress, this.config.healthPort, this, this.metrics);
+        this.healthPort = this.server.port;
+        this.config.log(`health and metrics on http://${this.config.healthAddress}:${this.healthPort} (/healthz /readyz /metrics /status)`);
+        return true;
+      } catch (err) {
+        if (!(err as Error).message.includes('in use')) throw err;
+        return false;
+      }
+    };
+    if (await tryListen()) return;
+    // During a rolling update the old agent holds the host port until it exits (hostNetwork).
+    this.config.log(`port ${this.config.healthPort} is in use (the agent being replaced?); retrying every second`);
+    const retry = setInterval(() => {
+      if (this.stopping) return clearInterval(retry);
+      tryListen().then(
+        (ok) => ok && clearInterval(retry),
+        (err: unknown) => this.config.log(`health server: ${(err as Error).message}`),
+      );
+    }, 1000);
+    this.timers.push(retry);
+  }
+
+  private updateReadyFile(): void {
+    const file = this.config.readyFile;
+    if (!file) return;
+    try {
+      if (this.readyProblem() === undefined) fs.writeFileSync(file, `${process.pid}\n`);
+      else fs.rmSync(file, { force: true });
+    } catch (err) {
+      this.config.log(`ready file ${file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Instance directories of agents that are gone: their lxcfs died with them, leaving a dead mount. */
+  private async removeLeftoverInstances(): Promise<void> {
+    for (const name of fs.readdirSync(this.state.instancesDir)) {
+      const dir = path.join(this.state.instancesDir, name);
+      const owner = Number(readText(path.join(dir, 'agent.pid')));
+      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) continue;
+      if (!isDeadMount(path.join(dir, 'mnt')) && lxcfsMountsOf('self').some((m) => m.mountPoint === path.join(dir, 'mnt'))) {
+        this.config.log(`leftover lxcfs instance ${dir} still serves (its agent is gone); it will be taken over`);
+        continue;
+      }
+      await removeInstanceDir(dir, (t) => this.umountOwn(t));
+    }
+  }
+
+  private watchPredecessor(): void {
+    if (this.predecessorPid !== undefined && !processAlive(this.predecessorPid)) {
+      this.predecessorPid = undefined;
+      // Catch any mount that was created on the old lxcfs while we took over.
+      this.requestReconcile('predecessor exited');
+    }
+  }
+
+  // ---- reconcile ----------------------------------------------------------
+
+  requestReconcile(reason: string): void {
+    if (this.stopping) return;
+    void this.reconcile(reason, false);
+  }
+
+  /** Serialized: one pass at a time in this agent, one agent at a time on the node (lock). */
+  private reconcile(reason: string, claim: boolean): Promise<void> {
+    const next = this.reconcileChain.then(() => this.reconcileOnce(reason, claim));
+    this.reconcileChain = next.catch((err: unknown) => this.config.log(`reconcile (${reason}) failed: ${(err as Error).message}`));
+    return this.reconcileChain as Promise<void>;
+  }
+
+  private async reconcileOnce(reason: string, claim: boolean): Promise<void> {
+    const inst = this.instance;
+    if (!inst?.running || !inst.device || this.stopping) return;
+    await this.state.withLock(async () => {
+      const serving = this.state.readServing();
+      const servedByOther = serving !== undefined && serving.instance !== inst.id;
+      if (servedByOther && !claim && serving.pid !== process.pid && processAlive(serving.pid)) {
+        if (!this.superseded) this.config.log(`agent ${serving.pid} took over lxcfs on this node; this agent stops healing and waits to be stopped`);
+        this.superseded = true;
+        this.supersededBy = serving.pid;
+        this.metrics.serving.set(0);
+        return;
+      }
+      if (servedByOther || serving === undefined) {
+        if (serving && serving.device !== inst.device) this.takeoverDevices.add(serving.device);
+        if (serving && serving.pid !== process.pid && processAlive(serving.pid)) this.predecessorPid = serving.pid;
+        this.state.writeServing({ pid: process.pid, instance: inst.id, device: inst.device, lxcfsPath: this.config.lxcfsPath, since: new Date().toISOString() });
+        if (this.superseded) this.config.log('the agent that took over is gone; serving lxcfs again');
+        this.superseded = false;
+      }
+      this.metrics.serving.set(1);
+      const summary = await this.healPass(inst);
+      this.lastSummary = summary;
+      this.reconcileCount++;
+      this.metrics.reconciles.inc();
+      this.metrics.lastReconcileSeconds.set(summary.seconds);
+      this.metrics.namespacesScanned.set(summary.namespaces);
+      if (summary.healed > 0 || summary.failed > 0) {
+        this.config.log(`reconcile (${reason}): re-attached ${summary.healed} lxcfs mounts, ${summary.failed} failed, ${summary.namespaces} mount namespaces, ${(summary.seconds * 1000).toFixed(0)} ms`);
+      }
+    });
+    this.firstReconcileDone = true;
+    this.updateReadyFile();
+    const failed = this.lastSummary?.failed ?? 0;
+    if (failed > 0 && this.quickRetries < QUICK_RETRIES) {
+      this.quickRetries++;
+      this.timers.push(setTimeout(() => this.requestReconcile('retry after failures'), 1000));
+    } else if (failed === 0) {
+      this.quickRetries = 0;
+    }
+  }
+
+  private async healPass(inst: LxcfsInstance): Promise<ReconcileSummary> {
+    const started = process.hrtime.bigint();
+    let healed = 0;
+    let failed = 0;
+    const count = (results: readonly AttachResult[], label: (r: AttachResult) => string): void => {
+      for (const r of results) {
+        if (r.ok) {
+          healed++;
+          this.metrics.mountsHealed.inc();
+        } else {
+          failed++;
+          this.metrics.healFailures.inc();
+          this.config.log(`cannot re-attach ${r.target} (${label(r)}): ${r.detail}`);
+        }
+      }
+    };
+
+    // 1. The host path, in our namespace (and the host's, when that is another one and readable).
+    const hostNamespace = mountNamespaceOf(1);
+    const publicPids = [process.pid, ...(hostNamespace !== undefined && hostNamespace !== this.ownNamespace ? [1] : [])];
+    for (const pid of publicPids) count(await this.attachPublicPath(inst, pid), () => `host path, namespace of pid ${pid}`);
+
+    if (!this.healingSupported) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      return { healed, failed, namespaces: 0, seconds };
+    }
+
+    // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
+    const scan = scanNamespaces();
+    const deadCache = new Map<string, boolean>();
+    const replaceable = (pid: number, m: MountEntry): boolean => {
+      if (m.device === inst.device) return false;
+      if (this.takeoverDevices.has(m.device)) return true;
+      let dead = deadCache.get(m.device);
+      if (dead === undefined) {
+        dead = isDeadMount(`/proc/${pid}/root${m.mountPoint}`);
+        deadCache.set(m.device, dead);
+      }
+      return dead;
+    };
+    const requests: AttachRequest[] = [];
+    for (const ns of scan.withLxcfs) {
+      const ours = ns.namespace === this.ownNamespace || ns.namespace === hostNamespace;
+      for (const m of topMounts(ns.mounts)) {
+        if (ours && (m.mountPoint === this.config.lxcfsPath || isUnder(m.mountPoint, this.state.instancesDir))) continue;
+        if (!replaceable(ns.pid, m)) continue;
+        requests.push({ pid: ns.pid, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
+      }
+    }
+    count(await this.helper.attach(requests), (r) => {
+      const id = containerIdOf(r.pid);
+      return id ? `container ${id}, pid ${r.pid}` : `pid ${r.pid}`;
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { healed, failed, namespaces: scan.namespacesScanned, seconds };
+  }
+
+  /** Puts this instance's root at the lxcfs path in the namespace of `pid`. */
+  private async attachPublicPath(inst: LxcfsInstance, pid: number): Promise<AttachResult[]> {
+    const target = this.config.lxcfsPath;
+    const here = topMounts(lxcfsMountsOf(pid).filter((m) => m.mountPoint === target));
+    const top = here[0];
+    if (top?.device === inst.device) return [];
+    const all = lxcfsMountsOf(pid).filter((m) => m.mountPoint === target);
+    const dead = top !== undefined && isDeadMount(`/proc/${pid}/root${target}`);
+    if (top !== undefined && !dead) {
+      // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
+      if (!this.takeoverDevices.has(top.device)) {
+        this.takeoverDevices.add(top.device);
+        this.config.log(`taking over ${target} from the lxcfs on device ${top.device}`);
+      }
+      if (this.healingSupported) return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'replace' }]);
+      return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'bind' }]);
+    }
+    // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all.
+    if (all.length > 0) {
+      const detached = await this.helper.attach(all.map(() => ({ pid, source: '-', target, mode: 'umount' as const })));
+      this.config.log(`detached ${detached.filter((r) => r.ok).length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
+    }
+    if (pid === process.pid) {
+      for (const d of pruneRuntimeDirectories(target)) this.config.log(`removed ${d}: a container runtime created it where an lxcfs file belongs`);
+    }
+    if (this.healingSupported) return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'mount' }]);
+    return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'bind' }]);
+  }
+
+  private async detachPublicPath(device: string): Promise<void> {
+    const mine = lxcfsMountsOf('self').filter((m) => m.mountPoint === this.config.lxcfsPath && m.device === device);
+    if (mine.length > 0) await this.helper.attach(mine.map(() => ({ pid: process.pid, source: '-', target: this.config.lxcfsPath, mode: 'umount' as const })));
+  }
+
+  private async umountOwn(target: string): Promise<void> {
+    const [r] = await this.helper.attach([{ pid: process.pid, source: '-', target, mode: 'umount' }]);
+    if (r && !r.ok) this.config.log(`cannot detach ${target}: ${r.detail}`);
+  }
+}
+
+/** Of mounts stacked on one mount point, only the top one is visible and can be replaced. */
+function topMounts(mounts: readonly MountEntry[]): MountEntry[] {
+  const covered = new Set<number>();
+  for (const m of mounts) for (const p of mounts) if (p.mountId === m.parentId && p.mountPoint === m.mountPoint) covered.add(p.mountId);
+  return mounts.filter((m) => !covered.has(m.mountId));
+}
+
+function isUnder(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(`${dir}/`);
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}

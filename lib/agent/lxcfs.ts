@@ -1,0 +1,141 @@
+/**
+ * One lxcfs process, mounted on a private directory of its own (its
+ * "instance"). The host path and every container see clones of that mount,
+ * never the mount lxcfs made itself, so that when lxcfs exits and unmounts its
+ * directory it cannot take a successor's mount with it.
+ */
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { lxcfsMountsOf } from './scan';
+
+export interface LxcfsOptions {
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly helperPath: string;
+  /** Join this cgroup namespace before exec (the host's, when the agent runs in a private one). */
+  readonly cgroupNamespace?: string;
+  readonly instancesDir: string;
+  readonly log: (line: string) => void;
+}
+
+export class LxcfsInstance {
+  private exitCode: number | null = null;
+  private exitSignal: NodeJS.Signals | null = null;
+  readonly exited: Promise<void>;
+  readonly startedAt = Date.now();
+  servingSince = 0;
+  device = '';
+
+  private constructor(
+    readonly id: string,
+    readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        resolve();
+      });
+    });
+  }
+
+  get mountDir(): string {
+    return path.join(this.dir, 'mnt');
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.exitCode === null && this.exitSignal === null;
+  }
+
+  get exitDescription(): string {
+    return this.exitSignal ? `killed by ${this.exitSignal}` : `exited with status ${String(this.exitCode)}`;
+  }
+
+  /** The lxcfs path of a file inside this instance, e.g. `/proc/meminfo` → `<dir>/mnt/proc/meminfo`. */
+  source(rootInLxcfs: string): string {
+    return rootInLxcfs === '/' ? this.mountDir : path.join(this.mountDir, rootInLxcfs);
+  }
+
+  static start(opts: LxcfsOptions): LxcfsInstance {
+    const id = `${process.pid}-${Date.now().toString(36)}`;
+    const dir = path.join(opts.instancesDir, id);
+    fs.mkdirSync(path.join(dir, 'mnt'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(dir, 'agent.pid'), String(process.pid));
+    const lxcfsArgv = [opts.binary, '-f', ...opts.args, '-p', path.join(dir, 'lxcfs.pid'), path.join(dir, 'mnt')];
+    const helperArgs = ['exec', ...(opts.cgroupNamespace ? ['--cgroupns', opts.cgroupNamespace] : []), '--', ...lxcfsArgv];
+    const child = spawn(opts.helperPath, helperArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const instance = new LxcfsInstance(id, dir, child);
+    for (const stream of [child.stdout, child.stderr]) {
+      let buf = '';
+      stream?.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line !== '') opts.log(`lxcfs[${instance.pid}]: ${line}`);
+        }
+      });
+    }
+    child.on('error', (err) => opts.log(`cannot start lxcfs through ${opts.helperPath}: ${err.message}`));
+    return instance;
+  }
+
+  /** Resolves once lxcfs answers reads on its mount; rejects when it exits or takes too long. */
+  async waitServing(timeoutMs = 15000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`lxcfs ${this.exitDescription} before it served files`);
+      const own = lxcfsMountsOf('self').filter((m) => m.mountPoint === this.mountDir);
+      if (own.length > 0) {
+        try {
+          fs.readFileSync(path.join(this.mountDir, 'proc/meminfo'));
+          this.device = own[own.length - 1].device;
+          this.servingSince = Date.now();
+          return;
+        } catch {
+          // mounted but not answering yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`lxcfs did not serve ${this.mountDir}/proc/meminfo within ${timeoutMs / 1000}s`);
+  }
+
+  /** Stops lxcfs (TERM, then KILL) and removes the instance directory and its mount. */
+  async stop(helperUmount: (target: string) => Promise<void>, graceMs = 3000): Promise<void> {
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await removeInstanceDir(this.dir, helperUmount);
+  }
+}
+
+/** Detaches whatever is still mounted in an instance directory (a killed lxcfs leaves its mount) and removes it. */
+export async function removeInstanceDir(dir: string, helperUmount: (target: string) => Promise<void>): Promise<void> {
+  const mnt = path.join(dir, 'mnt');
+  for (let i = 0; i < 8 && lxcfsMountsOf('self').some((m) => m.mountPoint === mnt); i++) await helperUmount(mnt);
+  // Never a recursive delete: if a mount survived, that would walk into it.
+  for (const f of ['agent.pid', 'lxcfs.pid']) fs.rmSync(path.join(dir, f), { force: true });
+  try {
+    fs.rmdirSync(mnt);
+    fs.rmdirSync(dir);
+  } catch {
+    // still mounted or not empty: the next start's cleanup tries again
+  }
+}
+
+/** Whether this lxcfs binary knows --enable-pidfd (lxcfs 5.0+). */
+export function lxcfsSupportsPidfd(binary: string): boolean {
+  const r = spawnSync(binary, ['--help'], { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.includes('--enable-pidfd');
+}

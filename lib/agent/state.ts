@@ -1,0 +1,118 @@
+/**
+ * Host-wide state shared by the agents of one node (the old and the new one
+ * during a rolling update): who is serving, and a lock so that only one agent
+ * re-attaches mounts at a time.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+export interface ServingRecord {
+  readonly pid: number;
+  /** Instance id of the serving agent's lxcfs (one per lxcfs start). */
+  readonly instance: string;
+  /** `major:minor` of that lxcfs; mounts on it are taken over by a successor. */
+  readonly device: string;
+  readonly lxcfsPath: string;
+  readonly since: string;
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class NodeState {
+  constructor(readonly dir: string) {}
+
+  get instancesDir(): string {
+    return path.join(this.dir, 'instances');
+  }
+
+  private get servingFile(): string {
+    return path.join(this.dir, 'serving.json');
+  }
+
+  private get lockFile(): string {
+    return path.join(this.dir, 'reconcile.lock');
+  }
+
+  ensure(): void {
+    fs.mkdirSync(this.instancesDir, { recursive: true, mode: 0o700 });
+  }
+
+  readServing(): ServingRecord | undefined {
+    try {
+      const rec = JSON.parse(fs.readFileSync(this.servingFile, 'utf8')) as ServingRecord;
+      return typeof rec.pid === 'number' && typeof rec.instance === 'string' ? rec : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeServing(rec: ServingRecord): void {
+    const tmp = `${this.servingFile}.${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(rec));
+    fs.renameSync(tmp, this.servingFile);
+  }
+
+  clearServing(instance: string): void {
+    if (this.readServing()?.instance === instance) fs.rmSync(this.servingFile, { force: true });
+  }
+
+  /**
+   * Runs `fn` holding the node's reconcile lock. A lock whose holder died is
+   * broken; a live holder is waited for (it finishes a pass in about a second).
+   */
+  async withLock<T>(fn: () => Promise<T>, timeoutMs = 15000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx' });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = readHolder(this.lockFile);
+        if (holder === 'gone') continue;
+        // An empty file is a holder between create and write, unless it is old (holder died right there).
+        const stale = holder === 'empty' ? Date.now() - mtimeMs(this.lockFile) > 2000 : !processAlive(holder) || holder === process.pid;
+        if (stale) {
+          fs.rmSync(this.lockFile, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new Error(`reconcile lock ${this.lockFile} is held by process ${String(holder)} for more than ${timeoutMs / 1000}s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      try {
+        if (fs.readFileSync(this.lockFile, 'utf8') === String(process.pid)) fs.rmSync(this.lockFile, { force: true });
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+function readHolder(file: string): number | 'empty' | 'gone' {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    const pid = Number(text);
+    return text === '' || !Number.isInteger(pid) ? 'empty' : pid;
+  } catch {
+    return 'gone';
+  }
+}
+
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}

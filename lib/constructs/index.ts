@@ -5,3 +5,4 @@ export * from './webhook';
 export * from './webhook-configuration';
 export * from './certificates';
 export * from './kit';
+export * from './placeholder';

@@ -340,7 +340,7 @@ export function webhookProblems(options: LxcfsWebhookOptions, files: readonly st
     problems.push(...injectionProblems(DEFAULT_LXCFS_PATH, files).filter((p) => !p.startsWith('lxcfs path')));
   }
   for (const ns of options.excludedNamespaces ?? []) {
-    if (ns === namespace) continue;
+    if (ns === namespace || isPlaceholder(ns)) continue;
     if (!DNS_LABEL.test(ns)) problems.push(`excluded namespace "${ns}" is not a valid namespace name`);
   }
   const certs = options.certificates;

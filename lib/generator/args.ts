@@ -1,0 +1,69 @@
+/**
+ * Container args in the chart, rendered from the same flag specs the commands
+ * parse (lib/agent/flags.ts, lib/webhook/flags.ts) with the same rule as
+ * renderFlags(): a flag appears only when its value differs from the default.
+ * Which value feeds each flag is a Go-template expression here and a prop in
+ * the constructs; the chart equivalence tests prove both give the same args.
+ */
+import { AGENT_FLAGS } from '../agent/flags';
+import { WEBHOOK_TLS_DIR } from '../contract';
+import { FlagSpecs } from '../flags';
+import { WEBHOOK_FLAGS } from '../webhook/flags';
+import { FULLNAME, SECRET_NAME } from './template-props';
+
+type FlagExpressions<S extends FlagSpecs> = Partial<Record<keyof S & string, string>>;
+
+const isSelf = '(eq $.Values.certificates.source "self")';
+
+export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
+  'lxcfs-path': '$.Values.lxcfs.path',
+  'lxcfs-arg': '$.Values.agent.lxcfsArgs',
+  'reconcile-interval': '$.Values.agent.reconcileIntervalSeconds',
+};
+
+export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
+  'cert-mode': `(ternary "self" "files" ${isSelf})`,
+  'tls-cert-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.crt" ${isSelf})`,
+  'tls-key-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.key" ${isSelf})`,
+  'service-name': `(printf "%s-webhook" (${FULLNAME}))`,
+  'secret-name': `(${SECRET_NAME})`,
+  'webhook-configuration': `(${FULLNAME})`,
+  'lxcfs-path': '$.Values.lxcfs.path',
+  file: '$.Values.lxcfs.files',
+  'legacy-namespace-label': '$.Values.webhook.legacyNamespaceLabel',
+  'repair-mode': '$.Values.webhook.repairMode',
+  'repair-interval': '$.Values.webhook.repairIntervalSeconds',
+  'evictions-per-minute': '$.Values.webhook.evictionsPerMinute',
+  'lease-name': `(printf "%s-webhook-repair" (${FULLNAME}))`,
+};
+
+/** The `args:` list lines (at `indent`, the indentation of the `args:` key) for a command. */
+export function flagArgLines<S extends FlagSpecs>(command: string, specs: S, expressions: FlagExpressions<S>, indent: number): string[] {
+  const sp = ' '.repeat(indent + 2);
+  const lines = [`${sp}- ${command}`];
+  for (const [name, spec] of Object.entries(specs)) {
+    const expr = expressions[name as keyof S & string];
+    if (expr === undefined) continue;
+    switch (spec.kind) {
+      case 'string':
+        lines.push(`${sp}{{- if ne ${expr} ${JSON.stringify(spec.default)} }}`, `${sp}- {{ printf "--${name}=%s" ${expr} | quote }}`);
+        break;
+      case 'integer':
+        lines.push(`${sp}{{- if ne (int64 ${expr}) (int64 ${spec.default}) }}`, `${sp}- {{ printf "--${name}=%d" (int64 ${expr}) | quote }}`);
+        break;
+      case 'boolean':
+        lines.push(spec.default ? `${sp}{{- if not ${expr} }}` : `${sp}{{- if ${expr} }}`, `${sp}- ${spec.default ? `--no-${name}` : `--${name}`}`);
+        break;
+      case 'list':
+        lines.push(
+          `${sp}{{- if ne (join "," ${expr}) ${JSON.stringify(spec.default.join(','))} }}`,
+          `${sp}{{- range ${expr} }}`,
+          `${sp}- {{ printf "--${name}=%s" . | quote }}`,
+          `${sp}{{- end }}`,
+        );
+        break;
+    }
+    lines.push(`${sp}{{- end }}`);
+  }
+  return lines;
+}

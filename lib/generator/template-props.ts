@@ -1,0 +1,151 @@
+/**
+ * What the chart generator feeds the constructs: construct props in which every
+ * value an operator sets is a placeholder (later replaced by a Go-template
+ * expression), and the few choices that change which objects or fields exist
+ * (certificate source, repair mode, ...) as "dimensions" synthesized one by one.
+ */
+import { WEBHOOK_COMPONENT } from '../contract';
+import { CertificateSource, defaultWebhookAffinity, Json, LxcfsKitProps, placeholder, selectorLabels } from '../constructs';
+
+export type PlaceholderKind =
+  /** A string scalar, whole (`{{ x | quote }}`) or inside a longer string (`{{ x }}`). */
+  | 'string'
+  /** A number or boolean scalar. */
+  | 'number'
+  /** A whole map or list value, left out when empty: `key: __TPL__`. */
+  | 'block'
+  /** User keys merged into a map: `__TPL__: __TPL__`. */
+  | 'mergeKeys'
+  /** User items appended to a list of strings: `- __TPL__`. */
+  | 'splice'
+  /** Lines the generator writes itself (the container args): `key: __TPL__`. */
+  | 'raw';
+
+export interface PlaceholderEntry {
+  readonly kind: PlaceholderKind;
+  /** Go-template expression of the value, using `$` for the root context. */
+  readonly expr: string;
+  /** block: what is rendered when the value is empty (instead of leaving the key out). */
+  readonly fallback?: Json;
+  /** raw: the lines, given the indentation of the key. */
+  readonly lines?: (indent: number) => string[];
+}
+
+/** Placeholders handed out in one generator run, by their text. */
+export class Placeholders {
+  public readonly entries = new Map<string, PlaceholderEntry>();
+  private readonly byExpr = new Map<string, string>();
+
+  add(entry: PlaceholderEntry): string {
+    const key = `${entry.kind}:${entry.expr}`;
+    const existing = this.byExpr.get(key);
+    if (existing !== undefined) return existing;
+    const text = placeholder(this.entries.size);
+    this.entries.set(text, entry);
+    this.byExpr.set(key, text);
+    return text;
+  }
+}
+
+/** A choice that changes the shape of the output; each value is synthesized. */
+export interface Dimension {
+  readonly name: string;
+  /** The first value is the chart's default. */
+  readonly values: readonly string[];
+  /** Go-template condition that holds when the values select `value`. */
+  condition(value: string): string;
+}
+
+const eq = (path: string) => (value: string) => `eq ${path} ${JSON.stringify(value)}`;
+const flag = (path: string) => (value: string) => (value === 'true' ? path : `not ${path}`);
+
+export const DIMENSIONS: readonly Dimension[] = [
+  { name: 'certificates', values: ['self', 'certManager', 'existingSecret'], condition: eq('$.Values.certificates.source') },
+  {
+    name: 'issuer',
+    values: ['builtin', 'external'],
+    condition: (v) => (v === 'external' ? '$.Values.certificates.certManager.issuerRef.name' : 'not $.Values.certificates.certManager.issuerRef.name'),
+  },
+  { name: 'legacy', values: ['false', 'true'], condition: flag('$.Values.webhook.legacyNamespaceLabel') },
+  { name: 'repair', values: ['report', 'off', 'evict'], condition: eq('$.Values.webhook.repairMode') },
+  { name: 'quota', values: ['false', 'true'], condition: flag('$.Values.criticalPodsQuota.enabled') },
+  { name: 'serviceMonitor', values: ['false', 'true'], condition: flag('$.Values.serviceMonitor.enabled') },
+];
+
+export type Combo = Readonly<Record<string, string>>;
+
+/** Every combination of dimension values, the all-defaults one first. */
+export function allCombos(dimensions: readonly Dimension[] = DIMENSIONS): Combo[] {
+  let combos: Record<string, string>[] = [{}];
+  for (const d of dimensions) combos = combos.flatMap((c) => d.values.map((v) => ({ ...c, [d.name]: v })));
+  return combos;
+}
+
+/** Named templates the expressions use (written to _helpers.tpl). */
+export const FULLNAME = 'include "lxcfs-kit.fullname" $';
+export const SECRET_NAME = 'include "lxcfs-kit.secretName" $';
+
+/** Construct props for one combination, with placeholders for every operator-set value. */
+export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
+  const s = (expr: string) => ph.add({ kind: 'string', expr });
+  const n = <T>(expr: string) => ph.add({ kind: 'number', expr }) as unknown as T;
+  const block = <T>(expr: string, fallback?: Json) => ph.add({ kind: 'block', expr, fallback }) as unknown as T;
+  const image = (component: string) =>
+    s(`printf "%s:%s" $.Values.${component}.image.repository ($.Values.${component}.image.tag | default $.Chart.AppVersion)`);
+
+  let certificates: CertificateSource;
+  if (combo.certificates === 'certManager') {
+    certificates =
+      combo.issuer === 'external'
+        ? {
+            source: 'certManager',
+            issuerRef: {
+              name: s('$.Values.certificates.certManager.issuerRef.name'),
+              kind: s('$.Values.certificates.certManager.issuerRef.kind') as 'Issuer',
+              group: s('$.Values.certificates.certManager.issuerRef.group'),
+            },
+          }
+        : { source: 'certManager' };
+  } else if (combo.certificates === 'existingSecret') {
+    certificates = { source: 'existingSecret', secretName: s(SECRET_NAME), caBundle: s('$.Values.certificates.existingSecret.caBundle') };
+  } else {
+    certificates = { source: 'self' };
+  }
+
+  const name = s(FULLNAME);
+  const podLabels = selectorLabels({ name, namespace: '', labels: {}, annotations: {} }, WEBHOOK_COMPONENT);
+  return {
+    name,
+    namespace: s('$.Release.Namespace'),
+    lxcfsPath: s('$.Values.lxcfs.path'),
+    labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.commonLabels' })]: '' },
+    annotations: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.commonAnnotations' })]: '' },
+    imagePullPolicy: s('$.Values.imagePullPolicy') as 'IfNotPresent',
+    criticalPodsQuota: combo.quota === 'true',
+    serviceMonitor: { enabled: combo.serviceMonitor === 'true', interval: s('$.Values.serviceMonitor.interval') },
+    agent: {
+      image: image('agent'),
+      resources: block('$.Values.agent.resources'),
+      nodeSelector: block('$.Values.agent.nodeSelector'),
+      tolerations: block('$.Values.agent.tolerations'),
+      affinity: block('$.Values.agent.affinity'),
+      priorityClassName: s('$.Values.agent.priorityClassName'),
+    },
+    webhook: {
+      image: image('webhook'),
+      replicas: n('$.Values.webhook.replicas'),
+      failurePolicy: s('$.Values.webhook.failurePolicy') as 'Fail',
+      timeoutSeconds: n('$.Values.webhook.timeoutSeconds'),
+      resources: block('$.Values.webhook.resources'),
+      nodeSelector: block('$.Values.webhook.nodeSelector'),
+      tolerations: block('$.Values.webhook.tolerations'),
+      // Empty values fall back to the built-in anti-affinity, as in the constructs.
+      affinity: block('$.Values.webhook.affinity', defaultWebhookAffinity(podLabels)),
+      priorityClassName: s('$.Values.webhook.priorityClassName'),
+      repairMode: combo.repair as 'report',
+      legacyNamespaceLabel: combo.legacy === 'true',
+      excludedNamespaces: [ph.add({ kind: 'splice', expr: '$.Values.webhook.excludedNamespaces' })],
+      certificates,
+    },
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The chart's values: one documented tree that yields values.yaml, values.schema.json
+ * and the README's values table, plus the mapping from values to construct props
+ * (the equivalence tests synthesize the constructs through it).
+ */
+import { AGENT_IMAGE, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
+import { AGENT_DEFAULTS, CertificateSource, Json, JsonObject, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
+
+/** A JSON Schema fragment (only the keywords the chart uses). */
+export interface Schema {
+  readonly type?: string | readonly string[];
+  readonly enum?: readonly Json[];
+  readonly pattern?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minItems?: number;
+  readonly items?: Schema;
+  readonly additionalProperties?: Schema | boolean;
+  readonly properties?: Readonly<Record<string, Schema>>;
+  readonly required?: readonly string[];
+  readonly uniqueItems?: boolean;
+  readonly description?: string;
+}
+
+export interface Leaf {
+  readonly kind: 'leaf';
+  readonly default: Json;
+  readonly schema: Schema;
+  readonly description: string;
+}
+export interface Section {
+  readonly kind: 'section';
+  readonly description: string;
+  readonly children: Readonly<Record<string, ValueNode>>;
+}
+export type ValueNode = Leaf | Section;
+
+const leaf = (value: Json, schema: Schema, description: string): Leaf => ({ kind: 'leaf', default: value, schema, description });
+const section = (description: string, children: Record<string, ValueNode>): Section => ({ kind: 'section', description, children });
+
+const stringMap: Schema = { type: 'object', additionalProperties: { type: 'string' } };
+const resourcesSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    requests: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
+    limits: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
+  },
+};
+const tolerationsSchema: Schema = { type: 'array', items: { type: 'object' } };
+const k8sName: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
+const imageSection = (image: string, what: string) =>
+  section(`${what} image.`, {
+    repository: leaf(image.slice(0, image.lastIndexOf(':')), { type: 'string', pattern: '^\\S+$' }, 'Image repository.'),
+    tag: leaf('', { type: 'string' }, 'Image tag; empty means the chart\'s appVersion. Use immutable tags: with `IfNotPresent` a node reuses what it has.'),
+  });
+
+export const VALUES: Section = section('lxcfs-kit values', {
+  imagePullPolicy: leaf('IfNotPresent', { type: 'string', enum: ['IfNotPresent', 'Always', 'Never'] },
+    'Pull policy of both images. `IfNotPresent` lets a rebooted node start lxcfs before an in-cluster registry is back.'),
+  commonLabels: leaf({}, stringMap, 'Extra labels on every object and pod (never on selectors).'),
+  commonAnnotations: leaf({}, stringMap, 'Extra annotations on every object.'),
+  lxcfs: section('What lxcfs serves and where.', {
+    path: leaf(DEFAULT_LXCFS_PATH, { type: 'string', pattern: '^/.*[^/]$' }, 'Host directory where the agent mounts lxcfs (absolute). The same as lxcfs-admission-webhook\'s, so a migration keeps running pods working.'),
+    files: leaf([...DEFAULT_LXCFS_FILES], { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^/(proc|sys)/[A-Za-z0-9_./-]+$' } },
+      'Files bind-mounted (read-only, hostPath type File) into every injected container.'),
+  }),
+  agent: section('The node agent (DaemonSet running lxcfs).', {
+    image: imageSection(AGENT_IMAGE, 'Agent'),
+    lxcfsArgs: leaf([...AGENT_DEFAULTS.lxcfsArgs], { type: 'array', items: { type: 'string' } },
+      'Flags passed to lxcfs (`-l`: virtual loadavg, `--enable-cfs`: CPU count follows the CPU quota).'),
+    reconcileIntervalSeconds: leaf(AGENT_DEFAULTS.reconcileIntervalSeconds, { type: 'integer', minimum: 1 }, 'Seconds between scans for stale lxcfs mounts.'),
+    resources: leaf(AGENT_DEFAULTS.resources as JsonObject, resourcesSchema,
+      'Agent resources. No CPU limit (throttled lxcfs slows every /proc read on the node); the memory limit is generous so lxcfs is never OOM-killed.'),
+    nodeSelector: leaf(AGENT_DEFAULTS.nodeSelector, stringMap, 'Node selector of the agent pods.'),
+    tolerations: leaf(AGENT_DEFAULTS.tolerations as unknown as Json, tolerationsSchema, 'Tolerations; the default tolerates every taint so every node serves lxcfs.'),
+    affinity: leaf({}, { type: 'object' }, 'Affinity of the agent pods.'),
+    priorityClassName: leaf(AGENT_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the agent pods.'),
+  }),
+  webhook: section('The admission webhook.', {
+    image: imageSection(WEBHOOK_IMAGE, 'Webhook'),
+    replicas: leaf(WEBHOOK_DEFAULTS.replicas, { type: 'integer', minimum: 1 }, 'Replicas; at least 2 with failurePolicy Fail.'),
+    failurePolicy: leaf(WEBHOOK_DEFAULTS.failurePolicy, { type: 'string', enum: ['Fail', 'Ignore'] },
+      '`Fail`: an opted-in pod is never created without lxcfs while the webhook is down (only opted-in pods are in scope).'),
+    timeoutSeconds: leaf(WEBHOOK_DEFAULTS.timeoutSeconds, { type: 'integer', minimum: 1, maximum: 30 }, 'Admission timeout in seconds.'),
+    resources: leaf(WEBHOOK_DEFAULTS.resources as JsonObject, resourcesSchema, 'Webhook resources.'),
+    nodeSelector: leaf(WEBHOOK_DEFAULTS.nodeSelector, stringMap, 'Node selector of the webhook pods.'),
+    tolerations: leaf([], tolerationsSchema, 'Tolerations of the webhook pods.'),
+    affinity: leaf({}, { type: 'object' }, 'Affinity of the webhook pods; empty means the built-in preferred anti-affinity across nodes.'),
+    priorityClassName: leaf(WEBHOOK_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the webhook pods.'),
+    repairMode: leaf(WEBHOOK_DEFAULTS.repairMode, { type: 'string', enum: ['off', 'report', 'evict'] },
+      'Opted-in pods created without injection: `off`, `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
+    repairIntervalSeconds: leaf(WEBHOOK_DEFAULTS.repairIntervalSeconds, { type: 'integer', minimum: 5 }, 'Seconds between repair scans.'),
+    evictionsPerMinute: leaf(WEBHOOK_DEFAULTS.evictionsPerMinute, { type: 'integer', minimum: 1 }, 'Rate limit of repair evictions.'),
+    legacyNamespaceLabel: leaf(false, { type: 'boolean' }, 'Also inject namespaces labelled `lxcfs-admission-webhook=enabled` (migration from lxcfs-admission-webhook).'),
+    excludedNamespaces: leaf([], { type: 'array', items: k8sName }, 'Further namespaces never injected (system namespaces and the release namespace always are).'),
+  }),
+  certificates: section('The webhook\'s serving certificate.', {
+    source: leaf('self', { type: 'string', enum: ['self', 'certManager', 'existingSecret'] },
+      '`self`: the webhook creates, rotates and publishes its own CA (no prerequisites); `certManager`: cert-manager issues it and injects the CA; `existingSecret`: a kubernetes.io/tls Secret you manage.'),
+    certManager: section('Used when source is certManager.', {
+      issuerRef: section('Your Issuer/ClusterIssuer; with an empty name a self-signed CA chain is created.', {
+        name: leaf('', { type: 'string' }, 'Issuer name; empty creates a self-signed CA.'),
+        kind: leaf('Issuer', { type: 'string', enum: ['Issuer', 'ClusterIssuer'] }, 'Issuer kind.'),
+        group: leaf('cert-manager.io', { type: 'string' }, 'Issuer API group.'),
+      }),
+    }),
+    existingSecret: section('Used when source is existingSecret.', {
+      secretName: leaf('', { type: 'string' }, 'Secret (type kubernetes.io/tls) in the release namespace with tls.crt and tls.key.'),
+      caBundle: leaf('', { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$' }, 'Base64 PEM of the CA that signed tls.crt (the certificate only, never a key).'),
+    }),
+  }),
+  criticalPodsQuota: section('ResourceQuota that admits system-*-critical pods outside kube-system (some managed clusters require it).', {
+    enabled: leaf(false, { type: 'boolean' }, 'Create the ResourceQuota.'),
+  }),
+  serviceMonitor: section('Prometheus Operator ServiceMonitor for the webhook metrics.', {
+    enabled: leaf(false, { type: 'boolean' }, 'Create the ServiceMonitor (needs the monitoring.coreos.com CRDs).'),
+    interval: leaf('30s', { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' }, 'Scrape interval.'),
+  }),
+});
+
+/** The default values as a plain object. */
+export function defaultValues(node: ValueNode = VALUES): Json {
+  if (node.kind === 'leaf') return node.default;
+  return Object.fromEntries(Object.entries(node.children).map(([k, v]) => [k, defaultValues(v)]));
+}
+
+/** values.schema.json: every value typed, unknown keys rejected (a typo never passes silently). */
+export function valuesSchema(node: ValueNode = VALUES): Schema {
+  if (node.kind === 'leaf') return { ...node.schema, description: node.description };
+  return {
+    type: 'object',
+    description: node.description,
+    additionalProperties: false,
+    properties: Object.fromEntries(Object.entries(node.children).map(([k, v]) => [k, valuesSchema(v)])),
+  };
+}
+
+/** Every leaf with its dotted path, in declaration order. */
+export function valueLeaves(node: ValueNode = VALUES, prefix = ''): Array<{ path: string; leaf: Leaf }> {
+  if (node.kind === 'leaf') return [{ path: prefix, leaf: node }];
+  return Object.entries(node.children).flatMap(([k, v]) => valueLeaves(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** The chart's name for a release: the release name when it already says lxcfs-kit, else `<release>-lxcfs-kit`. */
+export function fullnameFor(releaseName: string): string {
+  const full = releaseName.includes(PROJECT_NAME) ? releaseName : `${releaseName}-${PROJECT_NAME}`;
+  return full.slice(0, MAX_NAME_LENGTH).replace(/-$/, '');
+}
+
+/** Chart values, typed as the chart reads them (after Helm merged user values over the defaults). */
+export interface ChartValues {
+  imagePullPolicy: 'IfNotPresent' | 'Always' | 'Never';
+  commonLabels: Record<string, string>;
+  commonAnnotations: Record<string, string>;
+  lxcfs: { path: string; files: string[] };
+  agent: {
+    image: { repository: string; tag: string };
+    lxcfsArgs: string[];
+    reconcileIntervalSeconds: number;
+    resources: JsonObject;
+    nodeSelector: Record<string, string>;
+    tolerations: JsonObject[];
+    affinity: JsonObject;
+    priorityClassName: string;
+  };
+  webhook: {
+    image: { repository: string; tag: string };
+    replicas: number;
+    failurePolicy: 'Fail' | 'Ignore';
+    timeoutSeconds: number;
+    resources: JsonObject;
+    nodeSelector: Record<string, string>;
+    tolerations: JsonObject[];
+    affinity: JsonObject;
+    priorityClassName: string;
+    repairMode: 'off' | 'report' | 'evict';
+    repairIntervalSeconds: number;
+    evictionsPerMinute: number;
+    legacyNamespaceLabel: boolean;
+    excludedNamespaces: string[];
+  };
+  certificates: {
+    source: 'self' | 'certManager' | 'existingSecret';
+    certManager: { issuerRef: { name: string; kind: 'Issuer' | 'ClusterIssuer'; group: string } };
+    existingSecret: { secretName: string; caBundle: string };
+  };
+  criticalPodsQuota: { enabled: boolean };
+  serviceMonitor: { enabled: boolean; interval: string };
+}
+
+/** Deep merge of user values over the defaults, as Helm does (maps merge, everything else replaces). */
+export function mergeValues(base: Json, override: Json | undefined): Json {
+  if (override === undefined) return base;
+  if (isMap(base) && isMap(override)) {
+    const out: Record<string, Json> = { ...base };
+    for (const [k, v] of Object.entries(override)) out[k] = k in base ? mergeValues(base[k], v) : v;
+    return out;
+  }
+  return override;
+}
+
+function isMap(v: Json | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The construct props that describe the same install as the chart rendered with these values. */
+export function propsFromValues(values: ChartValues, release: { name: string; namespace: string }): LxcfsKitProps {
+  const version = (tag: string) => tag || defaultTag();
+  const certs = values.certificates;
+  let certificates: CertificateSource;
+  if (certs.source === 'certManager') {
+    const ref = certs.certManager.issuerRef;
+    certificates = ref.name ? { source: 'certManager', issuerRef: { name: ref.name, kind: ref.kind, group: ref.group } } : { source: 'certManager' };
+  } else if (certs.source === 'existingSecret') {
+    certificates = { source: 'existingSecret', secretName: certs.existingSecret.secretName, caBundle: certs.existingSecret.caBundle };
+  } else {
+    certificates = { source: 'self' };
+  }
+  return {
+    name: fullnameFor(release.name),
+    namespace: release.namespace,
+    lxcfsPath: values.lxcfs.path,
+    files: values.lxcfs.files,
+    labels: values.commonLabels,
+    annotations: values.commonAnnotations,
+    imagePullPolicy: values.imagePullPolicy,
+    criticalPodsQuota: values.criticalPodsQuota.enabled,
+    serviceMonitor: { enabled: values.serviceMonitor.enabled, interval: values.serviceMonitor.interval },
+    agent: {
+      image: `${values.agent.image.repository}:${version(values.agent.image.tag)}`,
+      lxcfsArgs: values.agent.lxcfsArgs,
+      reconcileIntervalSeconds: values.agent.reconcileIntervalSeconds,
+      resources: values.agent.resources,
+      nodeSelector: values.agent.nodeSelector,
+      tolerations: values.agent.tolerations,
+      affinity: values.agent.affinity,
+      priorityClassName: values.agent.priorityClassName,
+    },
+    webhook: {
+      image: `${values.webhook.image.repository}:${version(values.webhook.image.tag)}`,
+      replicas: values.webhook.replicas,
+      failurePolicy: values.webhook.failurePolicy,
+      timeoutSeconds: values.webhook.timeoutSeconds,
+      resources: values.webhook.resources,
+      nodeSelector: values.webhook.nodeSelector,
+      tolerations: values.webhook.tolerations,
+      affinity: values.webhook.affinity,
+      priorityClassName: values.webhook.priorityClassName,
+      repairMode: values.webhook.repairMode,
+      repairIntervalSeconds: values.webhook.repairIntervalSeconds,
+      evictionsPerMinute: values.webhook.evictionsPerMinute,
+      legacyNamespaceLabel: values.webhook.legacyNamespaceLabel,
+      excludedNamespaces: values.webhook.excludedNamespaces,
+      certificates,
+    },
+  };
+}
+
+function defaultTag(): string {
+  return AGENT_IMAGE.slice(AGENT_IMAGE.lastIndexOf(':') + 1);
+}

@@ -41,12 +41,17 @@ export interface FencedBlock {
   readonly body: string;
 }
 
-/** Fenced code blocks (```lang ... ```) of a Markdown text, in order. */
+/** Fenced code blocks (```lang ... ```) of a Markdown text, in order; indented fences (in lists) are dedented. */
 export function fencedBlocks(markdown: string): FencedBlock[] {
   const out: FencedBlock[] = [];
-  const re = /^```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)^```\s*$/gm;
+  const re = /^([ \t]*)```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)^[ \t]*```[ \t]*$/gm;
   for (let m = re.exec(markdown); m; m = re.exec(markdown)) {
-    out.push({ lang: m[1] as string, body: m[2] as string });
+    const indent = (m[1] as string).length;
+    const body = (m[3] as string)
+      .split('\n')
+      .map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length)))
+      .join('\n');
+    out.push({ lang: m[2] as string, body });
   }
   return out;
 }

@@ -1,11 +1,11 @@
 /** The chart's hand-written parts: Chart.yaml, helpers, checks, NOTES, values.yaml and the README. */
-import * as YAML from 'yaml';
+import { toYaml } from './yaml';
 import { INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYSTEM_NAMESPACES, VERSION } from '../contract';
 import { Json, MAX_NAME_LENGTH } from '../constructs';
 import { VALUES, ValueNode, valueLeaves } from './values';
 
 export function chartYaml(): string {
-  return YAML.stringify(
+  return toYaml(
     {
       apiVersion: 'v2',
       name: PROJECT_NAME,
@@ -16,7 +16,6 @@ export function chartYaml(): string {
       kubeVersion: '>=1.25.0-0',
       keywords: ['lxcfs', 'admission-webhook', 'proc', 'containers'],
     },
-    { lineWidth: 0 },
   );
 }
 
@@ -100,7 +99,7 @@ export function valuesYaml(): string {
         walk(child, indent + 2);
         if (indent === 0) lines.push('');
       } else {
-        const text = YAML.stringify({ [key]: child.default }, { lineWidth: 0 }).trimEnd();
+        const text = toYaml({ [key]: child.default }).trimEnd();
         for (const line of text.split('\n')) lines.push(`${sp}${line}`);
         if (indent === 0) lines.push('');
       }

@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
-import * as YAML from 'yaml';
+import { toYaml } from './yaml';
 import { AGENT_FLAGS } from '../agent/flags';
 import { AGENT_COMPONENT, PROJECT_NAME, WEBHOOK_COMPONENT } from '../contract';
 import { Json, JsonObject, LxcfsKit, LxcfsKitProps } from '../constructs';
@@ -37,7 +37,7 @@ export function synthesizeObjects(props: LxcfsKitProps): JsonObject[] {
 /** dist/lxcfs-kit.k8s.yaml: the defaults, including the Namespace, for `kubectl apply`. */
 export function manifestsYaml(): string {
   const docs = synthesizeObjects({ createNamespace: true });
-  return docs.map((d) => YAML.stringify(d, { lineWidth: 0 })).join('---\n');
+  return docs.map((d) => toYaml(d)).join('---\n');
 }
 
 /** Templates keyed by their file name under templates/. */

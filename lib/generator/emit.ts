@@ -3,7 +3,7 @@
  * for conditional keys, items and branches, then turns every placeholder into
  * its Go-template expression.
  */
-import * as YAML from 'yaml';
+import { toYaml } from './yaml';
 import { Json, JsonObject } from '../constructs';
 import { ComboSet, MergedNode } from './merge';
 import { Placeholders } from './template-props';
@@ -20,7 +20,7 @@ const pad = (n: number) => ' '.repeat(n);
 export function scalar(v: Json): string {
   if (isMap(v) && Object.keys(v).length === 0) return '{}';
   if (Array.isArray(v) && v.length === 0) return '[]';
-  return YAML.stringify(v, { lineWidth: 0 }).trimEnd();
+  return toYaml(v).trimEnd();
 }
 const isScalarLike = (v: Json) => !(isMap(v) && Object.keys(v).length > 0) && !(Array.isArray(v) && v.length > 0);
 

@@ -89,7 +89,7 @@ export const VALUES: Section = section('lxcfs-kit values', {
     affinity: leaf({}, { type: 'object' }, 'Affinity of the webhook pods; empty means the built-in preferred anti-affinity across nodes.'),
     priorityClassName: leaf(WEBHOOK_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the webhook pods.'),
     repairMode: leaf(WEBHOOK_DEFAULTS.repairMode, { type: 'string', enum: ['off', 'report', 'evict'] },
-      'Opted-in pods created without injection: `off`, `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
+      'Opted-in pods created without injection: `"off"` (quote it: Helm reads a bare off as false), `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
     repairIntervalSeconds: leaf(WEBHOOK_DEFAULTS.repairIntervalSeconds, { type: 'integer', minimum: 5 }, 'Seconds between repair scans.'),
     evictionsPerMinute: leaf(WEBHOOK_DEFAULTS.evictionsPerMinute, { type: 'integer', minimum: 1 }, 'Rate limit of repair evictions.'),
     legacyNamespaceLabel: leaf(false, { type: 'boolean' }, 'Also inject namespaces labelled `lxcfs-admission-webhook=enabled` (migration from lxcfs-admission-webhook).'),

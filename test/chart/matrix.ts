@@ -1,0 +1,56 @@
+/** The value sets the chart tests render: the defaults and the matrix the issue asks for, plus a few more. */
+import { Json } from '../../lib/constructs';
+
+export interface MatrixEntry {
+  readonly name: string;
+  readonly release: string;
+  readonly namespace: string;
+  readonly values: Json;
+}
+
+/** A CA bundle shaped like a real one (base64 of a PEM block); the body is not a certificate. */
+export const TEST_CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nbm90LWEtcmVhbC1jZXJ0aWZpY2F0ZQ==\n-----END CERTIFICATE-----\n').toString('base64');
+
+export const MATRIX: readonly MatrixEntry[] = [
+  { name: 'defaults', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: {} },
+  { name: 'cert-manager (self-signed CA)', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: { certificates: { source: 'certManager' } } },
+  {
+    name: 'cert-manager (own ClusterIssuer)',
+    release: 'prod',
+    namespace: 'lxcfs-kit',
+    values: { certificates: { source: 'certManager', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } },
+  },
+  {
+    name: 'existing secret',
+    release: 'lxcfs-kit',
+    namespace: 'lxcfs-kit',
+    values: { certificates: { source: 'existingSecret', existingSecret: { secretName: 'my-webhook-tls', caBundle: TEST_CA_BUNDLE } } },
+  },
+  {
+    name: 'custom namespace, path and files',
+    release: 'edge',
+    namespace: 'node-tools',
+    values: {
+      lxcfs: { path: '/opt/lxcfs', files: ['/proc/meminfo', '/proc/cpuinfo'] },
+      agent: { lxcfsArgs: ['-l'], reconcileIntervalSeconds: 10, image: { tag: '9.9.9' }, tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }] },
+      webhook: {
+        replicas: 3,
+        timeoutSeconds: 10,
+        excludedNamespaces: ['batch'],
+        nodeSelector: { 'kubernetes.io/os': 'linux', pool: 'system' },
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['system'] }] }] } } },
+        resources: { requests: { cpu: '100m', memory: '128Mi' } },
+        repairMode: 'evict',
+        repairIntervalSeconds: 30,
+        evictionsPerMinute: 2,
+      },
+      imagePullPolicy: 'Always',
+      commonLabels: { team: 'platform' },
+      commonAnnotations: { 'example.com/owner': 'platform' },
+      criticalPodsQuota: { enabled: true },
+      serviceMonitor: { enabled: true, interval: '1m' },
+    },
+  },
+  { name: 'failurePolicy Ignore', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: { webhook: { failurePolicy: 'Ignore', replicas: 1, repairMode: 'off' } } },
+  { name: 'legacy label on', release: 'migrate', namespace: 'lxcfs', values: { webhook: { legacyNamespaceLabel: true } } },
+];

@@ -39,7 +39,7 @@ interface ReconcileSummary {
   readonly seconds: number;
 }
 
-/** Restart delay after an lxcfs that served for less than this is considered crash-looping. */
+/** An lxcfs that exits sooner than this without ever serving counts as crash-looping. */
 const HEALTHY_RUN_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 const QUICK_RETRIES = 5;
@@ -129,7 +129,6 @@ export class Agent implements HealthSource {
       );
     }
     this.state.ensure();
-    fs.mkdirSync(this.config.lxcfsPath, { recursive: true });
     await this.removeLeftoverInstances();
     await this.startHealth();
     const interval = setInterval(() => this.requestReconcile('periodic'), this.config.reconcileIntervalMs);
@@ -182,8 +181,10 @@ export class Agent implements HealthSource {
       }
       this.restarts++;
       this.metrics.lxcfsRestarts.inc();
+      // Back off only from an lxcfs that cannot start (bad flags, no /dev/fuse); one that served and
+      // was then killed (OOM, kill -9) comes back at once, however often that happens.
       const ranMs = inst.servingSince ? Date.now() - inst.servingSince : 0;
-      shortRuns = ranMs >= HEALTHY_RUN_MS ? 0 : shortRuns + 1;
+      shortRuns = inst.servingSince > 0 || ranMs >= HEALTHY_RUN_MS ? 0 : shortRuns + 1;
       const delay = shortRuns === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (shortRuns - 1));
       if (delay > 0) {
         this.config.log(`lxcfs keeps exiting early; next start in ${delay} ms`);

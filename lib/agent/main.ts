@@ -61,11 +61,11 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
   const wantPidfd = flags.pidfd === 'always' || (flags.pidfd === 'auto' && lxcfsSupportsPidfd(flags['lxcfs-binary']));
   if (wantPidfd && !args.includes('--enable-pidfd')) args.push('--enable-pidfd');
 
-  fs.mkdirSync(flags['lxcfs-path'], { recursive: true });
+  ensureDirectory(flags['lxcfs-path']);
   fs.mkdirSync(flags['state-dir'], { recursive: true, mode: 0o700 });
   return {
     // mountinfo shows resolved paths; compare against the same.
-    lxcfsPath: fs.realpathSync(flags['lxcfs-path']),
+    lxcfsPath: resolvedPath(flags['lxcfs-path']),
     lxcfsBinary: flags['lxcfs-binary'],
     lxcfsArgs: args,
     helperPath: path.resolve(flags.helper),
@@ -97,4 +97,29 @@ function hostCgroupNamespace(log: (line: string) => void): string | undefined {
   if (host === own) return undefined;
   log(`the agent runs in cgroup namespace ${own}; lxcfs is started in the host's (${host}) so it reads readers' cgroups as the host sees them`);
   return '/proc/1/ns/cgroup';
+}
+
+/** A dead lxcfs mount answers ENOTCONN even to mkdir and lstat; it exists, the agent clears it later. */
+function isDeadMountError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOTCONN' || code === 'ECONNABORTED';
+}
+
+function ensureDirectory(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    if (!isDeadMountError(err)) throw err;
+  }
+}
+
+/** mountinfo shows symlink-free paths; resolve the parent, since the path itself may be a dead mount. */
+function resolvedPath(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return fs.realpathSync(abs);
+  } catch (err) {
+    if (!isDeadMountError(err)) throw err;
+    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+  }
 }

@@ -70,7 +70,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY lib/agent/native/ native/
 RUN mkdir -p /out \
- && cc -O2 -Wall -Wextra -D_GNU_SOURCE -o /out/lxcfs-kit-remount native/*.c
+ && cc -O2 -Wall -Wextra -Werror -o /out/lxcfs-kit-remount native/*.c
 
 # ---------------------------------------------------------------------------
 # runtime-base: Node without its package managers. Neither image installs

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ts from 'typescript';
+import { parseAllDocuments } from 'yaml';
 import {
   AGENT_HEALTH_PORT,
   HELPER_IMAGE_PATH,
@@ -113,6 +114,16 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     expect(chain.flatMap(runs).join('\n')).not.toMatch(/apt-get install/);
     // npm prune --omit=dev happens in the stage the webhook copies from.
     expect(runs(stage(dockerfile, 'node-build')).join('\n')).toMatch(/npm prune --omit=dev/);
+  });
+
+  test('the generated webhook Deployment runs as the image\'s user (runAsNonRoot can verify it)', () => {
+    const [uid] = (effective(dockerfile, 'webhook', 'USER')?.args ?? '').split(':');
+    const deployment = parseAllDocuments(readRepoFile('dist', 'lxcfs-kit.k8s.yaml'))
+      .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: { securityContext?: { runAsUser?: number; runAsNonRoot?: boolean } } } } })
+      .find((o) => o?.kind === 'Deployment');
+    const podSecurity = deployment?.spec?.template?.spec?.securityContext;
+    expect(podSecurity?.runAsNonRoot).toBe(true);
+    expect(String(podSecurity?.runAsUser)).toBe(uid);
   });
 
   test('agent: lxcfs, the fuse3 runtime and the helper at the path the agent expects', () => {

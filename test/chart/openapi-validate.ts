@@ -1,0 +1,57 @@
+/**
+ * Validates Kubernetes objects against the OpenAPI schemas of a current
+ * Kubernetes release (kubernetes-models 5.1, generated from Kubernetes 1.34's
+ * OpenAPI; cert-manager and Prometheus Operator objects through their
+ * @kubernetes-models packages, generated from those projects' CRDs).
+ *
+ * The libraries are ESM-only, which jest cannot load, so the tests run this file
+ * as its own process: JSON array of objects on stdin, one result per object on stdout.
+ */
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata?: { name?: string };
+}
+interface Result {
+  id: string;
+  ok: boolean;
+  error?: string;
+}
+type ModelClass = new (data: unknown) => { validate(): void };
+
+// A real ESM import(); TypeScript's CommonJS output would turn `import()` into require().
+const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
+
+function modulePath(apiVersion: string): string {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  if (group === 'cert-manager.io') return `@kubernetes-models/cert-manager/${group}/${version}`;
+  if (group === 'monitoring.coreos.com') return `@kubernetes-models/prometheus-operator/${group}/${version}`;
+  return group === '' ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`;
+}
+
+async function validate(obj: K8sObject): Promise<Result> {
+  const id = `${obj.apiVersion}/${obj.kind}/${obj.metadata?.name ?? '?'}`;
+  try {
+    const mod = await importEsm(modulePath(obj.apiVersion));
+    const Model = mod[obj.kind] as ModelClass | undefined;
+    if (typeof Model !== 'function') return { id, ok: false, error: `no schema for ${obj.kind} in ${modulePath(obj.apiVersion)}` };
+    new Model(obj).validate();
+    return { id, ok: true };
+  } catch (err) {
+    return { id, ok: false, error: (err as Error).message };
+  }
+}
+
+async function main(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const objects = JSON.parse(Buffer.concat(chunks).toString('utf8')) as K8sObject[];
+  const results: Result[] = [];
+  for (const obj of objects) results.push(await validate(obj));
+  process.stdout.write(JSON.stringify(results));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+});

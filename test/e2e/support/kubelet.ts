@@ -1,0 +1,44 @@
+/**
+ * The one kubelet behaviour the suites need: a hostPath volume of `type: File`
+ * holds the pod until the path exists and is a regular file (the injection
+ * contract relies on it while lxcfs is down).
+ */
+import * as fs from 'fs';
+import { LxcfsFileMount } from '../../../lib/injection';
+
+export interface FileWait {
+  /** Resolves once every host file is a regular file. */
+  readonly ready: Promise<void>;
+  /** Host paths that were ever seen as a directory while waiting (must stay empty). */
+  readonly directoriesSeen: Set<string>;
+  cancel(): void;
+}
+
+export function waitForHostFiles(mounts: readonly LxcfsFileMount[], pollMs = 20): FileWait {
+  const directoriesSeen = new Set<string>();
+  let cancelled = false;
+  const ready = (async () => {
+    for (;;) {
+      if (cancelled) throw new Error('cancelled');
+      let allFiles = true;
+      for (const m of mounts) {
+        try {
+          const st = fs.statSync(m.hostPath);
+          if (st.isDirectory()) directoriesSeen.add(m.hostPath);
+          if (!st.isFile()) allFiles = false;
+        } catch {
+          allFiles = false; // absent, or a dead mount (ENOTCONN): kubelet retries
+        }
+      }
+      if (allFiles) return;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  })();
+  return {
+    ready,
+    directoriesSeen,
+    cancel: () => {
+      cancelled = true;
+    },
+  };
+}

@@ -162,6 +162,22 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     expect(path.relative(ROOT, js as string)).toBe(packageJson().bin['lxcfs-kit']);
   });
 
+  test('the build output starts the way the image entrypoint starts it (--version, both commands\' --help)', () => {
+    // Same compiler settings as `npm run build`, into a scratch folder inside the checkout so
+    // node_modules resolves as it does under /app in the image.
+    const outDir = repoPath('.work', `build-${process.pid}`);
+    try {
+      const tsc = repoPath('node_modules', 'typescript', 'bin', 'tsc');
+      execFileSync(process.execPath, [tsc, '-p', repoPath('tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, stdio: 'pipe' });
+      const cli = path.join(outDir, path.relative('build', packageJson().bin['lxcfs-kit'] as string));
+      const run = (...args: string[]): string => execFileSync(process.execPath, [cli, ...args], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
+      expect(run('--version').trim()).toBe(packageJson().version);
+      for (const target of TARGETS) expect(run(target, '--help')).toMatch(new RegExp(`--[a-z]`));
+    } finally {
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+
   test('exposed ports are the contract ports', () => {
     const exposed = (target: string): number[] =>
       stage(dockerfile, target)

@@ -46,8 +46,12 @@ RUN apt-get update \
       ca-certificates curl gcc libc6-dev libfuse3-dev meson ninja-build pkg-config python3 python3-jinja2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-RUN curl -fsSL --proto '=https' --tlsv1.2 -o lxcfs.tar.gz \
-      "https://linuxcontainers.org/downloads/lxcfs/lxcfs-${LXCFS_VERSION}.tar.gz" \
+# The release tarball as published by upstream on linuxcontainers.org, or the
+# same asset of the GitHub release when that site is unreachable.
+RUN { curl -fsSL --proto '=https' --tlsv1.2 --retry 3 -o lxcfs.tar.gz \
+        "https://linuxcontainers.org/downloads/lxcfs/lxcfs-${LXCFS_VERSION}.tar.gz" \
+      || curl -fsSL --proto '=https' --tlsv1.2 --retry 3 -o lxcfs.tar.gz \
+        "https://github.com/lxc/lxcfs/releases/download/v${LXCFS_VERSION}/lxcfs-${LXCFS_VERSION}.tar.gz"; } \
  && echo "lxcfs-${LXCFS_VERSION}.tar.gz sha256 $(sha256sum lxcfs.tar.gz | cut -d' ' -f1)" \
  && if [ -n "${LXCFS_SHA256}" ]; then echo "${LXCFS_SHA256}  lxcfs.tar.gz" | sha256sum -c -; fi \
  && tar -xzf lxcfs.tar.gz --strip-components=1 \

@@ -1,0 +1,333 @@
+/**
+ * The constructs: a snapshot of the default install, one assertion per row of
+ * design.md's failure table that lives in the manifests, and every rejected prop.
+ */
+import { Chart, Testing } from 'cdk8s';
+import {
+  AGENT_HEALTH_PORT,
+  AGENT_STATE_DIR,
+  DEFAULT_LXCFS_PATH,
+  INJECT_LABEL,
+  LEGACY_NAMESPACE_LABEL,
+  MUTATE_PATH,
+  PART_OF_LABEL,
+  SYNC_WAVE_ANNOTATION,
+  VERSION,
+  WEBHOOK_HTTPS_PORT,
+  WEBHOOK_SERVICE_PORT,
+} from '../../lib/contract';
+import { lxcfsFileMounts } from '../../lib/injection';
+import { LxcfsAgent, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps, LxcfsWebhook } from '../../lib';
+import { parseFlags } from '../../lib/flags';
+import { AGENT_FLAGS } from '../../lib/agent/flags';
+import { WEBHOOK_FLAGS } from '../../lib/webhook/flags';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are checked field by field */
+type Obj = Record<string, any>;
+
+function synth(props: LxcfsKitProps = {}): Obj[] {
+  const chart = new Chart(Testing.app(), 'test');
+  new LxcfsKit(chart, 'kit', props);
+  return Testing.synth(chart) as Obj[];
+}
+const find = (objs: Obj[], kind: string, name?: string): Obj => {
+  const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
+  if (!o) throw new Error(`no ${kind} ${name ?? ''}`);
+  return o;
+};
+const podSpec = (o: Obj): Obj => o.spec.template.spec;
+const container = (o: Obj): Obj => podSpec(o).containers[0];
+
+describe('default install', () => {
+  const objs = synth();
+  const agent = find(objs, 'DaemonSet');
+  const webhook = find(objs, 'Deployment');
+  const mwc = find(objs, 'MutatingWebhookConfiguration');
+
+  test('snapshot', () => {
+    expect(objs).toMatchSnapshot();
+  });
+
+  test('start order after power loss: agent system-node-critical, webhook system-cluster-critical', () => {
+    expect(podSpec(agent).priorityClassName).toBe('system-node-critical');
+    expect(podSpec(webhook).priorityClassName).toBe('system-cluster-critical');
+  });
+
+  test('registry not up after a power loss: both images IfNotPresent with the immutable version tag', () => {
+    for (const o of [agent, webhook]) {
+      expect(container(o).imagePullPolicy).toBe('IfNotPresent');
+      expect(container(o).image).toMatch(new RegExp(`:${VERSION.replace(/\./g, '\\.')}$`));
+    }
+  });
+
+  test('agent: hostNetwork (starts before the CNI), hostPID, privileged, every taint tolerated, Linux only', () => {
+    const spec = podSpec(agent);
+    expect(spec.hostNetwork).toBe(true);
+    expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(spec.hostPID).toBe(true);
+    expect(container(agent).securityContext.privileged).toBe(true);
+    expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(find(objs, 'ServiceAccount', 'lxcfs-kit-agent').automountServiceAccountToken).toBe(false);
+    expect(objs.filter((o) => /Binding$/.test(o.kind) && o.subjects.some((s: Obj) => s.name === 'lxcfs-kit-agent'))).toEqual([]);
+  });
+
+  test('lxcfs upgrade: the new agent takes over before the old one stops (maxSurge 1, maxUnavailable 0)', () => {
+    expect(agent.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  });
+
+  test('agent mounts: lxcfs dir with Bidirectional propagation, state dir, both DirectoryOrCreate at the same host path', () => {
+    expect(container(agent).volumeMounts).toEqual([
+      { name: 'lxcfs', mountPath: DEFAULT_LXCFS_PATH, mountPropagation: 'Bidirectional' },
+      { name: 'state', mountPath: AGENT_STATE_DIR },
+    ]);
+    expect(podSpec(agent).volumes).toEqual([
+      { name: 'lxcfs', hostPath: { path: DEFAULT_LXCFS_PATH, type: 'DirectoryOrCreate' } },
+      { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
+    ]);
+  });
+
+  test('lxcfs dead mount: liveness /healthz (fails on ENOTCONN), readiness /readyz, generous startup, on the health port', () => {
+    const c = container(agent);
+    expect(c.ports).toEqual([{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health', scheme: 'HTTP' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health', scheme: 'HTTP' });
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
+  });
+
+  test('lxcfs is never OOM-killed under normal load: requests set, no CPU limit, generous memory limit', () => {
+    const r = container(agent).resources;
+    expect(r.requests).toEqual({ cpu: '50m', memory: '64Mi' });
+    expect(r.limits.cpu).toBeUndefined();
+    expect(r.limits.memory).toBe('512Mi');
+  });
+
+  test('the command lines parse with the commands\' own flag specs', () => {
+    const agentArgs = container(agent).args as string[];
+    const webhookArgs = container(webhook).args as string[];
+    expect(agentArgs[0]).toBe('agent');
+    expect(webhookArgs[0]).toBe('webhook');
+    expect(parseFlags(AGENT_FLAGS, agentArgs.slice(1))['lxcfs-path']).toBe(DEFAULT_LXCFS_PATH);
+    const w = parseFlags(WEBHOOK_FLAGS, webhookArgs.slice(1));
+    expect(w['cert-mode']).toBe('self');
+    expect(w['secret-name']).toBe('lxcfs-kit-webhook-tls');
+    expect(w['webhook-configuration']).toBe(mwc.metadata.name);
+    expect(w['service-name']).toBe(find(objs, 'Service').metadata.name);
+  });
+
+  test('webhook down: 2 replicas, PDB, spread across nodes, never below the asked replicas during a roll-out', () => {
+    expect(webhook.spec.replicas).toBe(2);
+    expect(webhook.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    const pdb = find(objs, 'PodDisruptionBudget');
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(pdb.spec.selector).toEqual(webhook.spec.selector);
+    const spec = podSpec(webhook);
+    expect(spec.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' });
+    expect(spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+  });
+
+  test('webhook security: non-root 65532, read-only root, no capabilities, no escalation, seccomp RuntimeDefault, API token', () => {
+    const spec = podSpec(webhook);
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container(webhook).securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(spec.automountServiceAccountToken).toBe(true);
+    expect(container(webhook).env).toEqual([{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
+    expect(container(webhook).readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
+  });
+
+  test('service 443 → https container port; MWC points at it on the mutate path', () => {
+    const svc = find(objs, 'Service');
+    expect(svc.spec.ports[0]).toEqual({ name: 'https', port: WEBHOOK_SERVICE_PORT, targetPort: 'https', protocol: 'TCP' });
+    expect(container(webhook).ports[0]).toEqual({ name: 'https', containerPort: WEBHOOK_HTTPS_PORT, protocol: 'TCP' });
+    for (const w of mwc.webhooks) {
+      expect(w.clientConfig).toEqual({ service: { name: svc.metadata.name, namespace: 'lxcfs-kit', path: MUTATE_PATH, port: WEBHOOK_SERVICE_PORT } });
+    }
+  });
+
+  test('webhook down → Fail on opt-in scope only; system namespaces and its own excluded; its own pods and opted-out pods never sent', () => {
+    expect(mwc.webhooks.map((w: Obj) => w.name)).toEqual(['namespaces.lxcfs-kit.io', 'pods.lxcfs-kit.io']);
+    for (const w of mwc.webhooks) {
+      expect(w).toMatchObject({
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        reinvocationPolicy: 'IfNeeded',
+        matchPolicy: 'Equivalent',
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+      });
+      expect(w.timeoutSeconds).toBeLessThanOrEqual(10);
+      expect(w.namespaceSelector.matchExpressions[0]).toEqual({
+        key: 'kubernetes.io/metadata.name',
+        operator: 'NotIn',
+        values: ['kube-system', 'kube-public', 'kube-node-lease', 'lxcfs-kit'],
+      });
+      expect(w.objectSelector.matchExpressions).toContainEqual({ key: PART_OF_LABEL, operator: 'NotIn', values: ['lxcfs-kit'] });
+    }
+    const [byNamespace, byPod] = mwc.webhooks;
+    expect(byNamespace.namespaceSelector.matchExpressions).toContainEqual({ key: INJECT_LABEL, operator: 'In', values: ['enabled'] });
+    expect(byNamespace.objectSelector.matchExpressions).toContainEqual({ key: INJECT_LABEL, operator: 'NotIn', values: ['disabled'] });
+    expect(byPod.objectSelector.matchExpressions).toContainEqual({ key: INJECT_LABEL, operator: 'In', values: ['enabled'] });
+    // Every lxcfs-kit pod carries the label the objectSelector excludes.
+    for (const o of [agent, webhook]) expect(o.spec.template.metadata.labels[PART_OF_LABEL]).toBe('lxcfs-kit');
+  });
+
+  test('self-managed certificates: no caBundle in the MWC, no key material anywhere', () => {
+    for (const w of mwc.webhooks) expect(w.clientConfig.caBundle).toBeUndefined();
+    expect(JSON.stringify(objs)).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+    expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
+  });
+
+  test('RBAC by resourceNames wherever the API allows it', () => {
+    const role = find(objs, 'Role', 'lxcfs-kit-webhook-certificates');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['lxcfs-kit-webhook-tls'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
+    const mwcRole = find(objs, 'ClusterRole', 'lxcfs-kit-webhook-configuration');
+    expect(mwcRole.rules[0].resourceNames).toEqual([mwc.metadata.name]);
+    const leases = find(objs, 'Role', 'lxcfs-kit-webhook').rules[0];
+    expect(leases).toEqual({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['lxcfs-kit-webhook-repair'], verbs: ['get', 'update'] });
+    // report mode reads pods and namespaces, but evicts nothing.
+    expect(find(objs, 'ClusterRole', 'lxcfs-kit-webhook-reconciler').rules).toEqual([{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] }]);
+    expect(objs.some((o) => JSON.stringify(o).includes('pods/eviction'))).toBe(false);
+  });
+
+  test('Argo CD sync waves: RBAC → agent → webhook → webhook configuration', () => {
+    const wave = (o: Obj) => Number(o.metadata.annotations[SYNC_WAVE_ANNOTATION]);
+    expect(wave(find(objs, 'ClusterRole', 'lxcfs-kit-webhook-configuration'))).toBeLessThan(wave(agent));
+    expect(wave(find(objs, 'ServiceAccount', 'lxcfs-kit-agent'))).toBeLessThan(wave(agent));
+    expect(wave(agent)).toBeLessThan(wave(webhook));
+    expect(wave(webhook)).toBeLessThan(wave(mwc));
+    for (const o of objs) expect(o.metadata.annotations[SYNC_WAVE_ANNOTATION]).toMatch(/^\d$/);
+  });
+});
+
+describe('options', () => {
+  test('injected pods get hostPath type File (the contract the webhook implements; the install itself creates no File volumes)', () => {
+    for (const m of lxcfsFileMounts('/opt/lxcfs', ['/proc/meminfo'])) expect(m).toMatchObject({ hostPath: '/opt/lxcfs/proc/meminfo', hostPathType: 'File' });
+    const objs = synth({ lxcfsPath: '/opt/lxcfs' });
+    expect(JSON.stringify(objs)).not.toContain('"type":"File"');
+    const args = container(find(objs, 'Deployment')).args as string[];
+    expect(args).toContain('--lxcfs-path=/opt/lxcfs');
+  });
+
+  test('cert-manager: self-signed CA chain, serving Certificate, inject-ca-from, files mode with the secret mounted', () => {
+    const objs = synth({ webhook: { certificates: { source: 'certManager' } } });
+    expect(objs.filter((o) => o.kind === 'Issuer').map((o) => o.metadata.name)).toEqual(['lxcfs-kit-selfsigned', 'lxcfs-kit-ca']);
+    const serving = find(objs, 'Certificate', 'lxcfs-kit-webhook');
+    expect(serving.spec.secretName).toBe('lxcfs-kit-webhook-tls');
+    expect(serving.spec.dnsNames).toContain('lxcfs-kit-webhook.lxcfs-kit.svc');
+    const mwc = find(objs, 'MutatingWebhookConfiguration');
+    expect(mwc.metadata.annotations['cert-manager.io/inject-ca-from']).toBe('lxcfs-kit/lxcfs-kit-webhook');
+    const d = find(objs, 'Deployment');
+    expect(podSpec(d).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'lxcfs-kit-webhook-tls', defaultMode: 0o440 } });
+    const w = parseFlags(WEBHOOK_FLAGS, (container(d).args as string[]).slice(1));
+    expect(w['cert-mode']).toBe('files');
+    expect(w['tls-cert-file']).toBe('/etc/lxcfs-kit/tls/tls.crt');
+    // files mode: no rights on Secrets or the webhook configuration.
+    expect(objs.some((o) => o.kind.endsWith('Role') && JSON.stringify(o.rules).includes('secrets'))).toBe(false);
+    expect(objs.some((o) => o.kind === 'ClusterRole' && JSON.stringify(o.rules).includes('mutatingwebhookconfigurations'))).toBe(false);
+  });
+
+  test('cert-manager with your issuer: no Issuers created, the Certificate references yours', () => {
+    const objs = synth({ webhook: { certificates: { source: 'certManager', issuerRef: { name: 'corp', kind: 'ClusterIssuer' } } } });
+    expect(objs.filter((o) => o.kind === 'Issuer')).toEqual([]);
+    expect(find(objs, 'Certificate').spec.issuerRef).toEqual({ name: 'corp', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+  });
+
+  test('existing secret: caBundle in every webhook entry, secret mounted', () => {
+    const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n').toString('base64');
+    const objs = synth({ webhook: { certificates: { source: 'existingSecret', secretName: 'mine', caBundle } } });
+    for (const w of find(objs, 'MutatingWebhookConfiguration').webhooks) expect(w.clientConfig.caBundle).toBe(caBundle);
+    expect(podSpec(find(objs, 'Deployment')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'mine', defaultMode: 0o440 } });
+  });
+
+  test('legacy label: a third entry for lxcfs-admission-webhook=enabled namespaces, and the webhook flag', () => {
+    const objs = synth({ webhook: { legacyNamespaceLabel: true } });
+    const entries = find(objs, 'MutatingWebhookConfiguration').webhooks;
+    expect(entries).toHaveLength(3);
+    expect(entries[2].namespaceSelector.matchExpressions).toContainEqual({ key: LEGACY_NAMESPACE_LABEL, operator: 'In', values: ['enabled'] });
+    expect(container(find(objs, 'Deployment')).args).toContain('--legacy-namespace-label');
+  });
+
+  test('repair modes: off grants no pod access, evict adds pods/eviction', () => {
+    const rules = synth({ webhook: { repairMode: 'off' } }).filter((o) => o.kind.endsWith('Role')).flatMap((o) => o.rules);
+    expect(rules.length).toBeGreaterThan(0);
+    expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces/);
+    const evict = synth({ webhook: { repairMode: 'evict' } });
+    expect(find(evict, 'ClusterRole', 'lxcfs-kit-webhook-evictor').rules).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
+  });
+
+  test('names, namespace, quota, ServiceMonitor, extra labels', () => {
+    const objs = synth({
+      name: 'blue',
+      namespace: 'tools',
+      criticalPodsQuota: true,
+      serviceMonitor: { enabled: true },
+      labels: { team: 'x' },
+      annotations: { note: 'y' },
+    });
+    expect(find(objs, 'MutatingWebhookConfiguration').metadata.name).toBe('blue');
+    const quota = find(objs, 'ResourceQuota');
+    expect(quota.spec.scopeSelector.matchExpressions[0]).toEqual({
+      scopeName: 'PriorityClass',
+      operator: 'In',
+      values: ['system-node-critical', 'system-cluster-critical'],
+    });
+    expect(find(objs, 'ServiceMonitor').spec.endpoints[0].port).toBe('metrics');
+    for (const o of objs) {
+      expect(o.metadata.labels.team).toBe('x');
+      expect(o.metadata.annotations.note).toBe('y');
+      if (o.kind !== 'MutatingWebhookConfiguration' && !o.kind.startsWith('Cluster')) expect(o.metadata.namespace).toBe('tools');
+    }
+    expect(find(objs, 'Deployment').spec.selector.matchLabels.team).toBeUndefined();
+  });
+
+  test('LxcfsAgent and LxcfsWebhook work on their own', () => {
+    const chart = new Chart(Testing.app(), 'parts');
+    new LxcfsAgent(chart, 'agent', { namespace: 'a' });
+    new LxcfsWebhook(chart, 'webhook', { namespace: 'a' });
+    const kinds = Testing.synth(chart).map((o) => o.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['DaemonSet', 'Deployment', 'MutatingWebhookConfiguration', 'Service']));
+  });
+});
+
+describe('rejected props (synth time, with a fix-it message)', () => {
+  test.each<[string, LxcfsKitProps, RegExp]>([
+    ['fewer than 2 replicas with Fail', { webhook: { replicas: 1 } }, /replicas to 2 or more, or failurePolicy to Ignore/],
+    ['an empty file set', { files: [] }, /file set is empty/],
+    ['a relative host path', { lxcfsPath: 'var/lib/lxcfs' }, /absolute host path/],
+    ['a file outside /proc and /sys', { files: ['/etc/passwd'] }, /under \/proc or \/sys/],
+    ['the default namespace (its own namespace is excluded from injection)', { namespace: 'default' }, /dedicated namespace/],
+    ['kube-system as the install namespace', { namespace: 'kube-system' }, /dedicated namespace/],
+    ['a timeout above the API limit', { webhook: { timeoutSeconds: 31 } }, /1 to 30/],
+    ['a label that would break selectors', { labels: { 'app.kubernetes.io/instance': 'x' } }, /selectors depend on it/],
+    ['a name too long for derived names', { name: 'a'.repeat(41) }, /at most 40/],
+    ['existingSecret without a caBundle', { webhook: { certificates: { source: 'existingSecret', secretName: 's', caBundle: '' } } }, /caBundle is empty/],
+    [
+      'a private key as caBundle',
+      { webhook: { certificates: { source: 'existingSecret', secretName: 's', caBundle: Buffer.from('-----BEGIN PRIVATE KEY-----').toString('base64') } } },
+      /contains a private key/,
+    ],
+  ])('%s', (_what, props, message) => {
+    let error: unknown;
+    try {
+      synth(props);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(LxcfsKitConfigError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  test('one replica is accepted with failurePolicy Ignore (and the PDB then never blocks a drain)', () => {
+    const objs = synth({ webhook: { replicas: 1, failurePolicy: 'Ignore' } });
+    expect(find(objs, 'Deployment').spec.replicas).toBe(1);
+    expect(find(objs, 'PodDisruptionBudget').spec.maxUnavailable).toBe(1);
+  });
+});

@@ -1,5 +1,6 @@
 /** The node agent: a DaemonSet that runs and supervises lxcfs on every Linux node. */
 import { ApiObject } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
@@ -16,7 +17,7 @@ export class LxcfsAgent extends Construct {
   /** The DaemonSet. */
   public readonly daemonSet: ApiObject;
   /** The ServiceAccount (no token mounted, no permissions). */
-  public readonly serviceAccount: ApiObject;
+  public readonly serviceAccount: kplus.ServiceAccount;
   /** The agent's command line, as rendered into the container args. */
   public readonly flags: Partial<AgentFlags>;
 
@@ -38,11 +39,9 @@ export class LxcfsAgent extends Construct {
       'reconcile-interval': props.reconcileIntervalSeconds ?? AGENT_DEFAULTS.reconcileIntervalSeconds,
     };
 
-    this.serviceAccount = new ApiObject(this, 'ServiceAccount', {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
+    this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
       metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'prerequisites'),
-      automountServiceAccountToken: false,
+      automountToken: false,
     });
 
     const health = (path: string, periodSeconds: number, failureThreshold: number): Record<string, unknown> => ({

@@ -1,4 +1,5 @@
 /** Labels, annotations and sync waves shared by every object lxcfs-kit creates. */
+import { ApiObjectMetadata } from 'cdk8s';
 import { COMPONENT_LABEL, PART_OF_LABEL, PROJECT_NAME, SYNC_WAVE_ANNOTATION, VERSION } from '../contract';
 
 /**
@@ -48,7 +49,7 @@ export function objectMetadata(
   component: string,
   wave: SyncWave,
   options: { readonly namespaced?: boolean; readonly annotations?: Readonly<Record<string, string>> } = {},
-): Record<string, unknown> {
+): ApiObjectMetadata {
   return {
     name,
     ...(options.namespaced === false ? {} : { namespace: ctx.namespace }),

@@ -3,6 +3,7 @@
  * least-privilege RBAC, certificates and the MutatingWebhookConfiguration.
  */
 import { ApiObject } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import {
   DEFAULT_LXCFS_FILES,
@@ -104,12 +105,10 @@ export class LxcfsWebhook extends Construct {
       'lease-name': names.lease,
     };
 
-    new ApiObject(this, 'ServiceAccount', {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
+    new kplus.ServiceAccount(this, 'ServiceAccount', {
       metadata: meta(names.serviceAccount, 'prerequisites'),
       // The webhook calls the API: leases, events, and (self mode) its Secret and configuration.
-      automountServiceAccountToken: true,
+      automountToken: true,
     });
     this.rbac(ctx, names, selfManaged, secretName, repairMode);
 

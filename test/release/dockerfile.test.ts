@@ -35,6 +35,43 @@ const dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
 const dockerignore = readRepoFile('.dockerignore');
 const TARGETS = ['agent', 'webhook'] as const;
 
+interface LockedPackage {
+  readonly hasInstallScript?: boolean;
+  readonly cpu?: readonly string[];
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly optionalDependencies?: Readonly<Record<string, string>>;
+  readonly peerDependencies?: Readonly<Record<string, string>>;
+}
+
+/** package-lock keys (`node_modules/a/node_modules/b`) reachable from the given ones, resolved as Node does. */
+function lockClosure(packages: Readonly<Record<string, LockedPackage>>, start: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const queue = start.filter((k) => packages[k] !== undefined);
+  while (queue.length > 0) {
+    const key = queue.pop() as string;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const p = packages[key] as LockedPackage;
+    for (const dep of Object.keys({ ...p.dependencies, ...p.optionalDependencies, ...p.peerDependencies })) {
+      let base = key;
+      for (;;) {
+        const candidate = `${base}/node_modules/${dep}`;
+        if (packages[candidate] !== undefined) {
+          queue.push(candidate);
+          break;
+        }
+        const cut = base.lastIndexOf('/node_modules/');
+        if (cut < 0) {
+          if (packages[`node_modules/${dep}`] !== undefined) queue.push(`node_modules/${dep}`);
+          break;
+        }
+        base = base.slice(0, cut);
+      }
+    }
+  }
+  return [...seen];
+}
+
 function runs(s: Stage): string[] {
   return s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 }
@@ -234,6 +271,18 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
       .filter(([name]) => !production.has(name))
       .map(([name, files]) => `${name} (imported by ${files.map((f) => path.relative(ROOT, f)).join(', ')})`);
     expect(devOnly).toEqual([]);
+  });
+
+  test('nothing the CLI loads needs an install script or a native build (node-build runs on the build platform with --ignore-scripts)', () => {
+    const nodeBuild = stage(dockerfile, 'node-build');
+    expect(nodeBuild.platform).toBe('$BUILDPLATFORM');
+    expect(runs(nodeBuild).join('\n')).toMatch(/npm ci [^\n]*--ignore-scripts/);
+    const lock = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, LockedPackage> };
+    const roots = [...walkImports([repoPath('lib', 'cli.ts')]).packages.keys()];
+    const closure = lockClosure(lock.packages, roots.map((r) => `node_modules/${r}`));
+    expect(closure.length).toBeGreaterThanOrEqual(roots.length);
+    const offenders = closure.filter((key) => lock.packages[key]?.hasInstallScript === true || lock.packages[key]?.cpu !== undefined);
+    expect(offenders).toEqual([]);
   });
 
   test('the native helper compiles with the exact command of the helper-build stage', () => {

@@ -13,7 +13,10 @@ import type { webhookNames } from './webhook';
 export interface CertManagerCertificatesProps {
   readonly ctx: MetadataContext;
   readonly names: ReturnType<typeof webhookNames>;
-  /** Your Issuer/ClusterIssuer; without it a self-signed CA chain is created. */
+  /**
+   * Your Issuer/ClusterIssuer; without it a self-signed CA chain is created.
+   * @default a self-signed root Issuer and a CA Issuer in the install's namespace
+   */
   readonly issuerRef?: IssuerRef;
 }
 

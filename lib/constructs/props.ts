@@ -26,16 +26,23 @@ export type JsonObject = { readonly [key: string]: Json };
 
 /** `resources` of a container, e.g. `{ requests: { cpu: '50m' }, limits: { memory: '512Mi' } }`. */
 export interface ResourceRequirements {
+  /** @default {} (no requests) */
   readonly requests?: Readonly<Record<string, string>>;
+  /** @default {} (no limits) */
   readonly limits?: Readonly<Record<string, string>>;
 }
 
 /** A pod toleration, as in the Kubernetes API. */
 export interface Toleration {
+  /** @default every key (with operator Exists) */
   readonly key?: string;
+  /** @default 'Equal' */
   readonly operator?: 'Exists' | 'Equal';
+  /** @default '' */
   readonly value?: string;
+  /** @default every effect */
   readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  /** @default tolerated forever */
   readonly tolerationSeconds?: number;
 }
 

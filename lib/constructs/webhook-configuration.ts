@@ -77,12 +77,17 @@ export class WebhookConfiguration extends Construct {
     });
     const namespaceOptedIn = { key: INJECT_LABEL, operator: 'In', values: [INJECT_ENABLED] };
     const namespaceNotOptedIn = { key: INJECT_LABEL, operator: 'NotIn', values: [INJECT_ENABLED] };
+    const legacyNotOptedIn = { key: LEGACY_NAMESPACE_LABEL, operator: 'NotIn', values: [LEGACY_NAMESPACE_VALUE] };
 
     const webhooks = [
       entry(WEBHOOK_ENTRY_NAMES.namespaces, [namespaceOptedIn], notOptedOut),
-      // Pods labelled in namespaces not opted in as a whole (those are the entry above), so a
-      // pod is never sent twice.
-      entry(WEBHOOK_ENTRY_NAMES.pods, [namespaceNotOptedIn], [{ key: INJECT_LABEL, operator: 'In', values: [INJECT_ENABLED] }, notOptedOut[1]]),
+      // Pods labelled in namespaces not opted in as a whole (those are the entries for
+      // namespaces), so a pod is never sent twice.
+      entry(
+        WEBHOOK_ENTRY_NAMES.pods,
+        [namespaceNotOptedIn, ...(props.legacyNamespaceLabel ? [legacyNotOptedIn] : [])],
+        [{ key: INJECT_LABEL, operator: 'In', values: [INJECT_ENABLED] }, notOptedOut[1]],
+      ),
     ];
     if (props.legacyNamespaceLabel) {
       webhooks.push(

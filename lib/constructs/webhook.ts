@@ -165,7 +165,11 @@ export class LxcfsWebhook extends Construct {
                 image: props.image ?? WEBHOOK_DEFAULTS.image,
                 imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
                 args: webhookArgs(this.flags),
-                env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+                env: [
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  // Identity in the repair reconciler's leader election.
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                ],
                 ports: [
                   { name: 'https', containerPort: WEBHOOK_HTTPS_PORT, protocol: 'TCP' },
                   { name: 'metrics', containerPort: WEBHOOK_METRICS_PORT, protocol: 'TCP' },

@@ -55,9 +55,12 @@ function mergeMaps(ctx: ComboSet, maps: readonly JsonObject[]): MergedNode {
   };
 }
 
-/** The identity of a list item across combinations: its `name`, or the item itself when it is a scalar. */
+/** The identity of a list item across combinations: its `name` (or a selector expression's `key`), or the item itself when it is a scalar. */
 function identity(item: Json): string | undefined {
-  if (isMap(item)) return typeof item.name === 'string' ? `name:${item.name}` : undefined;
+  if (isMap(item)) {
+    if (typeof item.name === 'string') return `name:${item.name}`;
+    return typeof item.key === 'string' && typeof item.operator === 'string' ? `key:${item.key}` : undefined;
+  }
   if (Array.isArray(item)) return undefined;
   return `value:${JSON.stringify(item)}`;
 }

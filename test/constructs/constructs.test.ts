@@ -136,7 +136,10 @@ describe('default install', () => {
       capabilities: { drop: ['ALL'] },
     });
     expect(spec.automountServiceAccountToken).toBe(true);
-    expect(container(webhook).env).toEqual([{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
+    expect(container(webhook).env).toEqual([
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ]);
     expect(container(webhook).readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
   });
 
@@ -252,6 +255,8 @@ describe('options', () => {
     const entries = find(objs, 'MutatingWebhookConfiguration').webhooks;
     expect(entries).toHaveLength(3);
     expect(entries[2].namespaceSelector.matchExpressions).toContainEqual({ key: LEGACY_NAMESPACE_LABEL, operator: 'In', values: ['enabled'] });
+    // A labelled pod in a legacy namespace is sent once, by the legacy entry.
+    expect(entries[1].namespaceSelector.matchExpressions).toContainEqual({ key: LEGACY_NAMESPACE_LABEL, operator: 'NotIn', values: ['enabled'] });
     expect(container(find(objs, 'Deployment')).args).toContain('--legacy-namespace-label');
   });
 

@@ -78,10 +78,10 @@ Opt a pod out with the label ${INJECT_LABEL}=${INJECT_DISABLED}.
 Check the rollout:
   kubectl -n {{ .Release.Namespace }} rollout status daemonset/{{ include "lxcfs-kit.fullname" . }}-agent
   kubectl -n {{ .Release.Namespace }} rollout status deployment/{{ include "lxcfs-kit.fullname" . }}-webhook
-{{- if eq .Values.certificates.source "self" }}
+{{- if ne .Values.certificates.source "existingSecret" }}
 
-The webhook publishes its own CA into the MutatingWebhookConfiguration {{ include "lxcfs-kit.fullname" . }}.
-With Argo CD, add ignoreDifferences for /webhooks/*/clientConfig/caBundle on it.
+{{ ternary "The webhook publishes its own CA" "cert-manager's cainjector publishes the CA" (eq .Values.certificates.source "self") }} into the MutatingWebhookConfiguration {{ include "lxcfs-kit.fullname" . }} at run time.
+With Argo CD, add ignoreDifferences for .webhooks[]?.clientConfig.caBundle on it (and RespectIgnoreDifferences=true).
 {{- end }}
 `;
 }

@@ -109,3 +109,17 @@ test('values.yaml documents every value and equals the schema defaults', () => {
     expect(readme).toContain(`\`${key}\``);
   }
 });
+
+test('NOTES.txt renders on install (Helm 4.1 client-side dry run; Helm 3 needs a cluster for that)', () => {
+  const helm4 = HELMS[1];
+  const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n').toString('base64');
+  for (const values of [{}, { certificates: { source: 'certManager' } }, { certificates: { source: 'existingSecret', existingSecret: { secretName: 's', caBundle } } }]) {
+    const r = runHelm(helm4, ['install', 'edge', CHART, '--namespace', 'tools', '--dry-run=client', '-f', valuesFile(values)]);
+    expect(r.status).toBe(0);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    expect(notes).toContain('kubectl label namespace <namespace> lxcfs-kit.io/inject=enabled');
+    expect(notes).toContain('daemonset/edge-lxcfs-kit-agent');
+    // The caBundle is written at run time, except when it comes from the values.
+    expect(notes.includes('ignoreDifferences')).toBe(!JSON.stringify(values).includes('existingSecret'));
+  }
+});

@@ -23,6 +23,12 @@ export interface AgentConfig {
   readonly helperPath: string;
   readonly stateDir: string;
   readonly reconcileIntervalMs: number;
+  /**
+   * `node`: every dead lxcfs mount on the host is re-attached (one lxcfs per node).
+   * `state-dir`: only mounts of lxcfs processes started by agents sharing this state dir
+   * (hosts that run several lxcfs setups side by side, such as parallel test suites).
+   */
+  readonly healScope: 'node' | 'state-dir';
   readonly healthAddress: string;
   readonly healthPort: number;
   /** When set, this file exists exactly while the agent is ready (for an exec readiness probe). */
@@ -319,6 +325,7 @@ export class Agent implements HealthSource {
         this.superseded = false;
       }
       this.metrics.serving.set(1);
+      this.state.recordDevice(inst.device);
       const summary = await this.healPass(inst);
       this.lastSummary = summary;
       this.reconcileCount++;
@@ -369,10 +376,12 @@ export class Agent implements HealthSource {
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
     const scan = scanNamespaces();
+    const known = this.state.knownDevices();
     const deadCache = new Map<string, boolean>();
     const replaceable = (pid: number, m: MountEntry): boolean => {
       if (m.device === inst.device) return false;
       if (this.takeoverDevices.has(m.device)) return true;
+      if (this.config.healScope === 'state-dir' && !known.has(m.device)) return false;
       let dead = deadCache.get(m.device);
       if (dead === undefined) {
         dead = isDeadMount(`/proc/${pid}/root${m.mountPoint}`);
@@ -405,6 +414,8 @@ export class Agent implements HealthSource {
     if (top?.device === inst.device) return [];
     const all = lxcfsMountsOf(pid).filter((m) => m.mountPoint === target);
     const dead = top !== undefined && isDeadMount(`/proc/${pid}/root${target}`);
+    // Whatever served our lxcfs path is ours to replace everywhere, whoever started it.
+    for (const m of all) this.state.recordDevice(m.device);
     if (top !== undefined && !dead) {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
       if (!this.takeoverDevices.has(top.device)) {

@@ -20,6 +20,12 @@ export const AGENT_FLAGS = {
     default: '',
     help: 'file that exists exactly while the agent is ready; for an exec readiness probe (with hostNetwork, an old and a new agent share the health port during a rolling update)',
   },
+  'heal-scope': {
+    kind: 'string',
+    default: 'node',
+    choices: ['node', 'state-dir'],
+    help: 'which dead lxcfs mounts to re-attach: node = every one on the host; state-dir = only those of lxcfs processes started by agents sharing --state-dir (hosts running several lxcfs setups side by side)',
+  },
   'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
 } as const;
 

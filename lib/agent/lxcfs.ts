@@ -108,13 +108,16 @@ export class LxcfsInstance {
     throw new Error(`lxcfs did not serve ${this.mountDir}/proc/meminfo within ${timeoutMs / 1000}s`);
   }
 
-  /** Stops lxcfs (TERM, then KILL) and removes the instance directory and its mount. */
-  async stop(helperUmount: (target: string) => Promise<void>, graceMs = 3000): Promise<void> {
+  /**
+   * Stops lxcfs and removes the instance directory and its mount. SIGKILL, not
+   * SIGTERM: lxcfs's FUSE loop notices SIGTERM only at its next request (seconds
+   * on an idle node), and by now nothing depends on it — its mounts were handed
+   * over or are meant to go stale; the agent detaches the instance mount itself.
+   */
+  async stop(helperUmount: (target: string) => Promise<void>): Promise<void> {
     if (this.running) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      this.child.kill('SIGKILL');
       await this.exited;
-      clearTimeout(timer);
     }
     await removeInstanceDir(this.dir, helperUmount);
   }

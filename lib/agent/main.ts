@@ -71,6 +71,7 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
     helperPath: path.resolve(flags.helper),
     stateDir: fs.realpathSync(flags['state-dir']),
     reconcileIntervalMs: flags['reconcile-interval'] * 1000,
+    healScope: flags['heal-scope'] === 'state-dir' ? 'state-dir' : 'node',
     healthAddress: flags['health-address'],
     healthPort: flags['health-port'],
     readyFile: flags['ready-file'] === '' ? undefined : flags['ready-file'],

@@ -36,6 +36,27 @@ export class NodeState {
     return path.join(this.dir, 'serving.json');
   }
 
+  private get devicesFile(): string {
+    return path.join(this.dir, 'devices');
+  }
+
+  /** Remembers an lxcfs device served from this state dir (for --heal-scope=state-dir). */
+  recordDevice(device: string): void {
+    const known = this.knownDevices();
+    if (known.has(device)) return;
+    // Device numbers are reused once no mount holds them; the last few hundred are plenty.
+    const kept = [...known, device].slice(-500);
+    fs.writeFileSync(this.devicesFile, `${kept.join('\n')}\n`);
+  }
+
+  knownDevices(): Set<string> {
+    try {
+      return new Set(fs.readFileSync(this.devicesFile, 'utf8').split('\n').filter(Boolean));
+    } catch {
+      return new Set();
+    }
+  }
+
   private get lockFile(): string {
     return path.join(this.dir, 'reconcile.lock');
   }

@@ -52,7 +52,9 @@ export class AgentProcess {
     ];
     const nodeArgs = opts.compiledCli ? [opts.compiledCli, ...args] : ['-r', 'ts-node/register/transpile-only', path.join(REPO_ROOT, 'lib/cli.ts'), ...args];
     const log = fs.openSync(opts.logFile, 'a');
-    const child = spawn(process.execPath, nodeArgs, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
+    // Transpiled code lives outside the repo; NODE_PATH lets it find the repo's node_modules.
+    const env = { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') };
+    const child = spawn(process.execPath, nodeArgs, { cwd: REPO_ROOT, env, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     return new AgentProcess(child, opts);
   }

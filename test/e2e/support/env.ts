@@ -10,7 +10,7 @@ import * as path from 'path';
 import { DEFAULT_LXCFS_FILES } from '../../../lib/contract';
 import { lxcfsFileMounts, LxcfsFileMount } from '../../../lib/injection';
 import { AgentOptions, AgentProcess, sleep } from './agent-process';
-import { buildHelper } from './build';
+import { buildHelper, transpileLib } from './build';
 import { makeBusyboxRootfs, Runc } from './runc';
 
 export class E2EEnv {
@@ -18,6 +18,7 @@ export class E2EEnv {
   readonly lxcfsPath: string;
   readonly stateDir: string;
   readonly helper: string;
+  readonly cli: string;
   readonly runc: Runc;
   readonly agents: AgentProcess[] = [];
   private agentCount = 0;
@@ -28,6 +29,7 @@ export class E2EEnv {
     this.stateDir = path.join(this.dir, 'state');
     fs.mkdirSync(this.lxcfsPath);
     this.helper = buildHelper(this.dir);
+    this.cli = transpileLib(path.join(this.dir, 'build'));
     const rootfs = makeBusyboxRootfs(path.join(this.dir, 'rootfs'));
     this.runc = new Runc({
       stateRoot: path.join(this.dir, 'runc'),
@@ -48,7 +50,9 @@ export class E2EEnv {
       stateDir: this.stateDir,
       helper: this.helper,
       logFile: path.join(this.dir, `agent-${++this.agentCount}.log`),
-      extraArgs: ['--reconcile-interval=5'],
+      // Suites run in parallel on one host: each agent heals only its own suite's containers.
+      extraArgs: ['--reconcile-interval=5', '--heal-scope=state-dir'],
+      compiledCli: this.cli,
       ...extra,
     });
     this.agents.push(agent);

@@ -1,6 +1,7 @@
 /**
  * Every object the chart renders (defaults and the whole matrix) and every object in
- * dist/ validates against the Kubernetes OpenAPI schemas (kubernetes-models) and the
+ * dist/ validates against the Kubernetes OpenAPI schemas (kubernetes-models, plus an
+ * unknown-field check against @kubernetes/client-node's models) and the
  * cert-manager / Prometheus Operator CRD schemas.
  */
 import { spawnSync } from 'child_process';
@@ -33,6 +34,21 @@ test('the validator rejects an invalid object (it can fail)', () => {
   ]);
   expect(result.ok).toBe(false);
   expect(result.error).toMatch(/containerPort/);
+});
+
+test('the validator rejects a misspelt field (unknown fields are checked too)', () => {
+  const [result] = validateObjects([
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'x', labels: { any: 'label' } },
+      spec: {
+        selector: {},
+        template: { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'v', mountPath: '/x', mountPropogation: 'Bidirectional' }] }] } },
+      },
+    },
+  ]);
+  expect(result).toMatchObject({ ok: false, error: 'unknown fields: .spec.template.spec.containers[0].volumeMounts[0].mountPropogation' });
 });
 
 test('every object of every matrix render (Helm 4.1) validates', () => {

@@ -74,7 +74,9 @@ export class LxcfsKit extends Construct {
 
     if (props.createNamespace) {
       const meta = objectMetadata(ctx, ctx.namespace, PROJECT_NAME, 'prerequisites', { namespaced: false });
-      new ApiObject(this, 'Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: meta });
+      // The agent is privileged (FUSE, setns); Pod Security Admission must allow it here.
+      const labels = { ...meta.labels, 'pod-security.kubernetes.io/enforce': 'privileged' };
+      new ApiObject(this, 'Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { ...meta, labels } });
     }
     if (props.criticalPodsQuota) {
       new ApiObject(this, 'CriticalPodsQuota', {

@@ -293,6 +293,13 @@ describe('options', () => {
     expect(find(objs, 'Deployment').spec.selector.matchLabels.team).toBeUndefined();
   });
 
+  test('createNamespace: the Namespace admits the privileged agent under Pod Security Admission', () => {
+    const ns = find(synth({ createNamespace: true, namespace: 'tools' }), 'Namespace');
+    expect(ns.metadata.name).toBe('tools');
+    expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
+    expect(synth().some((o) => o.kind === 'Namespace')).toBe(false);
+  });
+
   test('LxcfsAgent and LxcfsWebhook work on their own', () => {
     const chart = new Chart(Testing.app(), 'parts');
     new LxcfsAgent(chart, 'agent', { namespace: 'a' });

@@ -14,6 +14,7 @@ import {
   PART_OF_LABEL,
   COMPONENT_LABEL,
   PROJECT_NAME,
+  SYNC_WAVE_ANNOTATION,
   SYSTEM_NAMESPACES,
   WEBHOOK_IMAGE,
 } from '../contract';
@@ -317,6 +318,11 @@ export function commonProblems(props: LxcfsCommonProps): string[] {
   }
   if (props.lxcfsPath !== undefined && !isPlaceholder(props.lxcfsPath)) {
     problems.push(...injectionProblems(props.lxcfsPath, DEFAULT_LXCFS_FILES).filter((p) => p.startsWith('lxcfs path')));
+  }
+  for (const key of Object.keys(props.annotations ?? {})) {
+    if (key === SYNC_WAVE_ANNOTATION) {
+      problems.push(`annotation "${key}" is set by lxcfs-kit itself (it orders the Argo CD sync); remove it from annotations`);
+    }
   }
   for (const key of Object.keys(labels ?? {})) {
     if (!isPlaceholder(key) && RESERVED_LABELS.includes(key)) {

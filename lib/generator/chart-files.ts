@@ -1,7 +1,7 @@
 /** The chart's hand-written parts: Chart.yaml, helpers, checks, NOTES, values.yaml and the README. */
 import { toYaml } from './yaml';
-import { INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYSTEM_NAMESPACES, VERSION } from '../contract';
-import { Json, MAX_NAME_LENGTH } from '../constructs';
+import { INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYNC_WAVE_ANNOTATION, SYSTEM_NAMESPACES, VERSION } from '../contract';
+import { Json, MAX_NAME_LENGTH, RESERVED_LABELS } from '../constructs';
 import { VALUES, ValueNode, valueLeaves } from './values';
 
 export function chartYaml(): string {
@@ -52,6 +52,14 @@ export function validateTpl(): string {
 {{- end }}
 {{- if has .Release.Namespace (list ${forbidden}) }}
 {{- fail (printf "namespace %q: the install's own namespace is never injected, so installing there would silently exclude it; install into a dedicated namespace (helm install -n ${PROJECT_NAME} --create-namespace)" .Release.Namespace) }}
+{{- end }}
+{{- range $key, $_ := .Values.commonLabels }}
+{{- if has $key (list ${RESERVED_LABELS.map((l) => JSON.stringify(l)).join(' ')}) }}
+{{- fail (printf "commonLabels: label %q is set by lxcfs-kit itself (selectors depend on it); remove it" $key) }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values.commonAnnotations "${SYNC_WAVE_ANNOTATION}" }}
+{{- fail "commonAnnotations: ${SYNC_WAVE_ANNOTATION} is set by lxcfs-kit itself (it orders the Argo CD sync); remove it" }}
 {{- end }}
 {{- if eq .Values.certificates.source "existingSecret" }}
 {{- if not .Values.certificates.existingSecret.secretName }}

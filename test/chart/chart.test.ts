@@ -79,6 +79,8 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
   test.each([
     ['one replica with failurePolicy Fail', 'lxcfs-kit', { webhook: { replicas: 1 } }, /replicas below 2 .* set webhook\.replicas to 2 or more, or webhook\.failurePolicy to Ignore/],
     ['installing into default', 'default', {}, /namespace "default".*dedicated namespace/],
+    ['a common label that would break selectors', 'lxcfs-kit', { commonLabels: { 'app.kubernetes.io/name': 'x' } }, /label "app.kubernetes.io\/name" is set by lxcfs-kit itself/],
+    ['overriding the sync wave', 'lxcfs-kit', { commonAnnotations: { 'argocd.argoproj.io/sync-wave': '9' } }, /sync-wave is set by lxcfs-kit itself/],
     ['existingSecret without a caBundle', 'lxcfs-kit', { certificates: { source: 'existingSecret', existingSecret: { secretName: 'x' } } }, /caBundle is empty/],
     [
       'a private key as caBundle',

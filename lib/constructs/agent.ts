@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
-import { AGENT_DEFAULTS, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
+import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
 
 export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {}
 
@@ -23,7 +23,7 @@ export class LxcfsAgent extends Construct {
 
   constructor(scope: Construct, id: string, props: LxcfsAgentProps = {}) {
     super(scope, id);
-    assertNoProblems(commonProblems(props));
+    assertNoProblems([...commonProblems(props), ...agentProblems(props)]);
     const ctx: MetadataContext = {
       name: props.name ?? DEFAULT_NAME,
       namespace: props.namespace ?? DEFAULT_NAMESPACE,

@@ -332,6 +332,20 @@ export function commonProblems(props: LxcfsCommonProps): string[] {
   return problems;
 }
 
+/** Problems with the agent options. */
+export function agentProblems(options: LxcfsAgentOptions): string[] {
+  const problems: string[] = [];
+  if (Array.isArray(options.lxcfsArgs) && options.lxcfsArgs.length === 0) {
+    // An empty list renders no --lxcfs-arg flag at all, which the agent reads as its defaults.
+    problems.push('agent lxcfsArgs is empty, which the agent would read as its defaults (-l --enable-cfs); name at least one lxcfs flag, such as -l');
+  }
+  const interval = options.reconcileIntervalSeconds;
+  if (typeof interval === 'number' && (!Number.isInteger(interval) || interval < 1)) {
+    problems.push(`agent reconcileIntervalSeconds must be a whole number of at least 1, got ${interval}`);
+  }
+  return problems;
+}
+
 /** Problems with the webhook options, given the file set and the install's namespace. */
 export function webhookProblems(options: LxcfsWebhookOptions, files: readonly string[] | undefined, namespace: string | undefined): string[] {
   const problems: string[] = [];

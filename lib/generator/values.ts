@@ -67,7 +67,7 @@ export const VALUES: Section = section('lxcfs-kit values', {
   }),
   agent: section('The node agent (DaemonSet running lxcfs).', {
     image: imageSection(AGENT_IMAGE, 'Agent'),
-    lxcfsArgs: leaf([...AGENT_DEFAULTS.lxcfsArgs], { type: 'array', items: { type: 'string' } },
+    lxcfsArgs: leaf([...AGENT_DEFAULTS.lxcfsArgs], { type: 'array', minItems: 1, items: { type: 'string', pattern: '^-' } },
       'Flags passed to lxcfs (`-l`: virtual loadavg, `--enable-cfs`: CPU count follows the CPU quota).'),
     reconcileIntervalSeconds: leaf(AGENT_DEFAULTS.reconcileIntervalSeconds, { type: 'integer', minimum: 1 }, 'Seconds between scans for stale lxcfs mounts.'),
     resources: leaf(AGENT_DEFAULTS.resources as JsonObject, resourcesSchema,

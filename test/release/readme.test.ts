@@ -66,6 +66,14 @@ function render(args: readonly string[]): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
+/** The Pod Security labels of the Namespace in the generated manifests. */
+function podSecurityLabels(): Record<string, string> {
+  const namespace = parseAllDocuments(readRepoFile('dist', 'lxcfs-kit.k8s.yaml'))
+    .map((d) => d.toJS() as { kind?: string; metadata?: { labels?: Record<string, string> } } | null)
+    .find((o) => o?.kind === 'Namespace');
+  return Object.fromEntries(Object.entries(namespace?.metadata?.labels ?? {}).filter(([k]) => k.startsWith('pod-security.kubernetes.io/')));
+}
+
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 function slug(heading: string): string {
   return heading
@@ -141,7 +149,7 @@ describe('README overview and operations', () => {
       spec: {
         source: { repoURL: string; chart: string; targetRevision: string };
         destination: { namespace: string };
-        syncPolicy: { syncOptions: string[] };
+        syncPolicy: { syncOptions: string[]; managedNamespaceMetadata: { labels: Record<string, string> } };
         ignoreDifferences: { group: string; kind: string; jqPathExpressions: string[] }[];
       };
     };
@@ -150,6 +158,7 @@ describe('README overview and operations', () => {
     expect(app.spec.source.chart).toBe('lxcfs-kit');
     expect(app.spec.source.targetRevision).toBe(VERSION);
     expect(app.spec.syncPolicy.syncOptions).toEqual(expect.arrayContaining(['CreateNamespace=true', 'RespectIgnoreDifferences=true']));
+    expect(app.spec.syncPolicy.managedNamespaceMetadata.labels).toEqual(podSecurityLabels());
     expect(app.spec.ignoreDifferences).toEqual([
       { group: 'admissionregistration.k8s.io', kind: 'MutatingWebhookConfiguration', jqPathExpressions: ['.webhooks[]?.clientConfig.caBundle'] },
     ]);
@@ -163,6 +172,14 @@ describe('README overview and operations', () => {
     expect(configurations).toHaveLength(1);
     expect(configurations[0]?.apiVersion.split('/')[0]).toBe(app.spec.ignoreDifferences[0]?.group);
     for (const w of configurations[0]?.webhooks ?? []) expect(w.clientConfig.caBundle ?? '').toBe('');
+  });
+
+  test('the Helm quickstart labels the namespace for Pod Security as the generated Namespace is labelled', () => {
+    const labels = podSecurityLabels();
+    expect(Object.keys(labels)).toEqual(['pod-security.kubernetes.io/enforce']);
+    const commands = shellCommands(overview).map((w) => w.join(' '));
+    for (const [key, value] of Object.entries(labels)) expect(commands).toContain(`kubectl label namespace lxcfs-kit ${key}=${value}`);
+    expect(commands).toContain('kubectl create namespace lxcfs-kit');
   });
 
   test('the helm install commands render with this checkout\'s chart (Helm 3), into the namespace the docs use', () => {

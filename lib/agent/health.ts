@@ -31,11 +31,7 @@ export async function startHealthServer(address: string, port: number, source: H
       case '/status':
         return reply(200, `${JSON.stringify(source.status())}\n`, 'application/json');
       case '/metrics':
-        metrics.registry.metrics().then(
-          (text) => reply(200, text, metrics.registry.contentType),
-          (err: unknown) => reply(500, `${String(err)}\n`),
-        );
-        return undefined;
+        return reply(200, metrics.render(), AgentMetrics.contentType);
       default:
         return reply(404, 'not found: try /healthz, /readyz, /metrics or /status\n');
     }

@@ -6,6 +6,8 @@
 import * as fs from 'fs';
 import { LXCFS_FSTYPE, MountEntry, parseMountinfo } from './mountinfo';
 
+const LXCFS_MARKER = ` - ${LXCFS_FSTYPE} `;
+
 export interface NamespaceMounts {
   /** A process inside the namespace; the helper enters the namespace through it. */
   readonly pid: number;
@@ -30,7 +32,11 @@ export function mountNamespaceOf(pid: number | 'self'): string | undefined {
 
 export function lxcfsMountsOf(pid: number | 'self'): MountEntry[] {
   try {
-    return parseMountinfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8')).filter((m) => m.fsType === LXCFS_FSTYPE);
+    // Most lines are not lxcfs: drop them before parsing (this runs for every namespace on the node).
+    const text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    if (!text.includes(LXCFS_MARKER)) return [];
+    const lines = text.split('\n').filter((l) => l.includes(LXCFS_MARKER));
+    return parseMountinfo(lines.join('\n')).filter((m) => m.fsType === LXCFS_FSTYPE);
   } catch {
     return [];
   }

@@ -13,6 +13,8 @@ export interface AgentOptions {
   readonly extraArgs?: readonly string[];
   /** Run compiled JavaScript (bench: RSS without the TypeScript compiler) instead of ts-node. */
   readonly compiledCli?: string;
+  /** V8/Node flags for the agent process (as the image's command line sets them). */
+  readonly nodeFlags?: readonly string[];
 }
 
 export interface AgentStatus {
@@ -50,7 +52,7 @@ export class AgentProcess {
       '--health-port=0',
       ...(opts.extraArgs ?? []),
     ];
-    const nodeArgs = opts.compiledCli ? [opts.compiledCli, ...args] : ['-r', 'ts-node/register/transpile-only', path.join(REPO_ROOT, 'lib/cli.ts'), ...args];
+    const nodeArgs = opts.compiledCli ? [...(opts.nodeFlags ?? []), opts.compiledCli, ...args] : ['-r', 'ts-node/register/transpile-only', path.join(REPO_ROOT, 'lib/cli.ts'), ...args];
     const log = fs.openSync(opts.logFile, 'a');
     // Transpiled code lives outside the repo; NODE_PATH lets it find the repo's node_modules.
     const env = { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') };

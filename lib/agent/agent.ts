@@ -49,6 +49,8 @@ interface ReconcileSummary {
 const HEALTHY_RUN_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 const QUICK_RETRIES = 5;
+/** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
+const SUCCESSOR_WAIT_MS = 20000;
 
 export class Agent implements HealthSource {
   readonly metrics = new AgentMetrics();
@@ -73,6 +75,7 @@ export class Agent implements HealthSource {
   private server: (Awaited<ReturnType<typeof startHealthServer>>) | undefined;
   private healthPort = 0;
   private readonly ownNamespace: string | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(readonly config: AgentConfig) {
     this.state = new NodeState(config.stateDir);
@@ -135,6 +138,7 @@ export class Agent implements HealthSource {
       );
     }
     this.state.ensure();
+    this.state.registerAgent(this.startedAt);
     await this.removeLeftoverInstances();
     await this.startHealth();
     const interval = setInterval(() => this.requestReconcile('periodic'), this.config.reconcileIntervalMs);
@@ -209,6 +213,7 @@ export class Agent implements HealthSource {
     for (const t of this.timers) clearInterval(t);
     await this.reconcileChain.catch(() => undefined);
     const inst = this.instance;
+    if (inst) await this.awaitSuccessor(inst);
     if (inst) {
       await this.state
         .withLock(async () => {
@@ -228,8 +233,29 @@ export class Agent implements HealthSource {
     }
     this.metrics.lxcfsUp.set(0);
     this.updateReadyFile();
+    this.state.unregisterAgent();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections();
+  }
+
+  /**
+   * Told to stop while still serving, with a newer agent starting on the node
+   * (a rolling update whose readiness signal arrived early): keep serving until
+   * it has taken over, so the handover stays invisible to containers.
+   */
+  private async awaitSuccessor(inst: LxcfsInstance): Promise<void> {
+    const deadline = Date.now() + SUCCESSOR_WAIT_MS;
+    let announced = false;
+    while (Date.now() < deadline && inst.running) {
+      if (this.state.readServing()?.instance !== inst.id) return;
+      const successors = this.state.otherAgents().filter((a) => a.startedAt >= this.startedAt);
+      if (successors.length === 0) return;
+      if (!announced) {
+        this.config.log(`a newer agent (pid ${successors.map((a) => a.pid).join(', ')}) is starting; serving until it takes over (at most ${SUCCESSOR_WAIT_MS / 1000} s)`);
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private async startHealth(): Promise<void> {

@@ -61,8 +61,43 @@ export class NodeState {
     return path.join(this.dir, 'reconcile.lock');
   }
 
+  private get agentsDir(): string {
+    return path.join(this.dir, 'agents');
+  }
+
   ensure(): void {
     fs.mkdirSync(this.instancesDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.agentsDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Announces this agent at once, so an old agent told to stop knows a successor is coming. */
+  registerAgent(startedAt: number): void {
+    fs.writeFileSync(path.join(this.agentsDir, String(process.pid)), String(startedAt));
+  }
+
+  unregisterAgent(): void {
+    fs.rmSync(path.join(this.agentsDir, String(process.pid)), { force: true });
+  }
+
+  /** Live agents on this node other than this one, with their start times; files of dead ones are removed. */
+  otherAgents(): { pid: number; startedAt: number }[] {
+    const out: { pid: number; startedAt: number }[] = [];
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.agentsDir);
+    } catch {
+      return out;
+    }
+    for (const name of names) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      if (!processAlive(pid)) {
+        fs.rmSync(path.join(this.agentsDir, name), { force: true });
+        continue;
+      }
+      out.push({ pid, startedAt: Number(readTextOr(path.join(this.agentsDir, name), '0')) });
+    }
+    return out;
   }
 
   readServing(): ServingRecord | undefined {
@@ -135,5 +170,13 @@ function mtimeMs(file: string): number {
     return fs.statSync(file).mtimeMs;
   } catch {
     return 0;
+  }
+}
+
+function readTextOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return fallback;
   }
 }

@@ -5,6 +5,8 @@
  * continuously. Zero failed reads, correct values, no restart, no leaked
  * mount. Then the baseline other setups live with: stop, then start.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { AgentProcess, sleep } from './support/agent-process';
 import { E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
@@ -54,9 +56,13 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
   it(`${HANDOVERS} rolling replacements (start new, wait ready, stop old): zero failed reads, no restart, no leaked mounts`, async () => {
     const hostMountsBefore = env.hostLxcfsMounts().length;
     for (let i = 0; i < HANDOVERS; i++) {
-      const next = env.startAgent();
+      // The readiness signal an exec probe reads: a container-local file, since with hostNetwork the
+      // old and the new agent share the health port.
+      const readyFile = path.join(env.dir, `ready-${i}`);
+      const next = env.startAgent({ extraArgs: ['--reconcile-interval=5', '--heal-scope=state-dir', `--ready-file=${readyFile}`] });
       const ready = await next.waitReady();
       expect(ready.serving).toBe(true);
+      expect(fs.existsSync(readyFile)).toBe(true);
       // Told to stop, the old agent sees it is no longer the one serving and exits cleanly.
       expect(await agent.stop()).toBe(0);
       expect(agent.logTail(5)).toContain('another agent serves lxcfs now');
@@ -78,6 +84,26 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
     expect(env.hostLxcfsMounts().length).toBe(hostMountsBefore);
     expect(env.lxcfsPids()).toEqual([status.lxcfsPid]);
   }, 240000);
+
+  it('an old agent told to stop before its successor is ready keeps serving until the takeover: zero failed reads', async () => {
+    resetLogs();
+    await readersAdvance();
+    const old = agent;
+    const next = env.startAgent();
+    agent = next;
+    // As soon as the new agent has announced itself on the node (its first step), the old one is told to stop.
+    const announced = path.join(env.stateDir, 'agents', String(next.pid));
+    while (!fs.existsSync(announced) && next.running) await sleep(2);
+    const stopped = old.stop();
+    await next.waitReady();
+    expect(await stopped).toBe(0);
+    expect(old.logTail(10)).toContain('serving until it takes over');
+    await readersAdvance();
+    for (const l of logs.values()) l.finish();
+    const failures = [...logs.values()].flatMap((l) => l.failures);
+    if (failures.length > 0) process.stderr.write(`old agent:\n${old.logTail(15)}\nnew agent:\n${next.logTail(15)}\n`);
+    expect(failures).toEqual([]);
+  }, 120000);
 
   it('baseline: a plain stop-then-start replacement (what other setups live with) — failed reads and longest failure window', async () => {
     resetLogs();

@@ -419,7 +419,10 @@ export class Agent implements HealthSource {
     for (const ns of scan.withLxcfs) {
       const ours = ns.namespace === this.ownNamespace || ns.namespace === hostNamespace;
       for (const m of topMounts(ns.mounts)) {
-        if (ours && (m.mountPoint === this.config.lxcfsPath || isUnder(m.mountPoint, this.state.instancesDir))) continue;
+        // Agents' private lxcfs mounts (in any agent's namespace, the state dir has the same path) are
+        // no container's; each agent cleans up its own.
+        if (isUnder(m.mountPoint, this.state.instancesDir)) continue;
+        if (ours && m.mountPoint === this.config.lxcfsPath) continue;
         if (!replaceable(ns.pid, m)) continue;
         requests.push({ pid: ns.pid, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
       }

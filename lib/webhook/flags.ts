@@ -56,6 +56,12 @@ export const WEBHOOK_FLAGS = {
     min: 1,
     help: 'seconds between checks of the certificate files (files) or of the Secret and the caBundle (self)',
   },
+  'max-request-bytes': {
+    kind: 'integer',
+    default: 4 * 1024 * 1024,
+    min: 1024,
+    help: 'largest admission request body accepted; larger ones get 413 (a pod is at most ~1.5 MB in etcd)',
+  },
   'log-level': { kind: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'least severe log level written (admissions that change nothing are debug)' },
 } as const;
 

@@ -60,7 +60,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
   }
 
   let selfCerts: SelfCertManager | undefined;
-  const server = new WebhookServer({ mutator, metrics, logger, extraReady: () => selfCerts?.isPublished() ?? true });
+  const server = new WebhookServer({ mutator, metrics, logger, limits: { maxBodyBytes: flags['max-request-bytes'] }, extraReady: () => selfCerts?.isPublished() ?? true });
   let firstPair: KeyPairPem;
   let onPair: (pair: KeyPairPem) => void = () => undefined;
 

@@ -157,10 +157,12 @@ export class WebhookServer {
   private tooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.opts.metrics.errors.inc({ kind: 'too-large' });
     const text = `request body larger than ${this.limits.maxBodyBytes} bytes\n`;
-    // Closing: the rest of the body is not read, so the connection cannot carry another request.
+    // Close after answering, but keep discarding what the client still sends: a client blocked
+    // mid-upload would never read the 413, and a reset could destroy it unread. requestTimeout
+    // bounds how long that discarding may last.
     res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
-    res.end(text, () => req.socket.destroySoon());
-    req.pause();
+    res.end(text);
+    req.resume();
   }
 
   private mutate(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -37,7 +37,8 @@ export function request(
         ca,
         method: opts.method ?? 'POST',
         path: opts.path ?? '/mutate',
-        headers: { 'content-type': 'application/json', ...opts.headers },
+        // Explicit length: Node's client sends DELETE/OPTIONS bodies without one, which is a malformed stream.
+        headers: { 'content-type': 'application/json', ...(opts.body !== undefined && !opts.headers?.['transfer-encoding'] ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers },
         agent: opts.agent ?? false,
       },
       (res) => {
@@ -48,6 +49,8 @@ export function request(
       },
     );
     req.on('error', reject);
+    // No test may hang on a stuck exchange: fail it instead.
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
     req.end(opts.body);
   });
 }
@@ -94,4 +97,78 @@ export function admissionResponse(body: string): AdmissionAnswer {
 
 export function decodePatch(a: AdmissionAnswer): unknown[] {
   return a.patch ? (JSON.parse(Buffer.from(a.patch, 'base64').toString('utf8')) as unknown[]) : [];
+}
+
+export interface WebhookProcess {
+  readonly proc: import('child_process').ChildProcess;
+  readonly port: number;
+  readonly metricsPort: number;
+  /** Every JSON log line so far, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the first log entry matching `pred` (polling the collected logs). */
+  waitForLog(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Runs `lxcfs-kit webhook` as a real process (ts-node, transpile only), waits
+ * for its "listening" log line and returns the ports it bound.
+ */
+export async function startWebhookProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<WebhookProcess> {
+  const { spawn } = await import('child_process');
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
+    cwd: REPO,
+    env: { ...process.env, TS_NODE_PROJECT: path.join(REPO, 'tsconfig.json'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buf = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: 'non-JSON output', line });
+      }
+    }
+  });
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+
+  const waitForLog = async (pred: (e: Record<string, unknown>) => boolean, ms = timeoutMs): Promise<Record<string, unknown>> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = logs.find(pred);
+      if (hit) return hit;
+      if (proc.exitCode !== null) throw new Error(`webhook exited with ${proc.exitCode}: ${stderr}\n${JSON.stringify(logs.slice(-20))}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for a log line; last logs: ${JSON.stringify(logs.slice(-10))}\nstderr: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  let listening: Record<string, unknown>;
+  try {
+    listening = await waitForLog((e) => e.msg === 'listening');
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    proc,
+    port: listening.port as number,
+    metricsPort: listening.metricsPort as number,
+    logs,
+    waitForLog,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }

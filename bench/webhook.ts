@@ -1,0 +1,237 @@
+/**
+ * `npm run bench:webhook`: admissions over TLS on loopback at fixed concurrency,
+ * against two servers measured in the same run with the same client:
+ *
+ *   floor    a bare node:https server that returns one fixed AdmissionReview
+ *   webhook  the real `lxcfs-kit webhook` process (files mode, default logging)
+ *
+ * Each server runs in its own process (one thread: "one core"). Prints
+ * throughput, p50/p99 latency and the server's RSS side by side, and the goals.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
+import * as yaml from 'yaml';
+import { createCa, issueServingCert } from '../lib/webhook/tls';
+
+const REPO = path.resolve(__dirname, '..');
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2000);
+const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 8000);
+
+interface Result {
+  readonly name: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly rssMiB: number;
+  readonly peakRssMiB: number;
+}
+
+function reviewBody(): string {
+  const doc = yaml.parse(fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'test-lxcfs-deployment.yaml'), 'utf8')) as {
+    spec: { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } };
+  };
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { ...doc.spec.template.metadata, generateName: 'test-lxcfs-' }, spec: doc.spec.template.spec };
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'bench',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+      object: pod,
+    },
+  });
+}
+
+/**
+ * Transpiles lib/ to JavaScript under node_modules/.cache (so packages still
+ * resolve), so the measured server runs as the image runs it: plain node, no
+ * TypeScript compiler in memory.
+ */
+function compileLib(): string {
+  // Loaded here only: the bench parent may use the compiler, the measured servers do not.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require('typescript') as typeof import('typescript');
+  const out = path.join(REPO, 'node_modules', '.cache', 'lxcfs-kit-bench');
+  fs.rmSync(out, { recursive: true, force: true });
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(dir, e.name)] : []));
+  for (const file of walk(path.join(REPO, 'lib'))) {
+    const js = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
+      fileName: file,
+    }).outputText;
+    const dest = path.join(out, path.relative(REPO, file)).replace(/\.ts$/, '.js');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, js);
+  }
+  fs.copyFileSync(path.join(REPO, 'package.json'), path.join(out, 'package.json'));
+  return path.join(out, 'lib', 'cli.js');
+}
+
+/**
+ * The floor: the least any HTTPS admission server must do (read the body, answer
+ * one fixed review), as plain JavaScript run by node like the compiled webhook.
+ */
+const FLOOR_JS = `
+const fs = require('fs');
+const https = require('https');
+const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true } });
+const server = https.createServer({ cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2]), minVersion: 'TLSv1.2' }, (req, res) => {
+  req.on('data', () => undefined);
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+    res.end(answer);
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ msg: 'listening', port: server.address().port }) + '\\n'));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+async function start(args: string[]): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let found = false;
+    proc.stdout!.on('data', (d: Buffer) => {
+      if (found) return; // keep draining the pipe, as a log collector would
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        try {
+          const e = JSON.parse(line) as { msg?: string; port?: number };
+          if (e.msg === 'listening' && typeof e.port === 'number') {
+            found = true;
+            resolve({ proc, port: e.port });
+            return;
+          }
+        } catch {
+          // partial line
+        }
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+  });
+}
+
+function rssMiB(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function load(name: string, port: number, ca: string, body: string, pid: number): Promise<Result> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const payload = Buffer.from(body);
+  const one = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const req = https.request(
+        { host: '127.0.0.1', port, servername: 'localhost', ca, agent, method: 'POST', path: '/mutate', headers: { 'content-type': 'application/json', 'content-length': payload.length } },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => resolve(res.statusCode === 200));
+        },
+      );
+      req.on('error', () => resolve(false));
+      req.end(payload);
+    });
+
+  const latencies: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      const t0 = process.hrtime.bigint();
+      const ok = await one();
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (measuring) {
+        if (ok) latencies.push(ms);
+        else errors++;
+      }
+    }
+  };
+  const workers = Array.from({ length: CONCURRENCY }, worker);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  measuring = true;
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, MEASURE_MS));
+  measuring = false;
+  const elapsed = (Date.now() - t0) / 1000;
+  const mem = rssMiB(pid);
+  stop = true;
+  await Promise.all(workers);
+  agent.destroy();
+  const sorted = Float64Array.from(latencies).sort();
+  return { name, requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), rssMiB: mem.rss, peakRssMiB: mem.peak };
+}
+
+async function stopProc(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const done = new Promise((r) => proc.on('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-bench-'));
+  const ca = createCa('bench CA', 3600_000);
+  const serving = issueServingCert(ca, ['localhost'], 3600_000);
+  const certFile = path.join(dir, 'tls.crt');
+  const keyFile = path.join(dir, 'tls.key');
+  fs.writeFileSync(certFile, serving.certPem);
+  fs.writeFileSync(keyFile, serving.keyPem, { mode: 0o600 });
+  const body = reviewBody();
+  const results: Result[] = [];
+  try {
+    process.stdout.write(`lxcfs-kit webhook benchmark: TLS on loopback, concurrency ${CONCURRENCY}, ${WARMUP_MS} ms warm-up, ${MEASURE_MS} ms measured, ${os.cpus().length} CPUs (${os.loadavg()[0].toFixed(2)} load)\n`);
+    const cli = compileLib();
+    const floor = await start(['-e', FLOOR_JS, certFile, keyFile]);
+    results.push(await load('floor (bare HTTPS, fixed review)', floor.port, ca.certPem, body, floor.proc.pid!));
+    await stopProc(floor.proc);
+    const webhook = await start([cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off']);
+    results.push(await load('lxcfs-kit webhook (mutating)', webhook.port, ca.certPem, body, webhook.proc.pid!));
+    await stopProc(webhook.proc);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const rows = [
+    ['server', 'admissions/s', 'p50 ms', 'p99 ms', 'RSS MiB', 'peak RSS MiB', 'errors'],
+    ...results.map((r) => [r.name, r.perSecond.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.rssMiB.toFixed(1), r.peakRssMiB.toFixed(1), String(r.errors)]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
+  const [f, w] = results;
+  const goal = (ok: boolean, text: string): string => `  [${ok ? 'met' : 'MISSED'}] ${text}`;
+  process.stdout.write(
+    [
+      '',
+      'goals:',
+      goal(w.perSecond >= 2000, `>= 2,000 admissions/s: ${w.perSecond.toFixed(0)}/s`),
+      goal(w.p99Ms <= 5, `p99 <= 5 ms: ${w.p99Ms.toFixed(2)} ms`),
+      goal(w.p99Ms <= 1.5 * f.p99Ms, `p99 within 1.5x the floor: ${(w.p99Ms / f.p99Ms).toFixed(2)}x (floor ${f.p99Ms.toFixed(2)} ms)`),
+      goal(w.peakRssMiB <= 100, `RSS <= 100 MiB: peak ${w.peakRssMiB.toFixed(1)} MiB`),
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

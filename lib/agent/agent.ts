@@ -24,11 +24,11 @@ export interface AgentConfig {
   readonly stateDir: string;
   readonly reconcileIntervalMs: number;
   /**
-   * `node`: every dead lxcfs mount on the host is re-attached (one lxcfs per node).
-   * `state-dir`: only mounts of lxcfs processes started by agents sharing this state dir
-   * (hosts that run several lxcfs setups side by side, such as parallel test suites).
+   * Set with --heal-scope=state-dir (otherwise every dead lxcfs mount on the node is healed): the FUSE source name (`-o fsname=`) every lxcfs of this state dir
+   * gets, so that its mounts can be told from other lxcfs setups' in any mountinfo (device numbers
+   * are reused as soon as they are free, so they cannot tell them apart).
    */
-  readonly healScope: 'node' | 'state-dir';
+  readonly scopeSource?: string;
   readonly healthAddress: string;
   readonly healthPort: number;
   /** When set, this file exists exactly while the agent is ready (for an exec readiness probe). */
@@ -63,7 +63,11 @@ export class Agent implements HealthSource {
   private supersededBy: number | undefined;
   private firstReconcileDone = false;
   private stopping = false;
-  private readonly takeoverDevices = new Set<string>();
+  /**
+   * Live lxcfs instances whose mounts this agent takes over: device → FUSE source. Only while
+   * their agent lives; a device number is reused by the next FUSE mount as soon as it is free.
+   */
+  private readonly takeoverDevices = new Map<string, string>();
   private predecessorPid: number | undefined;
   private reconcileChain: Promise<unknown> = Promise.resolve();
   private lastSummary: ReconcileSummary | undefined;
@@ -311,6 +315,8 @@ export class Agent implements HealthSource {
   private watchPredecessor(): void {
     if (this.predecessorPid !== undefined && !processAlive(this.predecessorPid)) {
       this.predecessorPid = undefined;
+      // Its lxcfs died with it: what is left on those devices is dead and healed as such.
+      this.takeoverDevices.clear();
       // Catch any mount that was created on the old lxcfs while we took over.
       this.requestReconcile('predecessor exited');
     }
@@ -344,14 +350,22 @@ export class Agent implements HealthSource {
         return;
       }
       if (servedByOther || serving === undefined) {
-        if (serving && serving.device !== inst.device) this.takeoverDevices.add(serving.device);
-        if (serving && serving.pid !== process.pid && processAlive(serving.pid)) this.predecessorPid = serving.pid;
-        this.state.writeServing({ pid: process.pid, instance: inst.id, device: inst.device, lxcfsPath: this.config.lxcfsPath, since: new Date().toISOString() });
+        if (serving && serving.pid !== process.pid && processAlive(serving.pid)) {
+          this.takeoverDevices.set(serving.device, serving.source);
+          this.predecessorPid = serving.pid;
+        }
+        this.state.writeServing({
+          pid: process.pid,
+          instance: inst.id,
+          device: inst.device,
+          source: inst.fsSource,
+          lxcfsPath: this.config.lxcfsPath,
+          since: new Date().toISOString(),
+        });
         if (this.superseded) this.config.log('the agent that took over is gone; serving lxcfs again');
         this.superseded = false;
       }
       this.metrics.serving.set(1);
-      this.state.recordDevice(inst.device);
       const summary = await this.healPass(inst);
       this.lastSummary = summary;
       this.reconcileCount++;
@@ -402,12 +416,11 @@ export class Agent implements HealthSource {
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
     const scan = scanNamespaces();
-    const known = this.state.knownDevices();
     const deadCache = new Map<string, boolean>();
     const replaceable = (pid: number, m: MountEntry): boolean => {
       if (m.device === inst.device) return false;
-      if (this.takeoverDevices.has(m.device)) return true;
-      if (this.config.healScope === 'state-dir' && !known.has(m.device)) return false;
+      if (this.config.scopeSource !== undefined && m.source !== this.config.scopeSource) return false;
+      if (this.takeoverDevices.get(m.device) === m.source) return true;
       let dead = deadCache.get(m.device);
       if (dead === undefined) {
         dead = isDeadMount(`/proc/${pid}/root${m.mountPoint}`);
@@ -443,12 +456,10 @@ export class Agent implements HealthSource {
     if (top?.device === inst.device) return [];
     const all = lxcfsMountsOf(pid).filter((m) => m.mountPoint === target);
     const dead = top !== undefined && isDeadMount(`/proc/${pid}/root${target}`);
-    // Whatever served our lxcfs path is ours to replace everywhere, whoever started it.
-    for (const m of all) this.state.recordDevice(m.device);
     if (top !== undefined && !dead) {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
-      if (!this.takeoverDevices.has(top.device)) {
-        this.takeoverDevices.add(top.device);
+      if (this.takeoverDevices.get(top.device) !== top.source) {
+        this.takeoverDevices.set(top.device, top.source);
         this.config.log(`taking over ${target} from the lxcfs on device ${top.device}`);
       }
       if (this.healingSupported) return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'replace' }]);

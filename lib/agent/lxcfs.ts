@@ -26,6 +26,8 @@ export class LxcfsInstance {
   readonly startedAt = Date.now();
   servingSince = 0;
   device = '';
+  /** The FUSE source name of this lxcfs, as every mountinfo shows it. */
+  fsSource = '';
 
   private constructor(
     readonly id: string,
@@ -97,6 +99,7 @@ export class LxcfsInstance {
         try {
           fs.readFileSync(path.join(this.mountDir, 'proc/meminfo'));
           this.device = own[own.length - 1].device;
+          this.fsSource = own[own.length - 1].source;
           this.servingSince = Date.now();
           return;
         } catch {

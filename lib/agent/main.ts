@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
+import { createHash } from 'crypto';
 import { DEFAULT_LXCFS_FILES } from '../contract';
 import { parseFlags, usageText, UsageError } from '../flags';
 import { injectionProblems } from '../injection';
@@ -63,15 +64,19 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
 
   ensureDirectory(flags['lxcfs-path']);
   fs.mkdirSync(flags['state-dir'], { recursive: true, mode: 0o700 });
+  const stateDir = fs.realpathSync(flags['state-dir']);
+  const scopeSource = flags['heal-scope'] === 'state-dir' ? `lxcfs-kit-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}` : undefined;
+  // subtype keeps the filesystem type fuse.lxcfs, which is how every tool recognises lxcfs mounts.
+  if (scopeSource) args.push('-o', `fsname=${scopeSource},subtype=lxcfs`);
   return {
     // mountinfo shows resolved paths; compare against the same.
     lxcfsPath: resolvedPath(flags['lxcfs-path']),
     lxcfsBinary: flags['lxcfs-binary'],
     lxcfsArgs: args,
     helperPath: path.resolve(flags.helper),
-    stateDir: fs.realpathSync(flags['state-dir']),
+    stateDir,
+    scopeSource,
     reconcileIntervalMs: flags['reconcile-interval'] * 1000,
-    healScope: flags['heal-scope'] === 'state-dir' ? 'state-dir' : 'node',
     healthAddress: flags['health-address'],
     healthPort: flags['health-port'],
     readyFile: flags['ready-file'] === '' ? undefined : flags['ready-file'],

@@ -14,6 +14,8 @@ export interface MountEntry {
   /** Per-mount options (`ro`, `nosuid`, ...). */
   readonly options: readonly string[];
   readonly fsType: string;
+  /** The filesystem's source (lxcfs's FUSE `fsname`), shared by every bind mount of it. */
+  readonly source: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
@@ -36,6 +38,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       mountPoint: unescape(fields[4]),
       options: fields[5].split(','),
       fsType: fields[sep + 1],
+      source: unescape(fields[sep + 2]),
     });
   }
   return entries;

@@ -71,10 +71,14 @@ export function containerIdOf(pid: number): string | undefined {
   }
 }
 
-/** True when a path sits on a FUSE mount whose daemon is gone. */
+/**
+ * True when a path sits on a FUSE mount whose daemon is gone. statfs, not stat:
+ * FUSE answers stat from its attribute cache for a while after the daemon died,
+ * while statfs always asks the daemon.
+ */
 export function isDeadMount(path: string): boolean {
   try {
-    fs.statSync(path);
+    fs.statfsSync(path);
     return false;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

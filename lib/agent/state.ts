@@ -12,6 +12,8 @@ export interface ServingRecord {
   readonly instance: string;
   /** `major:minor` of that lxcfs; mounts on it are taken over by a successor. */
   readonly device: string;
+  /** Its FUSE source name; with the device, what identifies its mounts (device numbers are reused). */
+  readonly source: string;
   readonly lxcfsPath: string;
   readonly since: string;
 }
@@ -34,27 +36,6 @@ export class NodeState {
 
   private get servingFile(): string {
     return path.join(this.dir, 'serving.json');
-  }
-
-  private get devicesFile(): string {
-    return path.join(this.dir, 'devices');
-  }
-
-  /** Remembers an lxcfs device served from this state dir (for --heal-scope=state-dir). */
-  recordDevice(device: string): void {
-    const known = this.knownDevices();
-    if (known.has(device)) return;
-    // Device numbers are reused once no mount holds them; the last few hundred are plenty.
-    const kept = [...known, device].slice(-500);
-    fs.writeFileSync(this.devicesFile, `${kept.join('\n')}\n`);
-  }
-
-  knownDevices(): Set<string> {
-    try {
-      return new Set(fs.readFileSync(this.devicesFile, 'utf8').split('\n').filter(Boolean));
-    } catch {
-      return new Set();
-    }
   }
 
   private get lockFile(): string {

@@ -84,6 +84,13 @@ export class E2EEnv {
 
   async cleanup(): Promise<void> {
     for (const a of this.agents) await a.stop(5000).catch(() => undefined);
+    // E2E_KEEP_LOGS=dir keeps every agent's log for a post-mortem.
+    const keep = process.env.E2E_KEEP_LOGS;
+    if (keep) {
+      const dest = path.join(keep, path.basename(this.dir));
+      fs.mkdirSync(dest, { recursive: true });
+      for (const f of fs.readdirSync(this.dir)) if (f.endsWith('.log')) fs.copyFileSync(path.join(this.dir, f), path.join(dest, f));
+    }
     await this.runc.cleanup();
     for (const pid of this.lxcfsPids()) {
       try {

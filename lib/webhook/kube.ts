@@ -12,13 +12,29 @@ function code(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+async function orUndefined<T>(p: Promise<T>, what: string): Promise<T | undefined> {
   try {
     return await p;
   } catch (err) {
     if (code(err) === 404) return undefined;
-    throw err;
+    throw new Error(`${what}: ${apiErrorText(err)}`);
   }
+}
+
+/** The API server's own words (Status.message) instead of the client's multi-line dump. */
+function apiErrorText(err: unknown): string {
+  const c = code(err);
+  if (c === undefined) return err instanceof Error ? err.message : String(err);
+  let body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // not JSON: keep the text
+    }
+  }
+  const message = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : String(body ?? '');
+  return `HTTP ${c}: ${message}`;
 }
 
 async function conflictAware<T>(p: Promise<T>, what: string): Promise<T> {
@@ -26,7 +42,7 @@ async function conflictAware<T>(p: Promise<T>, what: string): Promise<T> {
     return await p;
   } catch (err) {
     if (code(err) === 409) throw new ConflictError(`${what}: conflict`);
-    throw err;
+    throw new Error(`${what}: ${apiErrorText(err)}`);
   }
 }
 
@@ -91,7 +107,7 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretState | undefined> {
-    const s = await orUndefined(this.core.readNamespacedSecret({ namespace, name }));
+    const s = await orUndefined(this.core.readNamespacedSecret({ namespace, name }), `read Secret ${namespace}/${name}`);
     return s && decodeSecret(s);
   }
 
@@ -106,7 +122,7 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async getWebhookConfiguration(name: string): Promise<WebhookConfigurationState | undefined> {
-    const m = await orUndefined(this.admission.readMutatingWebhookConfiguration({ name }));
+    const m = await orUndefined(this.admission.readMutatingWebhookConfiguration({ name }), `read MutatingWebhookConfiguration ${name}`);
     return m && mwcState(m);
   }
 
@@ -116,7 +132,7 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async getLease(namespace: string, name: string): Promise<LeaseState | undefined> {
-    const l = await orUndefined(this.coordination.readNamespacedLease({ namespace, name }));
+    const l = await orUndefined(this.coordination.readNamespacedLease({ namespace, name }), `read Lease ${namespace}/${name}`);
     return l && leaseState(l);
   }
 
@@ -130,12 +146,12 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async listNamespaces(labelSelector: string): Promise<string[]> {
-    const list = await this.core.listNamespace({ labelSelector });
+    const list = await conflictAware(this.core.listNamespace({ labelSelector }), 'list namespaces');
     return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean);
   }
 
   async listPods(): Promise<ClusterPod[]> {
-    const list = await this.core.listPodForAllNamespaces({});
+    const list = await conflictAware(this.core.listPodForAllNamespaces({}), 'list pods');
     // The typed model is structurally a superset of what the mutation reads.
     return list.items as unknown as ClusterPod[];
   }
@@ -157,7 +173,7 @@ export class ClientNodeKubeApi implements KubeApi {
       lastTimestamp: now,
       count: 1,
     };
-    await this.core.createNamespacedEvent({ namespace: e.namespace, body });
+    await conflictAware(this.core.createNamespacedEvent({ namespace: e.namespace, body }), `create Event in ${e.namespace}`);
   }
 
   async evictPod(namespace: string, name: string): Promise<EvictionResult> {
@@ -172,7 +188,7 @@ export class ClientNodeKubeApi implements KubeApi {
       const c = code(err);
       if (c === 404) return 'gone';
       if (c === 429) return 'blocked'; // a PodDisruptionBudget says not now
-      throw err;
+      throw new Error(`evict pod ${namespace}/${name}: ${apiErrorText(err)}`);
     }
   }
 }

@@ -72,7 +72,8 @@ export function issueServingCert(ca: KeyPairPem, dnsNames: readonly string[], li
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: dnsNames.map((value) => ({ type: 2, value })) },
+    // type 2 = dNSName, type 7 = iPAddress (for loopback servers addressed by IP).
+    { name: 'subjectAltName', altNames: dnsNames.map((value) => (/^\d+\.\d+\.\d+\.\d+$/.test(value) ? { type: 7, ip: value } : { type: 2, value })) },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey, forge.md.sha256.create());

@@ -1,0 +1,276 @@
+/**
+ * The cluster-facing parts of the webhook — self-managed certificates, caBundle
+ * publishing, Lease election, the repair reconciler — exercised through the
+ * real `lxcfs-kit webhook` process and the official @kubernetes/client-node,
+ * against a FAKE API server (no real one exists on these machines).
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
+import * as tls from 'tls';
+import { INJECTED_ANNOTATION } from '../../lib/contract';
+import { FakeApiServer } from './fake-apiserver';
+import { startWebhookProcess, WebhookProcess } from './helpers';
+
+const NS = 'lxcfs-kit';
+const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
+const MWC = 'lxcfs-kit';
+
+const fake = new FakeApiServer();
+let dir: string;
+const replicas: Record<string, WebhookProcess> = {};
+
+function container(name = 'app'): Record<string, unknown> {
+  return { name, image: 'busybox' };
+}
+function pod(namespace: string, name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: boolean; spec?: Record<string, unknown>; phase?: string } = {}): Parameters<FakeApiServer['put']>[1] {
+  return {
+    metadata: {
+      name,
+      namespace,
+      labels: extra.labels,
+      annotations: extra.annotations,
+      ownerReferences: extra.owner ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-rs`, uid: 'rs-uid', controller: true }] : undefined,
+    },
+    spec: { containers: [container()], ...extra.spec },
+    status: { phase: extra.phase ?? 'Running' },
+  };
+}
+
+function seed(): void {
+  const webhook = (name: string): Record<string, unknown> => ({
+    name,
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Fail',
+    clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate', port: 443 } },
+  });
+  fake.put('mutatingwebhookconfigurations', { metadata: { name: MWC }, webhooks: [webhook('namespaces.lxcfs-kit.io'), webhook('pods.lxcfs-kit.io')] });
+  fake.put('namespaces', { metadata: { name: 'apps', labels: { 'lxcfs-kit.io/inject': 'enabled' } } });
+  fake.put('namespaces', { metadata: { name: 'legacy', labels: { 'lxcfs-admission-webhook': 'enabled' } } });
+  fake.put('namespaces', { metadata: { name: 'other' } });
+  fake.put('namespaces', { metadata: { name: 'kube-system', labels: { 'lxcfs-kit.io/inject': 'enabled' } } });
+  fake.put('namespaces', { metadata: { name: NS, labels: { 'lxcfs-kit.io/inject': 'enabled' } } });
+  const enabled = { 'lxcfs-kit.io/inject': 'enabled' };
+  for (const p of [
+    pod('apps', 'injected', { owner: true, annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }),
+    pod('apps', 'bare-rs', { owner: true }),
+    pod('apps', 'blocked-by-pdb', { owner: true, labels: { 'fake-pdb': 'block' } }),
+    pod('apps', 'bare-naked'),
+    pod('apps', 'opted-out', { owner: true, labels: { 'lxcfs-kit.io/inject': 'disabled' } }),
+    pod('apps', 'windows', { owner: true, spec: { os: { name: 'windows' } } }),
+    pod('apps', 'finished', { owner: true, phase: 'Succeeded' }),
+    pod('apps', 'all-excluded', { owner: true, annotations: { 'lxcfs-kit.io/exclude-containers': 'app' } }),
+    pod('legacy', 'legacy-rs', { owner: true }),
+    pod('other', 'opted-in-pod', { labels: enabled }),
+    pod('other', 'plain', { owner: true }),
+    pod('kube-system', 'system', { owner: true, labels: enabled }),
+    pod(NS, 'own', { owner: true, labels: enabled }),
+  ]) {
+    fake.put('pods', p);
+  }
+}
+
+function publishedBundle(): string {
+  const m = fake.get('mutatingwebhookconfigurations', undefined, MWC) as unknown as { webhooks: { clientConfig: { caBundle?: string } }[] };
+  const b = m.webhooks[0].clientConfig.caBundle;
+  return b ? Buffer.from(b, 'base64').toString('utf8') : '';
+}
+
+/** Connects trusting only `ca`, checking the Service name; returns the served certificate's serial. */
+function servedSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername: SERVICE_DNS, ca, minVersion: 'TLSv1.2' }, () => {
+      const serial = s.getPeerCertificate().serialNumber;
+      s.end();
+      resolve(serial);
+    });
+    s.on('error', reject);
+  });
+}
+
+function get(port: number, p: string, ca?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const done = (res: http.IncomingMessage): void => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    };
+    const req = ca
+      ? https.get({ host: '127.0.0.1', port, path: p, ca, servername: SERVICE_DNS }, done)
+      : http.get({ host: '127.0.0.1', port, path: p }, done);
+    req.on('error', reject);
+  });
+}
+
+async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 45_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function events(reason?: string): { ns: string; pod: string; reason: string }[] {
+  return fake
+    .list('events')
+    .map((e) => ({ ns: e.metadata.namespace ?? '', pod: (e.involvedObject as { name: string }).name, reason: e.reason as string }))
+    .filter((e) => reason === undefined || e.reason === reason);
+}
+
+function startReplica(name: string): Promise<WebhookProcess> {
+  return startWebhookProcess(
+    [
+      '--cert-mode=self',
+      `--namespace=${NS}`,
+      '--address=127.0.0.1',
+      '--port=0',
+      '--metrics-port=0',
+      '--sync-interval=1',
+      '--cert-lifetime=12',
+      '--repair-mode=evict',
+      '--repair-interval=5',
+      '--evictions-per-minute=2',
+      '--legacy-namespace-label',
+    ],
+    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: name, KUBERNETES_SERVICE_HOST: '' },
+  );
+}
+
+beforeAll(async () => {
+  await fake.start();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-cluster-'));
+  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
+  seed();
+  const [a, b] = await Promise.all([startReplica('replica-a'), startReplica('replica-b')]);
+  replicas.a = a;
+  replicas.b = b;
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(Object.values(replicas).map((r) => r.stop()));
+  await fake.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('self-managed certificates (fake API server)', () => {
+  test('two replicas starting together create exactly one Secret and publish its CA; both become ready', async () => {
+    const creates = fake.calls.filter((c) => c.method === 'POST' && c.path === `/api/v1/namespaces/${NS}/secrets`);
+    expect(creates.filter((c) => c.status === 201)).toHaveLength(1);
+    const secret = fake.get('secrets', NS, 'lxcfs-kit-webhook-tls') as unknown as { data: Record<string, string> };
+    const caBundle = Buffer.from(secret.data['ca.crt'], 'base64').toString('utf8');
+    await eventually('caBundle published', () => publishedBundle() === caBundle);
+    const m = fake.get('mutatingwebhookconfigurations', undefined, MWC) as unknown as { webhooks: { clientConfig: { caBundle?: string } }[] };
+    expect(m.webhooks.map((w) => w.clientConfig.caBundle)).toEqual([secret.data['ca.crt'], secret.data['ca.crt']]);
+    // The serving certificate names the Service and is signed by the published CA.
+    const cert = new crypto.X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64').toString('utf8'));
+    expect(cert.subjectAltName).toContain(`DNS:${SERVICE_DNS}`);
+    expect(cert.verify(new crypto.X509Certificate(caBundle).publicKey)).toBe(true);
+    for (const r of Object.values(replicas)) {
+      await eventually('readyz', async () => (await get(r.port, '/readyz', caBundle)).status === 200);
+    }
+  });
+
+  test('a TLS client that trusts only the published CA connects to both replicas', async () => {
+    const ca = publishedBundle();
+    for (const r of Object.values(replicas)) expect(await servedSerial(r.port, ca)).toMatch(/^[0-9A-F]+$/);
+  });
+
+  test('the webhook configuration is only ever patched at caBundle, by JSON Patch guarded with test ops', () => {
+    const writes = fake.calls.filter((c) => c.path.includes('mutatingwebhookconfigurations') && c.method !== 'GET');
+    expect(writes.length).toBeGreaterThan(0);
+    for (const w of writes) {
+      expect(w.method).toBe('PATCH');
+      expect(w.contentType).toBe('application/json-patch+json');
+      for (const op of w.body as { op: string; path: string }[]) {
+        if (op.op === 'test') expect(op.path).toMatch(/^\/webhooks\/\d+\/name$/);
+        else expect(op).toMatchObject({ op: 'add', path: expect.stringMatching(/^\/webhooks\/\d+\/clientConfig\/caBundle$/) });
+      }
+    }
+  });
+
+  test('the caBundle is published again when an upgrade replaces the configuration without it', async () => {
+    const ca = publishedBundle();
+    const current = fake.get('mutatingwebhookconfigurations', undefined, MWC) as unknown as { metadata: { name: string }; webhooks: { clientConfig: Record<string, unknown> }[] };
+    const stripped = JSON.parse(JSON.stringify(current)) as typeof current;
+    for (const w of stripped.webhooks) delete w.clientConfig.caBundle;
+    fake.put('mutatingwebhookconfigurations', stripped);
+    expect(publishedBundle()).toBe('');
+    await eventually('caBundle re-published', () => publishedBundle() === ca, 15_000);
+  });
+
+  test('the serving certificate is renewed before expiry and hot-reloaded: same processes, same trusted CA, new certificate', async () => {
+    const ca = publishedBundle();
+    const pids = Object.values(replicas).map((r) => r.proc.pid);
+    const before = await servedSerial(replicas.a.port, ca);
+    // --cert-lifetime=12: renewal is due two thirds in, well before expiry.
+    const after = await eventually('a new serving certificate', async () => {
+      const s = await servedSerial(replicas.a.port, ca);
+      return s !== before ? s : undefined;
+    }, 30_000);
+    expect(after).not.toBe(before);
+    expect(await servedSerial(replicas.b.port, ca)).toMatch(/^[0-9A-F]+$/);
+    expect(Object.values(replicas).map((r) => r.proc.pid)).toEqual(pids);
+    expect(Object.values(replicas).every((r) => r.proc.exitCode === null)).toBe(true);
+    const metrics = await get(replicas.a.metricsPort, '/metrics');
+    expect(metrics.body).toMatch(/lxcfs_kit_webhook_certificate_reloads_total [1-9]/);
+    expect(metrics.body).toMatch(/lxcfs_kit_webhook_certificate_expiry_timestamp_seconds\{cert="ca"\} \d+/);
+  });
+});
+
+describe('repair reconciler (fake API server)', () => {
+  const expectedReported = ['apps/bare-rs', 'apps/blocked-by-pdb', 'apps/bare-naked', 'legacy/legacy-rs', 'other/opted-in-pod'].sort();
+
+  test('one replica holds the Lease; it reports each uninjected pod in scope exactly once', async () => {
+    const lease = await eventually('lease', () => fake.get('leases', NS, 'lxcfs-kit-webhook-repair'));
+    const holder = (lease.spec as { holderIdentity: string }).holderIdentity;
+    expect(['replica-a', 'replica-b']).toContain(holder);
+    await eventually('all reported', () => events('LxcfsNotInjected').length >= expectedReported.length);
+    // Let a few more scans pass (repair interval 5 s) to be sure nothing is reported twice.
+    await new Promise((r) => setTimeout(r, 6000));
+    const reported = events('LxcfsNotInjected').map((e) => `${e.ns}/${e.pod}`).sort();
+    expect(reported).toEqual(expectedReported);
+    const leader = holder === 'replica-a' ? replicas.a : replicas.b;
+    const follower = holder === 'replica-a' ? replicas.b : replicas.a;
+    expect((await get(leader.metricsPort, '/metrics')).body).toMatch(/lxcfs_kit_webhook_repair_leader 1/);
+    expect((await get(follower.metricsPort, '/metrics')).body).toMatch(/lxcfs_kit_webhook_repair_leader 0/);
+    expect((await get(leader.metricsPort, '/metrics')).body).toMatch(/lxcfs_kit_webhook_uninjected_pods [1-9]/);
+  });
+
+  test('evict mode evicts only controller-owned pods, through the Eviction API, rate-limited; the others are reported', async () => {
+    const evictions = fake.calls.filter((c) => c.path.endsWith('/eviction'));
+    const evicted = evictions.map((c) => c.path.replace(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/, '$1/$2'));
+    // --evictions-per-minute=2: bare-rs (evicted) and blocked-by-pdb (429 from the budget) use the minute's budget; legacy-rs waits.
+    expect([...new Set(evicted)].sort()).toEqual(['apps/bare-rs', 'apps/blocked-by-pdb']);
+    expect(evictions.find((c) => c.path.includes('bare-rs'))?.status).toBe(201);
+    expect(evictions.filter((c) => c.path.includes('bare-rs'))).toHaveLength(1);
+    expect(fake.get('pods', 'apps', 'bare-rs')).toBeUndefined();
+    expect(fake.get('pods', 'apps', 'blocked-by-pdb')).toBeDefined();
+    expect(events('LxcfsEvicted').map((e) => `${e.ns}/${e.pod}`)).toEqual(['apps/bare-rs']);
+    expect(events('LxcfsNotEvicted').map((e) => `${e.ns}/${e.pod}`).sort()).toEqual(['apps/bare-naked', 'other/opted-in-pod']);
+    // Never touched: injected, opted out, Windows, finished, all containers excluded, system and own namespaces, not opted in.
+    for (const p of ['apps/injected', 'apps/opted-out', 'apps/windows', 'apps/finished', 'apps/all-excluded', 'other/plain', 'kube-system/system', `${NS}/own`]) {
+      expect(evicted).not.toContain(p);
+      expect(events().map((e) => `${e.ns}/${e.pod}`)).not.toContain(p);
+    }
+  });
+
+  test('when the leader shuts down it releases the Lease and the other replica takes over', async () => {
+    const holder = (fake.get('leases', NS, 'lxcfs-kit-webhook-repair')!.spec as { holderIdentity: string }).holderIdentity;
+    const [leaderKey, otherName] = holder === 'replica-a' ? ['a', 'replica-b'] : ['b', 'replica-a'];
+    const code = await replicas[leaderKey].stop();
+    delete replicas[leaderKey];
+    expect(code).toBe(0);
+    await eventually('takeover', () => (fake.get('leases', NS, 'lxcfs-kit-webhook-repair')!.spec as { holderIdentity: string }).holderIdentity === otherName, 20_000);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * A FAKE Kubernetes API server for the webhook tests: these machines have no
+ * real one. It speaks just the endpoints the webhook calls (Secrets,
+ * MutatingWebhookConfigurations, Leases, Namespaces, Pods, Events,
+ * pods/eviction) over HTTPS with bearer-token auth, with the semantics the
+ * webhook relies on: 409 on create of an existing object and on update with a
+ * stale resourceVersion, RFC 6902 JSON Patch (422 when a `test` fails),
+ * equality label selectors, 429 from an eviction a PodDisruptionBudget would
+ * refuse (simulated by the pod label `fake-pdb=block`). Nothing more.
+ */
+import * as https from 'https';
+import { AddressInfo } from 'net';
+import { applyPatch, Operation } from 'fast-json-patch';
+import { makePki, TestPki } from './helpers';
+
+export const FAKE_TOKEN = 'fake-apiserver-token';
+
+type Obj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; generateName?: string; uid?: string; [k: string]: unknown }; [k: string]: unknown };
+
+export interface RecordedCall {
+  readonly method: string;
+  readonly path: string;
+  readonly contentType?: string;
+  readonly body?: unknown;
+  readonly status: number;
+}
+
+const KINDS: Record<string, { kind: string; apiVersion: string; namespaced: boolean }> = {
+  secrets: { kind: 'Secret', apiVersion: 'v1', namespaced: true },
+  namespaces: { kind: 'Namespace', apiVersion: 'v1', namespaced: false },
+  pods: { kind: 'Pod', apiVersion: 'v1', namespaced: true },
+  events: { kind: 'Event', apiVersion: 'v1', namespaced: true },
+  leases: { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', namespaced: true },
+  mutatingwebhookconfigurations: { kind: 'MutatingWebhookConfiguration', apiVersion: 'admissionregistration.k8s.io/v1', namespaced: false },
+};
+
+export class FakeApiServer {
+  readonly calls: RecordedCall[] = [];
+  readonly pki: TestPki = makePki(['127.0.0.1']);
+  private readonly store = new Map<string, Obj>(); // `${resource}/${namespace}/${name}`
+  private rv = 1;
+  private uid = 1;
+  private server?: https.Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = https.createServer({ cert: this.pki.serving.certPem, key: this.pki.serving.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown;
+        try {
+          body = text ? JSON.parse(text) : undefined;
+        } catch {
+          body = text;
+        }
+        const { status, payload } = this.route(req.method ?? '', req.url ?? '', req.headers, body);
+        this.calls.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], contentType: req.headers['content-type'], body, status });
+        const out = JSON.stringify(payload);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  kubeconfig(): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: fake',
+      '  cluster:',
+      `    server: https://127.0.0.1:${this.port}`,
+      `    certificate-authority-data: ${Buffer.from(this.pki.ca.certPem).toString('base64')}`,
+      'users:',
+      '- name: webhook',
+      '  user:',
+      `    token: ${FAKE_TOKEN}`,
+      'contexts:',
+      '- name: fake',
+      '  context: {cluster: fake, user: webhook}',
+      'current-context: fake',
+      '',
+    ].join('\n');
+  }
+
+  /** Seeds or overwrites an object, as `kubectl apply` would. */
+  put(resource: string, obj: Obj): Obj {
+    const stored = { ...obj, apiVersion: KINDS[resource].apiVersion, kind: KINDS[resource].kind, metadata: { ...obj.metadata, resourceVersion: String(this.rv++), uid: obj.metadata.uid ?? `uid-${this.uid++}` } };
+    this.store.set(this.key(resource, obj.metadata.namespace, obj.metadata.name), stored);
+    return stored;
+  }
+
+  get(resource: string, namespace: string | undefined, name: string): Obj | undefined {
+    return this.store.get(this.key(resource, namespace, name));
+  }
+
+  list(resource: string, namespace?: string): Obj[] {
+    return [...this.store.entries()].filter(([k]) => k.startsWith(`${resource}/${namespace ?? ''}`)).map(([, v]) => v);
+  }
+
+  private key(resource: string, namespace: string | undefined, name: string): string {
+    return `${resource}/${KINDS[resource].namespaced ? (namespace ?? '') : ''}/${name}`;
+  }
+
+  private route(method: string, url: string, headers: Record<string, string | string[] | undefined>, body: unknown): { status: number; payload: unknown } {
+    if (headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(401, 'Unauthorized', 'missing or wrong bearer token');
+    const [pathPart, query = ''] = url.split('?');
+    const params = new URLSearchParams(query);
+    const m =
+      /^\/(?:api\/v1|apis\/([a-z0-9.]+)\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/(eviction))?$/.exec(pathPart);
+    if (!m) return status(404, 'NotFound', `no route ${pathPart}`);
+    // "/api/v1/namespaces" and "/api/v1/namespaces/x" match with resource "namespaces".
+    const [, , namespace, resource, name, sub] = m;
+    if (!(resource in KINDS)) return status(404, 'NotFound', `unknown resource ${resource}`);
+    const info = KINDS[resource];
+
+    if (sub === 'eviction') {
+      if (method !== 'POST' || resource !== 'pods') return status(405, 'MethodNotAllowed', 'eviction is POST only');
+      const pod = this.get('pods', namespace, name);
+      if (!pod) return status(404, 'NotFound', `pods "${name}" not found`);
+      if (pod.metadata.labels?.['fake-pdb'] === 'block') return status(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.');
+      this.store.delete(this.key('pods', namespace, name));
+      return { status: 201, payload: { apiVersion: 'v1', kind: 'Status', status: 'Success', code: 201 } };
+    }
+
+    if (name === undefined) {
+      if (method === 'GET') {
+        const selector = params.get('labelSelector') ?? '';
+        const items = this.list(resource, info.namespaced ? namespace : undefined).filter((o) => matches(selector, o.metadata.labels ?? {}));
+        return { status: 200, payload: { apiVersion: info.apiVersion, kind: `${info.kind}List`, metadata: { resourceVersion: String(this.rv) }, items } };
+      }
+      if (method === 'POST') {
+        const obj = body as Obj;
+        if (!obj?.metadata) return status(400, 'BadRequest', 'no metadata');
+        const objName = obj.metadata.name ?? `${obj.metadata.generateName ?? 'x-'}${this.uid}`;
+        if (this.get(resource, namespace, objName)) return status(409, 'AlreadyExists', `${resource} "${objName}" already exists`);
+        return { status: 201, payload: this.put(resource, { ...obj, metadata: { ...obj.metadata, name: objName, namespace: info.namespaced ? namespace : undefined } }) };
+      }
+      return status(405, 'MethodNotAllowed', method);
+    }
+
+    const current = this.get(resource, namespace, name);
+    switch (method) {
+      case 'GET':
+        return current ? { status: 200, payload: current } : status(404, 'NotFound', `${resource} "${name}" not found`);
+      case 'PUT': {
+        const obj = body as Obj;
+        if (!current) return status(404, 'NotFound', `${resource} "${name}" not found`);
+        if (obj.metadata?.resourceVersion !== current.metadata.resourceVersion) {
+          return status(409, 'Conflict', `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        }
+        return { status: 200, payload: this.put(resource, { ...obj, metadata: { ...obj.metadata, name, namespace: info.namespaced ? namespace : undefined, uid: current.metadata.uid } }) };
+      }
+      case 'PATCH': {
+        if (!current) return status(404, 'NotFound', `${resource} "${name}" not found`);
+        if (headers['content-type'] !== 'application/json-patch+json') return status(415, 'UnsupportedMediaType', `this fake only takes JSON Patch, got ${String(headers['content-type'])}`);
+        let patched: Obj;
+        try {
+          patched = applyPatch(JSON.parse(JSON.stringify(current)) as Obj, body as Operation[], true, false).newDocument;
+        } catch (err) {
+          return status(422, 'Invalid', `the patch does not apply: ${(err as Error).message.split('\n')[0]}`);
+        }
+        return { status: 200, payload: this.put(resource, patched) };
+      }
+      case 'DELETE':
+        this.store.delete(this.key(resource, namespace, name));
+        return current ? { status: 200, payload: current } : status(404, 'NotFound', `${resource} "${name}" not found`);
+      default:
+        return status(405, 'MethodNotAllowed', method);
+    }
+  }
+}
+
+function matches(selector: string, labels: Record<string, string>): boolean {
+  return selector
+    .split(',')
+    .filter(Boolean)
+    .every((term) => {
+      const [k, v] = term.split('=');
+      return labels[k] === v;
+    });
+}
+
+function status(code: number, reason: string, message: string): { status: number; payload: unknown } {
+  return { status: code, payload: { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message, metadata: {} } };
+}

@@ -97,29 +97,30 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ msg: '
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
-async function start(args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    let found = false;
-    proc.stdout!.on('data', (d: Buffer) => {
-      if (found) return; // keep draining the pipe, as a log collector would
-      buf += d.toString();
-      for (const line of buf.split('\n')) {
-        try {
-          const e = JSON.parse(line) as { msg?: string; port?: number };
-          if (e.msg === 'listening' && typeof e.port === 'number') {
-            found = true;
-            resolve({ proc, port: e.port });
-            return;
-          }
-        } catch {
-          // partial line
-        }
+/**
+ * Starts a server with its stdout going to a file, as a container runtime's
+ * log collector would take it, so the load generator never competes with log
+ * reading; the "listening" line in that file gives the port.
+ */
+async function start(args: string[], logFile: string): Promise<{ proc: ChildProcess; port: number }> {
+  const fd = fs.openSync(logFile, 'w');
+  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, 'inherit'] });
+  fs.closeSync(fd);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode} before listening`);
+    for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
+      try {
+        const e = JSON.parse(line) as { msg?: string; port?: number };
+        if (e.msg === 'listening' && typeof e.port === 'number') return { proc, port: e.port };
+      } catch {
+        // partial line
       }
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
-  });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill('SIGKILL');
+  throw new Error('server did not start listening within 30 s');
 }
 
 function rssMiB(pid: number): { rss: number; peak: number } {
@@ -200,10 +201,10 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`lxcfs-kit webhook benchmark: TLS on loopback, concurrency ${CONCURRENCY}, ${WARMUP_MS} ms warm-up, ${MEASURE_MS} ms measured, ${os.cpus().length} CPUs (${os.loadavg()[0].toFixed(2)} load)\n`);
     const cli = compileLib();
-    const floor = await start(['-e', FLOOR_JS, certFile, keyFile]);
+    const floor = await start(['-e', FLOOR_JS, certFile, keyFile], path.join(dir, 'floor.log'));
     results.push(await load('floor (bare HTTPS, fixed review)', floor.port, ca.certPem, body, floor.proc.pid!));
     await stopProc(floor.proc);
-    const webhook = await start([cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off']);
+    const webhook = await start([cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off'], path.join(dir, 'webhook.log'));
     results.push(await load('lxcfs-kit webhook (mutating)', webhook.port, ca.certPem, body, webhook.proc.pid!));
     await stopProc(webhook.proc);
   } finally {

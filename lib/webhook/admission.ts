@@ -80,7 +80,7 @@ export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
   const plan = mutator.plan(p, namespace);
   if (plan.skipped) return { ...base, name, body: answer(uid, ''), result: 'skipped', reason: skipText(plan.skipped) };
   if (plan.patch.length === 0) return { ...base, name, body: answer(uid, ''), result: 'unchanged' };
-  const patch = Buffer.from(JSON.stringify(plan.patch)).toString('base64');
+  const patch = Buffer.from(mutator.serializePatch(plan.patch)).toString('base64');
   return { ...base, name, body: answer(uid, `,"patchType":"JSONPatch","patch":"${patch}"`), result: 'mutated', injectedContainers: plan.injectedContainers };
 }
 

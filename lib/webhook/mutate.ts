@@ -67,12 +67,31 @@ export class PodMutator {
   private readonly volumes: readonly object[];
   private readonly volumeMounts: readonly object[];
   private readonly ownNamespace: string;
+  /** The whole-array values of the common case (nothing there yet), shared by every plan. */
+  private readonly allVolumes: readonly object[];
+  private readonly allVolumeMounts: readonly object[];
+  /** Serialized forms of the shared values above, so the hot path does not re-stringify them. */
+  private readonly jsonOf = new Map<unknown, string>();
 
   constructor(config: MutationConfig) {
     this.mounts = config.mounts;
     this.ownNamespace = config.ownNamespace;
     this.volumes = this.mounts.map((m) => Object.freeze({ name: m.volumeName, hostPath: Object.freeze({ path: m.hostPath, type: m.hostPathType }) }));
     this.volumeMounts = this.mounts.map((m) => Object.freeze({ name: m.volumeName, mountPath: m.mountPath, readOnly: true }));
+    this.allVolumes = Object.freeze([...this.volumes]);
+    this.allVolumeMounts = Object.freeze([...this.volumeMounts]);
+    for (const v of [...this.volumes, ...this.volumeMounts, this.allVolumes, this.allVolumeMounts]) this.jsonOf.set(v, JSON.stringify(v));
+  }
+
+  /** JSON text of a plan's patch; equal to JSON.stringify(patch), reusing the precomputed pieces. */
+  serializePatch(patch: readonly JsonPatchOp[]): string {
+    let out = '[';
+    for (let i = 0; i < patch.length; i++) {
+      const op = patch[i];
+      const value = this.jsonOf.get(op.value) ?? JSON.stringify(op.value);
+      out += `${i === 0 ? '' : ','}{"op":"add","path":${JSON.stringify(op.path)},"value":${value}}`;
+    }
+    return `${out}]`;
   }
 
   static fromFlags(lxcfsPath: string, files: readonly string[], ownNamespace: string): PodMutator {
@@ -133,7 +152,7 @@ export class PodMutator {
         if (add.length > 0) {
           injectedContainers++;
           const base = `/spec/${field}/${i}/volumeMounts`;
-          if (existing === undefined) patch.push({ op: 'add', path: base, value: add });
+          if (existing === undefined) patch.push({ op: 'add', path: base, value: add.length === this.mounts.length ? this.allVolumeMounts : add });
           else for (const v of add) patch.push({ op: 'add', path: `${base}/-`, value: v });
         }
         if (add.length > 0 || ours) coveredContainers++;
@@ -149,7 +168,7 @@ export class PodMutator {
       if (neededVolumes[m] && !existingVolumes.has(this.mounts[m].volumeName)) newVolumes.push(this.volumes[m]);
     }
     if (newVolumes.length > 0) {
-      if (asArray(spec.volumes) === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes });
+      if (asArray(spec.volumes) === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes.length === this.mounts.length ? this.allVolumes : newVolumes });
       else for (const v of newVolumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
     }
 

@@ -5,7 +5,18 @@
  * certificates, which node:crypto cannot do.
  */
 import * as crypto from 'crypto';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
+
+/**
+ * node-forge is loaded on first use: a webhook serving certificate files never
+ * builds a certificate and so never pays for the library's memory.
+ */
+let forgeLib: typeof Forge | undefined;
+function forgeApi(): typeof Forge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  forgeLib ??= require('node-forge') as typeof Forge;
+  return forgeLib;
+}
 
 /** Certificates start this far in the past so a node whose clock lags still accepts them. */
 export const BACKDATE_MS = 5 * 60 * 1000;
@@ -33,8 +44,9 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-function baseCert(keyPem: string, commonName: string, lifetimeMs: number, now: number): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+function baseCert(keyPem: string, commonName: string, lifetimeMs: number, now: number): { cert: Forge.pki.Certificate; key: Forge.pki.rsa.PrivateKey } {
+  const forge = forgeApi();
+  const key = forge.pki.privateKeyFromPem(keyPem) as Forge.pki.rsa.PrivateKey;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   cert.serialNumber = serialNumber();
@@ -46,6 +58,7 @@ function baseCert(keyPem: string, commonName: string, lifetimeMs: number, now: n
 
 /** A self-signed CA that can only sign certificates (pathLen 0). */
 export function createCa(commonName: string, lifetimeMs: number, now = Date.now()): KeyPairPem {
+  const forge = forgeApi();
   const keyPem = rsaKeyPem();
   const { cert, key } = baseCert(keyPem, commonName, lifetimeMs, now);
   cert.setIssuer(cert.subject.attributes);
@@ -61,6 +74,7 @@ export function createCa(commonName: string, lifetimeMs: number, now = Date.now(
 /** A serving certificate for `dnsNames` (the first is also the common name), signed by `ca`. */
 export function issueServingCert(ca: KeyPairPem, dnsNames: readonly string[], lifetimeMs: number, now = Date.now()): KeyPairPem {
   if (dnsNames.length === 0) throw new Error('a serving certificate needs at least one DNS name');
+  const forge = forgeApi();
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const keyPem = rsaKeyPem();

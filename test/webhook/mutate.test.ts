@@ -187,3 +187,15 @@ describe('pod mutation (cases)', () => {
     expect(() => PodMutator.fromFlags('relative', ['/proc/meminfo'], 'x')).toThrow(/absolute/);
   });
 });
+
+describe('patch serialization', () => {
+  test('serializePatch is exactly JSON.stringify of the patch, shared pieces included', () => {
+    fc.assert(
+      fc.property(podArb, (pod) => {
+        const plan = mutator.plan(pod as PodLike, 'apps');
+        expect(mutator.serializePatch(plan.patch)).toBe(JSON.stringify(plan.patch));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -45,8 +45,6 @@ interface ReconcileSummary {
   readonly seconds: number;
 }
 
-/** An lxcfs that exits sooner than this without ever serving counts as crash-looping. */
-const HEALTHY_RUN_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 const QUICK_RETRIES = 5;
 /** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
@@ -75,7 +73,9 @@ export class Agent implements HealthSource {
   private quickRetries = 0;
   private restarts = 0;
   private timers: NodeJS.Timeout[] = [];
-  private wake: (() => void) | undefined;
+  /** Resolves once stop() was called; every wait in the supervisor races against it. */
+  private readonly stopSignal: Promise<void>;
+  private resolveStop: () => void = () => undefined;
   private server: (Awaited<ReturnType<typeof startHealthServer>>) | undefined;
   private healthPort = 0;
   private readonly ownNamespace: string | undefined;
@@ -85,6 +85,7 @@ export class Agent implements HealthSource {
     this.state = new NodeState(config.stateDir);
     this.helper = new MountHelper(config.helperPath);
     this.ownNamespace = mountNamespaceOf('self');
+    this.stopSignal = new Promise((r) => (this.resolveStop = r));
   }
 
   // ---- health -------------------------------------------------------------
@@ -156,7 +157,7 @@ export class Agent implements HealthSource {
   stop(): void {
     this.stopping = true;
     this.updateReadyFile();
-    this.wake?.();
+    this.resolveStop();
   }
 
   private async supervise(): Promise<void> {
@@ -172,7 +173,8 @@ export class Agent implements HealthSource {
       });
       this.instance = inst;
       try {
-        await inst.waitServing();
+        await Promise.race([inst.waitServing(), this.stopSignal]);
+        if (this.stopping) break;
         this.metrics.lxcfsUp.set(1);
         this.config.log(`lxcfs ${inst.pid} serves ${inst.mountDir} (device ${inst.device})`);
         await this.reconcile('lxcfs started', true);
@@ -180,7 +182,7 @@ export class Agent implements HealthSource {
         this.config.log(`lxcfs failed to start: ${(err as Error).message}`);
         await inst.stop((t) => this.umountOwn(t));
       }
-      await Promise.race([inst.exited, new Promise<void>((r) => (this.wake = r))]);
+      await Promise.race([inst.exited, this.stopSignal]);
       if (this.stopping) {
         if (!inst.running) await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
         break;
@@ -190,25 +192,20 @@ export class Agent implements HealthSource {
       await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
       if (this.superseded) {
         // The successor serves every container; restarting ours would only fight it.
-        await new Promise<void>((r) => (this.wake = r));
+        await this.stopSignal;
         break;
       }
       this.restarts++;
       this.metrics.lxcfsRestarts.inc();
       // Back off only from an lxcfs that cannot start (bad flags, no /dev/fuse); one that served and
       // was then killed (OOM, kill -9) comes back at once, however often that happens.
-      const ranMs = inst.servingSince ? Date.now() - inst.servingSince : 0;
-      shortRuns = inst.servingSince > 0 || ranMs >= HEALTHY_RUN_MS ? 0 : shortRuns + 1;
+      shortRuns = inst.servingSince > 0 ? 0 : shortRuns + 1;
       const delay = shortRuns === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (shortRuns - 1));
       if (delay > 0) {
         this.config.log(`lxcfs keeps exiting early; next start in ${delay} ms`);
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, delay);
-          this.wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        });
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, delay))), this.stopSignal]);
+        clearTimeout(timer);
       }
     }
   }
@@ -228,8 +225,10 @@ export class Agent implements HealthSource {
             this.state.clearServing(inst.id);
             await this.detachPublicPath(inst.device);
             this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`);
+          } else if (serving) {
+            this.config.log(`another agent serves lxcfs now (pid ${serving.pid}); stopping without touching its mounts`);
           } else {
-            this.config.log(`another agent serves lxcfs now (pid ${String(serving?.pid)}); stopping without touching its mounts`);
+            this.config.log('stopping before this agent served');
           }
         })
         .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`));

@@ -1,0 +1,91 @@
+/**
+ * CA rotation of the self-managed mode, through the real process and the
+ * official client against a FAKE API server: throughout the rotation, a client
+ * that trusts exactly the caBundle published at that moment (what the API
+ * server does) always verifies the served certificate.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tls from 'tls';
+import { splitPemBundle } from '../../lib/webhook/tls';
+import { FakeApiServer } from './fake-apiserver';
+import { startWebhookProcess, WebhookProcess } from './helpers';
+
+const NS = 'lxcfs-kit';
+const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
+const fake = new FakeApiServer();
+let dir: string;
+let webhook: WebhookProcess;
+
+function publishedBundle(): string {
+  const m = fake.get('mutatingwebhookconfigurations', undefined, 'lxcfs-kit') as unknown as { webhooks: { clientConfig: { caBundle?: string } }[] };
+  const b = m.webhooks[0].clientConfig.caBundle;
+  return b ? Buffer.from(b, 'base64').toString('utf8') : '';
+}
+
+function servedCert(ca: string): Promise<crypto.X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: webhook.port, servername: SERVICE_DNS, ca }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.end();
+      resolve(new crypto.X509Certificate(raw));
+    });
+    s.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  await fake.start();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-ca-'));
+  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
+  fake.put('mutatingwebhookconfigurations', {
+    metadata: { name: 'lxcfs-kit' },
+    webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
+  });
+  webhook = await startWebhookProcess(
+    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=20', '--cert-lifetime=60', '--repair-mode=off'],
+    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'replica-a' },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await webhook?.stop();
+  await fake.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a new CA is published beside the old one before the serving certificate moves to it; a client trusting the published bundle never fails (fake API server)', async () => {
+  const deadline = Date.now() + 40_000;
+  while (!publishedBundle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const firstCa = splitPemBundle(publishedBundle());
+  expect(firstCa).toHaveLength(1);
+  const firstIssuer = new crypto.X509Certificate(firstCa[0]);
+  const pid = webhook.proc.pid;
+
+  let checks = 0;
+  let sawTwoCas = false;
+  let movedToNewCa: crypto.X509Certificate | undefined;
+  // --ca-lifetime=20: the CA is due after about 13 s.
+  while (!movedToNewCa && Date.now() < deadline) {
+    const bundle = publishedBundle();
+    const cas = splitPemBundle(bundle);
+    if (cas.length >= 2) sawTwoCas = true;
+    // Exactly what the API server trusts right now must verify the served certificate.
+    const served = await servedCert(bundle);
+    checks++;
+    if (!served.verify(firstIssuer.publicKey)) movedToNewCa = served;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  expect(movedToNewCa).toBeDefined();
+  expect(sawTwoCas).toBe(true);
+  expect(checks).toBeGreaterThan(20);
+  const bundle = splitPemBundle(publishedBundle());
+  expect(bundle[0]).not.toBe(firstCa[0]);
+  expect(movedToNewCa!.verify(new crypto.X509Certificate(bundle[0]).publicKey)).toBe(true);
+  expect(webhook.proc.pid).toBe(pid);
+  expect(webhook.proc.exitCode).toBeNull();
+  expect(webhook.logs.some((e) => e.msg === 'certificates rotated' && e.what === 'ca')).toBe(true);
+  expect(webhook.logs.some((e) => e.msg === 'certificates rotated' && e.what === 'serving (new CA)')).toBe(true);
+}, 90_000);

@@ -56,13 +56,20 @@ export async function runWebhook(argv: string[]): Promise<void> {
   if (needsKube && (flags['cert-mode'] === 'self' || kubeConfigured())) {
     // ESM-only client: loaded only when a cluster is in play.
     const { connect } = await import('./kube');
-    kube = await connect();
+    try {
+      kube = await connect();
+    } catch (err) {
+      // Self mode cannot work without the API; in files mode only the reconciler is lost.
+      if (flags['cert-mode'] === 'self') throw err;
+      logger.warn('no usable Kubernetes configuration; continuing without the repair reconciler', { error: errorText(err) });
+    }
   }
 
   let selfCerts: SelfCertManager | undefined;
   const server = new WebhookServer({ mutator, metrics, logger, limits: { maxBodyBytes: flags['max-request-bytes'] }, extraReady: () => selfCerts?.isPublished() ?? true });
   let firstPair: KeyPairPem;
   let onPair: (pair: KeyPairPem) => void = () => undefined;
+  let latestPair: () => KeyPairPem | undefined = () => undefined;
 
   if (flags['cert-mode'] === 'files') {
     firstPair = readPair(flags['tls-cert-file'], flags['tls-key-file']);
@@ -97,7 +104,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
       }
     });
     stops.push(stop);
-    if (latest) firstPair = latest;
+    latestPair = () => latest;
   }
 
   const port = await server.listen(firstPair, flags.port, flags.address);
@@ -109,6 +116,9 @@ export async function runWebhook(argv: string[]): Promise<void> {
       logger.error('could not load the new serving certificate; keeping the current one', { error: errorText(err) });
     }
   };
+  // A rotation that landed while the listener was starting was handed to no one yet.
+  const missed = latestPair();
+  if (missed && missed.certPem !== firstPair.certPem) onPair(missed);
   stops.push(() => server.close());
 
   const metricsServer = metrics.createServer();

@@ -9,7 +9,7 @@ import { AgentProcess, sleep } from './support/agent-process';
 import { E2EEnv } from './support/env';
 import { waitForHostFiles } from './support/kubelet';
 import { describeE2E } from './support/prereqs';
-import { EXPECTED_VIEW } from './support/runc';
+import { EXPECTED_VIEW, injectedMounts } from './support/runc';
 
 function isDeadMount(p: string): boolean {
   try {
@@ -58,7 +58,7 @@ describeE2E('agent startup (real lxcfs, real runc)', () => {
 
   it('scenario 5: a container requested while lxcfs is down is held until the files exist, then reads correct values; no directory is created', async () => {
     expect(env.hostLxcfsMounts()).toEqual([]);
-    const wait = waitForHostFiles(env.fileMounts);
+    const wait = waitForHostFiles(injectedMounts(env.lxcfsPath).map((m) => m.source));
     let started = false;
     const container = wait.ready.then(async () => {
       started = true;

@@ -4,7 +4,6 @@
  * contract relies on it while lxcfs is down).
  */
 import * as fs from 'fs';
-import { LxcfsFileMount } from '../../../lib/injection';
 
 export interface FileWait {
   /** Resolves once every host file is a regular file. */
@@ -14,17 +13,18 @@ export interface FileWait {
   cancel(): void;
 }
 
-export function waitForHostFiles(mounts: readonly LxcfsFileMount[], pollMs = 20): FileWait {
+/** `hostPaths`: the pod's hostPath volumes of type File. */
+export function waitForHostFiles(hostPaths: readonly string[], pollMs = 20): FileWait {
   const directoriesSeen = new Set<string>();
   let cancelled = false;
   const ready = (async () => {
     for (;;) {
       if (cancelled) throw new Error('cancelled');
       let allFiles = true;
-      for (const m of mounts) {
+      for (const hostPath of hostPaths) {
         try {
-          const st = fs.statSync(m.hostPath);
-          if (st.isDirectory()) directoriesSeen.add(m.hostPath);
+          const st = fs.statSync(hostPath);
+          if (st.isDirectory()) directoriesSeen.add(hostPath);
           if (!st.isFile()) allFiles = false;
         } catch {
           allFiles = false; // absent, or a dead mount (ENOTCONN): kubelet retries

@@ -7,14 +7,35 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { DEFAULT_LXCFS_FILES } from '../../../lib/contract';
+import { parse as parseYaml } from 'yaml';
+import { applyPatch, Operation } from 'fast-json-patch';
+import { DEFAULT_LXCFS_FILES, INJECT_ENABLED, INJECT_LABEL } from '../../../lib/contract';
+import { PodLike, PodMutator } from '../../../lib/webhook/mutate';
 import { lxcfsFileMounts } from '../../../lib/injection';
 import { BUSYBOX } from './prereqs';
 
 const execFileP = promisify(execFile);
 
-/** The reference pod of design.md: limits cpu 0.5, memory 1024Mi. */
-export const REFERENCE_LIMITS = { cpuQuota: 50000, cpuPeriod: 100000, memoryBytes: 1024 * 1024 * 1024 };
+/**
+ * The cgroup limits kubelet would give the reference workload's container
+ * (test/fixtures/test-lxcfs-deployment.yaml: cpu 0.5, memory 1024Mi): CFS quota =
+ * cpu × period with kubelet's 100 ms period, memory limit in bytes.
+ */
+export const REFERENCE_LIMITS = referenceLimits();
+
+function referenceLimits(): { cpuQuota: number; cpuPeriod: number; memoryBytes: number } {
+  const file = path.resolve(__dirname, '../../fixtures/test-lxcfs-deployment.yaml');
+  const doc = parseYaml(fs.readFileSync(file, 'utf8')) as {
+    spec: { template: { spec: { containers: { resources: { limits: { cpu: string | number; memory: string } } }[] } } };
+  };
+  const limits = doc.spec.template.spec.containers[0].resources.limits;
+  const cpu = String(limits.cpu).endsWith('m') ? Number(String(limits.cpu).slice(0, -1)) / 1000 : Number(limits.cpu);
+  const unit = /^(\d+)(Ki|Mi|Gi)?$/.exec(limits.memory);
+  if (!unit || !Number.isFinite(cpu)) throw new Error(`cannot read the limits of ${file}`);
+  const factor = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[unit[2] as 'Ki' | 'Mi' | 'Gi'] ?? 1;
+  const cpuPeriod = 100000;
+  return { cpuQuota: Math.round(cpu * cpuPeriod), cpuPeriod, memoryBytes: Number(unit[1]) * factor };
+}
 export const CGROUP_V1_ROOT = '/sys/fs/cgroup';
 
 const APPLETS = ['sh', 'cat', 'grep', 'sleep', 'usleep', 'head', 'echo', 'true', 'ls', 'wc', 'date'];
@@ -43,6 +64,38 @@ export interface ContainerView {
   readonly processors: string;
   readonly memTotal: string;
   readonly cpuOnline: string;
+}
+
+interface RuncMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+/**
+ * The reference workload's container as the webhook mutates it (its real
+ * mutation code), turned into runc mounts the way kubelet turns hostPath
+ * volumes into bind mounts: source = the volume's host path, read-only when
+ * the volume mount says so.
+ */
+export function injectedMounts(lxcfsPath: string): RuncMount[] {
+  const file = path.resolve(__dirname, '../../fixtures/test-lxcfs-deployment.yaml');
+  const deployment = parseYaml(fs.readFileSync(file, 'utf8')) as { spec: { template: PodLike } };
+  const pod = JSON.parse(JSON.stringify(deployment.spec.template)) as PodLike;
+  pod.metadata = { ...pod.metadata, namespace: 'default', labels: { ...pod.metadata?.labels, [INJECT_LABEL]: INJECT_ENABLED } };
+  const mutator = new PodMutator({ mounts: lxcfsFileMounts(lxcfsPath, DEFAULT_LXCFS_FILES), ownNamespace: 'lxcfs-kit' });
+  const plan = mutator.plan(pod, 'default');
+  if (plan.patch.length === 0) throw new Error(`the webhook's mutation left the reference pod unchanged (${String(plan.skipped)})`);
+  const mutated = applyPatch(pod, plan.patch as Operation[], false, false).newDocument as {
+    spec: { volumes: { name: string; hostPath?: { path: string; type?: string } }[]; containers: { volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[] }[] };
+  };
+  const volumes = new Map(mutated.spec.volumes.map((v) => [v.name, v]));
+  return (mutated.spec.containers[0].volumeMounts ?? []).map((vm) => {
+    const hostPath = volumes.get(vm.name)?.hostPath;
+    if (!hostPath || hostPath.type !== 'File') throw new Error(`volume ${vm.name} is not a hostPath of type File`);
+    return { destination: vm.mountPath, type: 'bind', source: hostPath.path, options: ['rbind', vm.readOnly ? 'ro' : 'rw'] };
+  });
 }
 
 export class Runc {
@@ -82,10 +135,7 @@ export class Runc {
     spec.process.args = ['/bin/sh', '-c', script];
     spec.root = { path: this.opts.rootfs, readonly: true };
     spec.hostname = id;
-    // What kubelet gives an injected pod: each lxcfs file a read-only bind of its hostPath.
-    for (const m of lxcfsFileMounts(this.opts.lxcfsPath, DEFAULT_LXCFS_FILES)) {
-      spec.mounts.push({ destination: m.mountPath, type: 'bind', source: m.hostPath, options: ['rbind', 'ro'] });
-    }
+    spec.mounts.push(...injectedMounts(this.opts.lxcfsPath));
     spec.linux.resources = {
       ...spec.linux.resources,
       cpu: { quota: REFERENCE_LIMITS.cpuQuota, period: REFERENCE_LIMITS.cpuPeriod },

@@ -1,0 +1,36 @@
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { REPO } from './helpers';
+
+function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
+    cwd: REPO,
+    env: { ...process.env, TS_NODE_PROJECT: path.join(REPO, 'tsconfig.json'), KUBECONFIG: '', POD_NAMESPACE: '' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('lxcfs-kit webhook command line', () => {
+  test('--help lists every flag and exits 0', () => {
+    const r = run('--help');
+    expect(r.code).toBe(0);
+    for (const flag of ['--cert-mode (files|self)', '--tls-cert-file', '--repair-mode (off|report|evict)', '--max-request-bytes', '--sync-interval']) expect(r.stdout).toContain(flag);
+  });
+
+  test.each([
+    [['--cert-mode=files'], 2, /needs --tls-cert-file and --tls-key-file/],
+    [['--cert-mode=self'], 2, /needs --namespace or \$POD_NAMESPACE/],
+    [['--tls-cert-file=/nonexistent/tls.crt', '--tls-key-file=/nonexistent/tls.key'], 1, /cannot read --tls-cert-file \/nonexistent\/tls.crt: ENOENT/],
+    [['--tls-cert-file=a', '--tls-key-file=b', '--lxcfs-path=relative'], 2, /must be an absolute host path/],
+    [['--tls-cert-file=a', '--tls-key-file=b', '--file=/etc/passwd'], 2, /must be an absolute file path under \/proc or \/sys/],
+    [['--repair-mode=fix'], 2, /--repair-mode must be one of off, report, evict/],
+    [['--bogus'], 2, /Unknown option '--bogus'/],
+  ])('%j exits %d with a clear message and no stack trace', (args, code, message) => {
+    const r = run(...args);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

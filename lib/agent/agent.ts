@@ -49,6 +49,7 @@ const MAX_BACKOFF_MS = 30000;
 const QUICK_RETRIES = 5;
 /** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
 const SUCCESSOR_WAIT_MS = 20000;
+const LIVENESS_TIMEOUT_MS = 2000;
 
 export class Agent implements HealthSource {
   readonly metrics = new AgentMetrics();
@@ -90,10 +91,22 @@ export class Agent implements HealthSource {
 
   // ---- health -------------------------------------------------------------
 
-  liveProblem(): string | undefined {
+  async liveProblem(): Promise<string | undefined> {
     // A successor owns the path now; our liveness no longer depends on it.
     if (this.superseded) return undefined;
-    if (isDeadMount(path.join(this.config.lxcfsPath, 'proc/meminfo'))) return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
+    const target = path.join(this.config.lxcfsPath, 'proc/meminfo');
+    // Asynchronous with a deadline: a hung lxcfs must fail the probe, not freeze the agent.
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      fs.promises.statfs(target).then(
+        () => 'ok',
+        (err: NodeJS.ErrnoException) => err.code ?? 'error',
+      ),
+      new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), LIVENESS_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (answer === 'ENOTCONN' || answer === 'ECONNABORTED') return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
+    if (answer === 'timeout') return `the lxcfs mount at ${this.config.lxcfsPath} does not answer within ${LIVENESS_TIMEOUT_MS} ms`;
     return undefined;
   }
 

@@ -4,8 +4,8 @@ import { AddressInfo } from 'net';
 import { AgentMetrics } from './metrics';
 
 export interface HealthSource {
-  /** Undefined when alive, else why not (the lxcfs mount answers ENOTCONN). */
-  liveProblem(): string | undefined;
+  /** Undefined when alive, else why not (the lxcfs mount answers ENOTCONN, or not at all). */
+  liveProblem(): Promise<string | undefined>;
   /** Undefined when ready, else why not. */
   readyProblem(): string | undefined;
   status(): Record<string, unknown>;
@@ -20,10 +20,12 @@ export async function startHealthServer(address: string, port: number, source: H
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
     switch (url) {
-      case '/healthz': {
-        const p = source.liveProblem();
-        return reply(p ? 503 : 200, `${p ?? 'ok'}\n`);
-      }
+      case '/healthz':
+        source.liveProblem().then(
+          (p) => reply(p ? 503 : 200, `${p ?? 'ok'}\n`),
+          (err: unknown) => reply(503, `${String(err)}\n`),
+        );
+        return undefined;
       case '/readyz': {
         const p = source.readyProblem();
         return reply(p ? 503 : 200, `${p ?? 'ok'}\n`);

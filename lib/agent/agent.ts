@@ -50,6 +50,8 @@ const QUICK_RETRIES = 5;
 /** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
 const SUCCESSOR_WAIT_MS = 20000;
 const LIVENESS_TIMEOUT_MS = 2000;
+/** Attempts per mount before the agent gives up on it (and says so). */
+const MAX_TARGET_FAILURES = 3;
 
 export class Agent implements HealthSource {
   readonly metrics = new AgentMetrics();
@@ -81,6 +83,8 @@ export class Agent implements HealthSource {
   private healthPort = 0;
   private readonly ownNamespace: string | undefined;
   private readonly startedAt = Date.now();
+  /** Failed re-attach attempts per `namespace mountpoint`; entries go when the namespace's mount heals. */
+  private readonly failedTargets = new Map<string, number>();
 
   constructor(readonly config: AgentConfig) {
     this.state = new NodeState(config.stateDir);
@@ -441,6 +445,7 @@ export class Agent implements HealthSource {
       return dead;
     };
     const requests: AttachRequest[] = [];
+    const keys = new Map<string, string>();
     for (const ns of scan.withLxcfs) {
       const ours = ns.namespace === this.ownNamespace || ns.namespace === hostNamespace;
       for (const m of topMounts(ns.mounts)) {
@@ -449,10 +454,28 @@ export class Agent implements HealthSource {
         if (isUnder(m.mountPoint, this.state.instancesDir)) continue;
         if (ours && m.mountPoint === this.config.lxcfsPath) continue;
         if (!replaceable(ns.pid, m)) continue;
+        const key = `${ns.namespace} ${m.mountPoint}`;
+        // Each failed try may leave a mount behind (attached beneath, old one not detachable): stop trying.
+        if ((this.failedTargets.get(key) ?? 0) >= MAX_TARGET_FAILURES) continue;
+        keys.set(`${ns.pid} ${m.mountPoint}`, key);
         requests.push({ pid: ns.pid, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
       }
     }
-    count(await this.helper.attach(requests), (r) => {
+    const results = await this.helper.attach(requests);
+    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+    for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
+    for (const r of results) {
+      const key = keys.get(`${r.pid} ${r.target}`);
+      if (key === undefined) continue;
+      if (r.ok) {
+        this.failedTargets.delete(key);
+        continue;
+      }
+      const n = (this.failedTargets.get(key) ?? 0) + 1;
+      this.failedTargets.set(key, n);
+      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${r.target} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
+    }
+    count(results, (r) => {
       const id = containerIdOf(r.pid);
       return id ? `container ${id}, pid ${r.pid}` : `pid ${r.pid}`;
     });

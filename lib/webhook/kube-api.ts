@@ -69,6 +69,11 @@ export interface KubeApi {
   replaceSecret(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string>, resourceVersion: string): Promise<SecretState>;
 
   getWebhookConfiguration(name: string): Promise<WebhookConfigurationState | undefined>;
+  /**
+   * Calls `onEvent` on every change of the named configuration, restarting the
+   * watch whenever the stream ends, until the returned function is called.
+   */
+  watchWebhookConfiguration(name: string, onEvent: () => void, onError: (err: unknown) => void): () => void;
   /** Applies RFC 6902 operations (the caller patches only caBundle fields, guarded by `test`). */
   patchWebhookConfiguration(name: string, ops: readonly object[]): Promise<WebhookConfigurationState>;
 

@@ -99,7 +99,10 @@ export class ClientNodeKubeApi implements KubeApi {
   private readonly coordination: k8s.CoordinationV1Api;
   private readonly jsonPatch: k8s.ConfigurationOptions;
 
+  private readonly kc: k8s.KubeConfig;
+
   constructor(private readonly lib: Client, kc: k8s.KubeConfig) {
+    this.kc = kc;
     this.core = kc.makeApiClient(lib.CoreV1Api);
     this.admission = kc.makeApiClient(lib.AdmissionregistrationV1Api);
     this.coordination = kc.makeApiClient(lib.CoordinationV1Api);
@@ -124,6 +127,46 @@ export class ClientNodeKubeApi implements KubeApi {
   async getWebhookConfiguration(name: string): Promise<WebhookConfigurationState | undefined> {
     const m = await orUndefined(this.admission.readMutatingWebhookConfiguration({ name }), `read MutatingWebhookConfiguration ${name}`);
     return m && mwcState(m);
+  }
+
+  watchWebhookConfiguration(name: string, onEvent: () => void, onError: (err: unknown) => void): () => void {
+    const watch = new this.lib.Watch(this.kc);
+    let stopped = false;
+    let controller: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const start = (): void => {
+      if (stopped) return;
+      let ended = false;
+      const restart = (err: unknown): void => {
+        if (ended || stopped) return;
+        ended = true;
+        if (err) onError(err);
+        // A quiet end is the server's watch timeout: resume at once; after an error, back off.
+        timer = setTimeout(start, err ? 5000 : 100);
+      };
+      watch
+        .watch(
+          '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+          { fieldSelector: `metadata.name=${name}`, timeoutSeconds: 300, allowWatchBookmarks: false },
+          (phase) => {
+            if (phase !== 'BOOKMARK') onEvent();
+          },
+          restart,
+        )
+        .then(
+          (c) => {
+            controller = c;
+            if (stopped) c.abort();
+          },
+          restart,
+        );
+    };
+    start();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      controller?.abort();
+    };
   }
 
   async patchWebhookConfiguration(name: string, ops: readonly object[]): Promise<WebhookConfigurationState> {

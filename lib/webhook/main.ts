@@ -95,7 +95,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
     });
     firstPair = await retryUntil(() => selfCerts!.sync(), logger, 'certificate setup');
     const certs = selfCerts;
-    const stop = loop(syncMs, async () => {
+    const sync = loop(syncMs, async () => {
       try {
         await certs.sync();
       } catch (err) {
@@ -103,7 +103,13 @@ export async function runWebhook(argv: string[]): Promise<void> {
         logger.warn('certificate sync failed; retrying', { subsystem: 'certificates', error: errorText(err) });
       }
     });
-    stops.push(stop);
+    stops.push(sync.stop);
+    // The poll is the safety net; the watch re-publishes the caBundle within moments of an
+    // upgrade or GitOps sync replacing the configuration.
+    const unwatch = (kube as KubeApi).watchWebhookConfiguration(flags['webhook-configuration'], sync.kick, (err) =>
+      logger.debug('webhook configuration watch ended; restarting', { subsystem: 'certificates', error: errorText(err) }),
+    );
+    stops.push(unwatch);
     latestPair = () => latest;
   }
 
@@ -177,7 +183,7 @@ function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: 
   let lastScan = 0;
   let scanning = false;
   const intervalMs = flags['repair-interval'] * 1000;
-  const stop = loop(Math.min((LEASE_DURATION_SECONDS * 1000) / 3, intervalMs), async () => {
+  const { stop } = loop(Math.min((LEASE_DURATION_SECONDS * 1000) / 3, intervalMs), async () => {
     const leading = await elector.tryAcquireOrRenew();
     metrics.leader.set(leading ? 1 : 0);
     if (!leading || scanning || Date.now() - lastScan < intervalMs) return;
@@ -202,22 +208,41 @@ function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: 
   ];
 }
 
-/** Runs `fn` every `ms` (never overlapping); the returned function stops it and waits for a running round. */
-function loop(ms: number, fn: () => Promise<void>, immediately = false): () => Promise<void> {
+/**
+ * Runs `fn` every `ms`, never overlapping. `kick` runs it as soon as possible
+ * (right after the current round if one is running); `stop` ends the loop and
+ * waits for a running round.
+ */
+function loop(ms: number, fn: () => Promise<void>, immediately = false): { stop: () => Promise<void>; kick: () => void } {
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | undefined;
+  let again = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = (): void => {
     if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
     running = fn().finally(() => {
-      if (!stopped) timer = setTimeout(tick, ms);
+      running = undefined;
+      if (stopped) return;
+      if (again) {
+        again = false;
+        setImmediate(tick);
+      } else timer = setTimeout(tick, ms);
     });
   };
   timer = setTimeout(tick, immediately ? 0 : ms);
-  return async () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    await running;
+  return {
+    kick: () => {
+      if (stopped) return;
+      if (running) again = true;
+      else tick();
+    },
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
   };
 }
 

@@ -41,10 +41,12 @@ export class FakeApiServer {
   private rv = 1;
   private uid = 1;
   private server?: https.Server;
+  private readonly watchers = new Set<{ resource: string; name?: string; res: import('http').ServerResponse }>();
   port = 0;
 
   async start(): Promise<void> {
     this.server = https.createServer({ cert: this.pki.serving.certPem, key: this.pki.serving.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
+      if (req.method === 'GET' && /[?&]watch=true(&|$)/.test(req.url ?? '')) return this.watch(req.url ?? '', req.headers.authorization, res);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -65,7 +67,32 @@ export class FakeApiServer {
     this.port = (this.server.address() as AddressInfo).port;
   }
 
+  /** A watch stream: newline-delimited events for one resource (optionally one name), as the real server sends. */
+  private watch(url: string, auth: string | undefined, res: import('http').ServerResponse): void {
+    const [pathPart, query = ''] = url.split('?');
+    this.calls.push({ method: 'WATCH', path: pathPart, status: auth === `Bearer ${FAKE_TOKEN}` ? 200 : 401 });
+    if (auth !== `Bearer ${FAKE_TOKEN}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    const resource = pathPart.split('/').pop() ?? '';
+    const field = new URLSearchParams(query).get('fieldSelector') ?? '';
+    const name = field.startsWith('metadata.name=') ? field.slice('metadata.name='.length) : undefined;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    for (const o of this.list(resource)) if (name === undefined || o.metadata.name === name) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+    const w = { resource, name, res };
+    this.watchers.add(w);
+    res.on('close', () => this.watchers.delete(w));
+  }
+
+  private notify(resource: string, type: string, obj: Obj): void {
+    for (const w of this.watchers) {
+      if (w.resource === resource && (w.name === undefined || w.name === obj.metadata.name)) w.res.write(`${JSON.stringify({ type, object: obj })}\n`);
+    }
+  }
+
   async stop(): Promise<void> {
+    for (const w of this.watchers) w.res.end();
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
@@ -94,7 +121,10 @@ export class FakeApiServer {
   /** Seeds or overwrites an object, as `kubectl apply` would. */
   put(resource: string, obj: Obj): Obj {
     const stored = { ...obj, apiVersion: KINDS[resource].apiVersion, kind: KINDS[resource].kind, metadata: { ...obj.metadata, resourceVersion: String(this.rv++), uid: obj.metadata.uid ?? `uid-${this.uid++}` } };
-    this.store.set(this.key(resource, obj.metadata.namespace, obj.metadata.name), stored);
+    const key = this.key(resource, obj.metadata.namespace, obj.metadata.name);
+    const existed = this.store.has(key);
+    this.store.set(key, stored);
+    this.notify(resource, existed ? 'MODIFIED' : 'ADDED', stored);
     return stored;
   }
 

@@ -1,0 +1,60 @@
+/**
+ * The caBundle is restored by the watch on the webhook configuration, not only
+ * by the periodic check: with a 60 s poll, only the watch explains a re-publish
+ * within seconds. Real process, official client, FAKE API server.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { FakeApiServer } from './fake-apiserver';
+import { startWebhookProcess, WebhookProcess } from './helpers';
+
+const NS = 'lxcfs-kit';
+const fake = new FakeApiServer();
+let dir: string;
+let webhook: WebhookProcess;
+
+type Mwc = { metadata: { name: string }; webhooks: { name: string; clientConfig: Record<string, unknown> }[] };
+const mwc = (): Mwc => fake.get('mutatingwebhookconfigurations', undefined, 'lxcfs-kit') as unknown as Mwc;
+
+beforeAll(async () => {
+  await fake.start();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-watch-'));
+  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
+  fake.put('mutatingwebhookconfigurations', {
+    metadata: { name: 'lxcfs-kit' },
+    webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
+  });
+  webhook = await startWebhookProcess(
+    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=60', '--repair-mode=off'],
+    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'replica-a' },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await webhook?.stop();
+  await fake.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('a configuration replaced without its caBundle is patched again within seconds, by the watch (fake API server)', async () => {
+  await until('first publish', () => typeof mwc().webhooks[0].clientConfig.caBundle === 'string', 10_000);
+  const bundle = mwc().webhooks[0].clientConfig.caBundle;
+  await until('watch established', () => fake.calls.some((c) => c.method === 'WATCH' && c.path.endsWith('/mutatingwebhookconfigurations')), 10_000);
+  for (let round = 0; round < 3; round++) {
+    // What `helm upgrade` or a GitOps sync does: the whole object, as in the chart, without the bundle.
+    const replaced = JSON.parse(JSON.stringify(mwc())) as Mwc;
+    delete replaced.webhooks[0].clientConfig.caBundle;
+    fake.put('mutatingwebhookconfigurations', replaced);
+    expect(mwc().webhooks[0].clientConfig.caBundle).toBeUndefined();
+    await until(`re-published (round ${round})`, () => mwc().webhooks[0].clientConfig.caBundle === bundle, 5_000);
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * The caBundle is restored by the watch on the webhook configuration, not only
  * by the periodic check: with a 60 s poll, only the watch explains a re-publish
- * within seconds. Real process, official client, FAKE API server.
+ * within seconds. Also: report mode reports and never evicts. Real process,
+ * official client, FAKE API server.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -21,12 +22,21 @@ beforeAll(async () => {
   await fake.start();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-watch-'));
   fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
+  fake.put('namespaces', { metadata: { name: 'apps', labels: { 'lxcfs-kit.io/inject': 'enabled' } } });
+  fake.put('namespaces', { metadata: { name: 'legacy', labels: { 'lxcfs-admission-webhook': 'enabled' } } });
+  for (const ns of ['apps', 'legacy']) {
+    fake.put('pods', {
+      metadata: { name: 'bare', namespace: ns, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u', controller: true }] },
+      spec: { containers: [{ name: 'app', image: 'busybox' }] },
+      status: { phase: 'Running' },
+    });
+  }
   fake.put('mutatingwebhookconfigurations', {
     metadata: { name: 'lxcfs-kit' },
     webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
   });
   webhook = await startWebhookProcess(
-    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=60', '--repair-mode=off'],
+    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=60', '--repair-mode=report', '--repair-interval=5'],
     { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'replica-a' },
   );
 }, 120_000);
@@ -57,4 +67,14 @@ test('a configuration replaced without its caBundle is patched again within seco
     expect(mwc().webhooks[0].clientConfig.caBundle).toBeUndefined();
     await until(`re-published (round ${round})`, () => mwc().webhooks[0].clientConfig.caBundle === bundle, 5_000);
   }
+});
+
+test('report mode (the default) reports an uninjected pod with an Event and never evicts; the legacy label is off by default (fake API server)', async () => {
+  await until('event', () => fake.list('events').length > 0, 20_000);
+  // Let another scan pass.
+  await new Promise((r) => setTimeout(r, 6000));
+  const events = fake.list('events').map((e) => `${e.metadata.namespace}/${(e.involvedObject as { name: string }).name}:${String(e.reason)}:${String(e.type)}`);
+  expect(events).toEqual(['apps/bare:LxcfsNotInjected:Warning']);
+  expect(fake.calls.filter((c) => c.path.endsWith('/eviction'))).toEqual([]);
+  expect(fake.get('pods', 'apps', 'bare')).toBeDefined();
 });

@@ -62,6 +62,13 @@ export const WEBHOOK_FLAGS = {
     min: 1024,
     help: 'largest admission request body accepted; larger ones get 413 (a pod is at most ~1.5 MB in etcd)',
   },
+  'shutdown-delay': {
+    kind: 'integer',
+    default: 5,
+    min: 0,
+    max: 60,
+    help: 'seconds between SIGTERM and closing the listener, while /readyz already fails, so the Service stops routing to this replica before it stops answering',
+  },
   'log-level': { kind: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'least severe log level written (admissions that change nothing are debug)' },
 } as const;
 

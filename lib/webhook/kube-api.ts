@@ -82,7 +82,8 @@ export interface KubeApi {
   replaceLease(namespace: string, name: string, spec: LeaseSpecInput, resourceVersion: string): Promise<LeaseState>;
 
   listNamespaces(labelSelector: string): Promise<string[]>;
-  listPods(): Promise<ClusterPod[]>;
+  /** Pods of one namespace, or of all namespaces when `namespace` is undefined; optionally by label. */
+  listPods(namespace?: string, labelSelector?: string): Promise<ClusterPod[]>;
   createEvent(event: EventInput): Promise<void>;
   evictPod(namespace: string, name: string): Promise<EvictionResult>;
 }

@@ -189,12 +189,18 @@ export class ClientNodeKubeApi implements KubeApi {
   }
 
   async listNamespaces(labelSelector: string): Promise<string[]> {
-    const list = await conflictAware(this.core.listNamespace({ labelSelector }), 'list namespaces');
+    const list = await conflictAware(this.core.listNamespace({ labelSelector, resourceVersion: '0' }), 'list namespaces');
     return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean);
   }
 
-  async listPods(): Promise<ClusterPod[]> {
-    const list = await conflictAware(this.core.listPodForAllNamespaces({}), 'list pods');
+  async listPods(namespace?: string, labelSelector?: string): Promise<ClusterPod[]> {
+    // resourceVersion "0": served from the API server's watch cache, not from etcd.
+    const list = await conflictAware(
+      namespace === undefined
+        ? this.core.listPodForAllNamespaces({ labelSelector, resourceVersion: '0' })
+        : this.core.listNamespacedPod({ namespace, labelSelector, resourceVersion: '0' }),
+      `list pods${namespace === undefined ? '' : ` in ${namespace}`}`,
+    );
     // The typed model is structurally a superset of what the mutation reads.
     return list.items as unknown as ClusterPod[];
   }

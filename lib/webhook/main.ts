@@ -140,11 +140,15 @@ export async function runWebhook(argv: string[]): Promise<void> {
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
-      logger.info('shutting down', { signal });
+      const delay = flags['shutdown-delay'];
+      logger.info('shutting down', { signal, shutdownDelaySeconds: delay });
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      server.drain();
       // Stop in reverse start order: reconciler (releases its Lease), metrics, HTTPS (drains), cert loops.
       (async () => {
+        // The API server may still pick this replica until the endpoints update reaches it.
+        await new Promise((r) => setTimeout(r, delay * 1000));
         for (const stop of stops.reverse()) {
           try {
             await stop();

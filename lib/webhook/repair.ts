@@ -123,8 +123,21 @@ export class RepairReconciler {
     const { kube } = this.o;
     const nsLists = [kube.listNamespaces(`${INJECT_LABEL}=${INJECT_ENABLED}`)];
     if (this.o.legacyNamespaceLabel) nsLists.push(kube.listNamespaces(`${LEGACY_NAMESPACE_LABEL}=${LEGACY_NAMESPACE_VALUE}`));
-    const [pods, ...names] = await Promise.all([kube.listPods(), ...nsLists]);
-    const optedIn = new Set(names.flat());
+    const optedIn = new Set((await Promise.all(nsLists)).flat());
+    // Only what can be in scope: the opted-in namespaces, and pods opted in by label anywhere.
+    const lists = await Promise.all([
+      kube.listPods(undefined, `${INJECT_LABEL}=${INJECT_ENABLED}`),
+      ...[...optedIn].filter((ns) => !this.o.mutator.skipReason({}, ns)).map((ns) => kube.listPods(ns)),
+    ]);
+    const seen = new Set<string>();
+    const pods: ClusterPod[] = [];
+    for (const p of lists.flat()) {
+      const key = p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        pods.push(p);
+      }
+    }
     return pods.filter((pod) => this.isUninjected(pod, optedIn));
   }
 

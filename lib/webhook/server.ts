@@ -113,6 +113,11 @@ export class WebhookServer {
     this.log.info('serving certificate loaded', { subject: facts.subject, dnsNames: facts.dnsNames, notAfter: facts.notAfter.toISOString() });
   }
 
+  /** Fails /readyz from now on, still serving, so endpoints drop this replica before it closes. */
+  drain(): void {
+    this.draining = true;
+  }
+
   /** Stops accepting, lets in-flight requests finish (bounded), then closes. */
   async close(graceMs = 5000): Promise<void> {
     this.draining = true;

@@ -1,6 +1,8 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { REPO } from './helpers';
+import * as fs from 'fs';
+import * as os from 'os';
+import { admissionResponse, fixturePod, makePki, request, REPO, review, startWebhookProcess } from './helpers';
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
@@ -33,4 +35,34 @@ describe('lxcfs-kit webhook command line', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+});
+
+test('on SIGTERM the webhook fails /readyz but keeps answering admissions for --shutdown-delay, then exits 0', async () => {
+  const pki = makePki();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-drain-'));
+  fs.writeFileSync(path.join(dir, 'tls.crt'), pki.serving.certPem);
+  fs.writeFileSync(path.join(dir, 'tls.key'), pki.serving.keyPem);
+  const w = await startWebhookProcess([
+    `--tls-cert-file=${path.join(dir, 'tls.crt')}`,
+    `--tls-key-file=${path.join(dir, 'tls.key')}`,
+    '--address=127.0.0.1',
+    '--port=0',
+    '--metrics-port=0',
+    '--repair-mode=off',
+    '--shutdown-delay=3',
+  ]);
+  try {
+    expect((await request(w.port, pki.ca.certPem, { method: 'GET', path: '/readyz' })).status).toBe(200);
+    const exited = new Promise<number | null>((r) => w.proc.on('exit', (code) => r(code)));
+    w.proc.kill('SIGTERM');
+    await w.waitForLog((e) => e.msg === 'shutting down');
+    expect((await request(w.port, pki.ca.certPem, { method: 'GET', path: '/readyz' })).status).toBe(503);
+    expect((await request(w.port, pki.ca.certPem, { method: 'GET', path: '/healthz' })).status).toBe(200);
+    const admitted = await request(w.port, pki.ca.certPem, { body: review(fixturePod()) });
+    expect(admissionResponse(admitted.body).patch).toBeDefined();
+    expect(await exited).toBe(0);
+  } finally {
+    await w.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -133,7 +133,7 @@ export class FakeApiServer {
   }
 
   list(resource: string, namespace?: string): Obj[] {
-    return [...this.store.entries()].filter(([k]) => k.startsWith(`${resource}/${namespace ?? ''}`)).map(([, v]) => v);
+    return [...this.store.entries()].filter(([k]) => k.startsWith(namespace === undefined ? `${resource}/` : `${resource}/${namespace}/`)).map(([, v]) => v);
   }
 
   private key(resource: string, namespace: string | undefined, name: string): string {

@@ -116,7 +116,9 @@ export interface WebhookProcess {
  */
 export async function startWebhookProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<WebhookProcess> {
   const { spawn } = await import('child_process');
-  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
+  // Tests stop replicas often; the SIGTERM drain delay has its own test.
+  const all = args.some((a) => a.startsWith('--shutdown-delay')) ? args : ['--shutdown-delay=0', ...args];
+  const proc = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...all], {
     cwd: REPO,
     env: { ...process.env, TS_NODE_PROJECT: path.join(REPO, 'tsconfig.json'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -40,7 +40,7 @@ export interface MutationConfig {
   readonly ownNamespace: string;
 }
 
-/** Why a pod is left alone; `undefined` reasons mean "it was looked at". */
+/** Why a pod is out of scope by policy, whatever its containers look like. */
 export type SkipReason = 'system-namespace' | 'own-namespace' | 'windows' | 'opted-out';
 
 export interface MutationPlan {

@@ -8,6 +8,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { validate, ValidationSeverity } from 'dockerfile-utils';
 import * as ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import {
@@ -86,6 +87,25 @@ function stageArgs(s: Stage): Record<string, string> {
 }
 
 describe('Dockerfile (static checks; no Docker engine on these machines)', () => {
+  test('passes the Dockerfile validator of the VS Code Docker language service (every rule an error)', () => {
+    const strict = ValidationSeverity.ERROR;
+    const lint = (text: string): string[] =>
+      validate(text, {
+        deprecatedMaintainer: strict,
+        directiveCasing: strict,
+        emptyContinuationLine: strict,
+        instructionCasing: strict,
+        instructionCmdMultiple: strict,
+        instructionEntrypointMultiple: strict,
+        instructionHealthcheckMultiple: strict,
+        instructionJSONInSingleQuotes: strict,
+        instructionWorkdirRelative: strict,
+      }).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    expect(lint(readRepoFile('Dockerfile'))).toEqual([]);
+    // The validator does find mistakes of the kind a hand edit makes.
+    expect(lint('FROM node:20.20.2-bookworm-slim AS x\nCOPY --frm=y /a /b\nWORKDIR app\nEXPOSE http\n').length).toBeGreaterThanOrEqual(3);
+  });
+
   test('has the two targets the workflows build: agent and webhook', () => {
     const names = dockerfile.stages.map((s) => s.name);
     for (const target of TARGETS) expect(names).toContain(target);

@@ -49,6 +49,7 @@ const LABELS = { [PART_OF_LABEL]: PROJECT_NAME, [COMPONENT_LABEL]: WEBHOOK_COMPO
 
 export class SelfCertManager {
   private servingPem = '';
+  private knownCas: string[] = [];
   private published = false;
   private missingConfigLogged = false;
   private readonly dnsNames: string[];
@@ -89,6 +90,7 @@ export class SelfCertManager {
   }
 
   private deliver(m: Material): void {
+    this.knownCas = splitPemBundle(m.caBundle);
     const caFacts = certFacts(m.caBundle);
     this.o.metrics.certExpiry.set({ cert: 'ca' }, caFacts.notAfter.getTime() / 1000);
     if (m.serving.certPem !== this.servingPem) {
@@ -102,7 +104,9 @@ export class SelfCertManager {
     for (let attempt = 0; attempt < 5; attempt++) {
       const existing = await this.o.kube.getSecret(this.o.namespace, this.o.secretName);
       if (!existing) {
-        const fresh = this.freshMaterial([]);
+        // Someone deleted the Secret (or this is the first start): keep trusting the CAs this
+        // replica knew, so replicas still serving the old certificate are not cut off.
+        const fresh = this.freshMaterial(this.knownCas);
         try {
           const created = await this.o.kube.createSecret(this.o.namespace, this.o.secretName, toData(fresh), LABELS);
           this.log.info('created CA and serving certificate', { secret: this.o.secretName });

@@ -209,6 +209,19 @@ describe('self-managed certificates (fake API server)', () => {
     await eventually('caBundle re-published', () => publishedBundle() === ca, 15_000);
   });
 
+  test('a deleted Secret is recreated with a new CA while the old CA stays in the published bundle', async () => {
+    const old = publishedBundle();
+    expect(fake.get('secrets', NS, 'lxcfs-kit-webhook-tls')).toBeDefined();
+    fake.remove('secrets', NS, 'lxcfs-kit-webhook-tls');
+    const secret = await eventually('Secret recreated', () => fake.get('secrets', NS, 'lxcfs-kit-webhook-tls'), 15_000);
+    const bundle = Buffer.from((secret as unknown as { data: Record<string, string> }).data['ca.crt'], 'base64').toString('utf8');
+    const oldCas = old.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    for (const ca of oldCas) expect(bundle).toContain(ca);
+    await eventually('new bundle published', () => publishedBundle() === bundle, 15_000);
+    // Whatever each replica serves right now verifies against the published bundle.
+    for (const r of Object.values(replicas)) await eventually('served', () => servedSerial(r.port, bundle), 15_000);
+  });
+
   test('the serving certificate is renewed before expiry and hot-reloaded: same processes, same trusted CA, new certificate', async () => {
     const ca = publishedBundle();
     const pids = Object.values(replicas).map((r) => r.proc.pid);

@@ -128,6 +128,14 @@ export class FakeApiServer {
     return stored;
   }
 
+  /** Deletes an object, as `kubectl delete` would. */
+  remove(resource: string, namespace: string | undefined, name: string): void {
+    const key = this.key(resource, namespace, name);
+    const obj = this.store.get(key);
+    this.store.delete(key);
+    if (obj) this.notify(resource, 'DELETED', obj);
+  }
+
   get(resource: string, namespace: string | undefined, name: string): Obj | undefined {
     return this.store.get(this.key(resource, namespace, name));
   }

@@ -161,6 +161,19 @@ describe('release.yml', () => {
 });
 
 describe('both workflows', () => {
+  test("pass GitHub's own workflow parser (schema, expressions, contexts, needs, reusable-workflow inputs)", () => {
+    const files = ['ci.yml', 'release.yml'].map((f) => path.join('.github', 'workflows', f));
+    const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', repoPath('test', 'release', 'lint-workflows.ts'), ...files], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, TS_NODE_PROJECT: repoPath('tsconfig.json') },
+      timeout: 60_000,
+    });
+    const report = JSON.parse(out) as Record<string, string[]>;
+    expect(Object.keys(report).sort()).toEqual([...files].sort());
+    expect(report).toEqual(Object.fromEntries(files.map((f) => [f, []])));
+  });
+
   test('pin every action to a full version (or commit), never a branch or a major tag', () => {
     const uses = [...allUses(ci), ...allUses(release)];
     expect(uses.length).toBeGreaterThan(5);

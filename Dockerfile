@@ -130,6 +130,8 @@ LABEL org.opencontainers.image.title="lxcfs-kit-agent" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
 RUN lxcfs --version && test -x /usr/local/libexec/lxcfs-kit/lxcfs-kit-remount
+# A small young generation keeps the agent's resident memory under its 64 MiB request.
+ENV NODE_OPTIONS=--max-semi-space-size=1
 EXPOSE 9479
 ENTRYPOINT ["node", "/app/build/lib/cli.js"]
 CMD ["agent"]

@@ -70,6 +70,13 @@ export const MUTATE_PATH = '/mutate';
 /** Host directory (hostPath) where agents keep runtime state and hand over to each other. */
 export const AGENT_STATE_DIR = '/run/lxcfs-kit';
 
+/**
+ * The agent's --ready-file in the DaemonSet, read by its exec readiness and startup probes. In
+ * /tmp of the container's own (writable) root filesystem: unlike an emptyDir it starts empty on
+ * every container restart, so a file left by a killed agent can never make its successor ready.
+ */
+export const AGENT_READY_FILE = '/tmp/lxcfs-kit-ready';
+
 /** Where the agent image installs the native mount helper. */
 export const HELPER_IMAGE_PATH = '/usr/local/libexec/lxcfs-kit/lxcfs-kit-remount';
 

@@ -3,7 +3,7 @@ import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
-import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
+import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
 import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
 
@@ -37,6 +37,7 @@ export class LxcfsAgent extends Construct {
       'lxcfs-path': lxcfsPath,
       'lxcfs-arg': props.lxcfsArgs ?? AGENT_DEFAULTS.lxcfsArgs,
       'reconcile-interval': props.reconcileIntervalSeconds ?? AGENT_DEFAULTS.reconcileIntervalSeconds,
+      'ready-file': AGENT_READY_FILE,
     };
 
     this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
@@ -44,8 +45,12 @@ export class LxcfsAgent extends Construct {
       automountToken: false,
     });
 
-    const health = (path: string, periodSeconds: number, failureThreshold: number): Record<string, unknown> => ({
-      httpGet: { path, port: 'health', scheme: 'HTTP' },
+    // With hostNetwork the old and the new agent share the health port during a rolling update
+    // (the new one binds it once the old one exits), so an HTTP /readyz probe of the new pod could
+    // be answered by the old agent. Readiness is the agent's own --ready-file instead: it exists
+    // while this agent serves lxcfs, finished its first reconcile and is the one serving the node.
+    const readyFile = (periodSeconds: number, failureThreshold: number): Record<string, unknown> => ({
+      exec: { command: ['cat', AGENT_READY_FILE] },
       periodSeconds,
       failureThreshold,
       timeoutSeconds: 3,
@@ -77,6 +82,7 @@ export class LxcfsAgent extends Construct {
             ...nonEmpty('nodeSelector', props.nodeSelector ?? AGENT_DEFAULTS.nodeSelector),
             ...nonEmpty('tolerations', props.tolerations ?? AGENT_DEFAULTS.tolerations),
             ...nonEmpty('affinity', props.affinity ?? AGENT_DEFAULTS.affinity),
+            // Above the agent's 20 s wait for a successor to take over, plus lxcfs's own stop.
             terminationGracePeriodSeconds: 30,
             containers: [
               {
@@ -85,17 +91,28 @@ export class LxcfsAgent extends Construct {
                 imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
                 args: agentArgs(this.flags),
                 env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
-                ports: [{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }],
+                // No `ports`: with hostNetwork a container port is a host port, and the scheduler
+                // would refuse the surge pod on the node its predecessor still occupies.
                 // lxcfs needs FUSE (/dev/fuse, mount) and the agent setns()es into other
                 // containers' mount namespaces and the host cgroup namespace to re-attach
                 // lxcfs files: no narrower set of capabilities allows all three.
+                // The root filesystem stays writable: it holds the ready file (AGENT_READY_FILE).
                 securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: false },
-                // Generous start-up window: lxcfs must mount and the first re-attach scan finish.
-                startupProbe: health('/healthz', 2, 60),
-                // /healthz fails when a read of the lxcfs mount returns ENOTCONN, so a dead lxcfs
-                // gets the container restarted and the new lxcfs re-attached everywhere.
-                livenessProbe: health('/healthz', 10, 3),
-                readinessProbe: health('/readyz', 5, 2),
+                // Generous start-up window: lxcfs must mount, take over from the old agent and the
+                // first re-attach scan finish. Liveness starts only after it.
+                startupProbe: readyFile(2, 60),
+                readinessProbe: readyFile(5, 2),
+                // /healthz fails when a read of the lxcfs mount returns ENOTCONN or takes over 2 s,
+                // so a dead or hung lxcfs gets the container restarted and the new lxcfs re-attached
+                // everywhere. During a handover the old agent answers it until it exits and the new
+                // one binds the port within a second: 3 failures 10 s apart never span that gap.
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: AGENT_HEALTH_PORT, scheme: 'HTTP' },
+                  periodSeconds: 10,
+                  failureThreshold: 3,
+                  timeoutSeconds: 3,
+                  successThreshold: 1,
+                },
                 ...nonEmpty('resources', props.resources ?? AGENT_DEFAULTS.resources),
                 volumeMounts: [
                   // Bidirectional: the lxcfs FUSE mount made inside the container must appear on the host.

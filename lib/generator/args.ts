@@ -2,16 +2,19 @@
  * Container args in the chart, rendered from the same flag specs the commands
  * parse (lib/agent/flags.ts, lib/webhook/flags.ts) with the same rule as
  * renderFlags(): a flag appears only when its value differs from the default.
- * Which value feeds each flag is a Go-template expression here and a prop in
- * the constructs; the chart equivalence tests prove both give the same args.
+ * Which value feeds each flag is a Go-template expression here (or a fixed
+ * value, rendered at generation time) and a prop in the constructs; the chart
+ * equivalence tests prove both give the same args.
  */
 import { AGENT_FLAGS } from '../agent/flags';
-import { WEBHOOK_TLS_DIR } from '../contract';
-import { FlagSpecs } from '../flags';
+import { AGENT_READY_FILE, WEBHOOK_TLS_DIR } from '../contract';
+import { FlagSpecs, renderFlags } from '../flags';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
 import { FULLNAME, SECRET_NAME } from './template-props';
 
-type FlagExpressions<S extends FlagSpecs> = Partial<Record<keyof S & string, string>>;
+/** A Go-template expression, or a value the constructs also fix (not a chart value). */
+type FlagSource = string | { readonly fixed: string | number };
+type FlagExpressions<S extends FlagSpecs> = Partial<Record<keyof S & string, FlagSource>>;
 
 const isSelf = '(eq $.Values.certificates.source "self")';
 
@@ -19,6 +22,8 @@ export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
   'lxcfs-path': '$.Values.lxcfs.path',
   'lxcfs-arg': '$.Values.agent.lxcfsArgs',
   'reconcile-interval': '$.Values.agent.reconcileIntervalSeconds',
+  // Not a chart value: the DaemonSet's probes read this file.
+  'ready-file': { fixed: AGENT_READY_FILE },
 };
 
 export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
@@ -44,6 +49,10 @@ export function flagArgLines<S extends FlagSpecs>(command: string, specs: S, exp
   for (const [name, spec] of Object.entries(specs)) {
     const expr = expressions[name as keyof S & string];
     if (expr === undefined) continue;
+    if (typeof expr !== 'string') {
+      for (const arg of renderFlags({ [name]: spec } as FlagSpecs, { [name]: expr.fixed })) lines.push(`${sp}- ${JSON.stringify(arg)}`);
+      continue;
+    }
     switch (spec.kind) {
       case 'string':
         lines.push(`${sp}{{- if ne ${expr} ${JSON.stringify(spec.default)} }}`, `${sp}- {{ printf "--${name}=%s" ${expr} | quote }}`);

@@ -2,9 +2,12 @@
  * The constructs: a snapshot of the default install, one assertion per row of
  * design.md's failure table that lives in the manifests, and every rejected prop.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import {
   AGENT_HEALTH_PORT,
+  AGENT_READY_FILE,
   AGENT_STATE_DIR,
   DEFAULT_LXCFS_PATH,
   INJECT_LABEL,
@@ -88,12 +91,63 @@ describe('default install', () => {
     ]);
   });
 
-  test('lxcfs dead mount: liveness /healthz (fails on ENOTCONN), readiness /readyz, generous startup, on the health port', () => {
+  test('lxcfs dead mount: liveness HTTP /healthz (fails on ENOTCONN or no answer in 2 s) on the health port by number', () => {
+    const live = container(agent).livenessProbe;
+    expect(live.httpGet).toEqual({ path: '/healthz', port: AGENT_HEALTH_PORT, scheme: 'HTTP' });
+    expect(live.exec).toBeUndefined();
+    // The agent answers 503 itself after 2 s; the probe must wait longer than that.
+    expect(live.timeoutSeconds).toBeGreaterThan(2);
+  });
+
+  test('agent rolling update: no container port, so no host port blocks the surge pod on the same node', () => {
     const c = container(agent);
-    expect(c.ports).toEqual([{ name: 'health', containerPort: AGENT_HEALTH_PORT, protocol: 'TCP' }]);
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health', scheme: 'HTTP' });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health', scheme: 'HTTP' });
+    expect(c.ports).toBeUndefined();
+    for (const x of podSpec(agent).containers as Obj[]) {
+      expect(x.ports ?? []).toEqual([]);
+      expect(JSON.stringify(x)).not.toMatch(/hostPort/);
+    }
+  });
+
+  test('agent rolling update: readiness and startup are exec probes on the ready file the agent is told to write', () => {
+    const c = container(agent);
+    for (const probe of [c.readinessProbe, c.startupProbe]) {
+      expect(probe.exec).toEqual({ command: ['cat', AGENT_READY_FILE] });
+      expect(probe.httpGet).toBeUndefined();
+      expect(probe.tcpSocket).toBeUndefined();
+    }
+    const flags = parseFlags(AGENT_FLAGS, (c.args as string[]).slice(1));
+    expect(flags['ready-file']).toBe(AGENT_READY_FILE);
+    expect(c.args).toContain(`--ready-file=${AGENT_READY_FILE}`);
+    // Generous start-up window: lxcfs mounts, takes over from the old agent, first reconcile.
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
+  });
+
+  test('agent ready file: in /tmp of a writable root filesystem (fresh on every container restart), not on a shared volume', () => {
+    const c = container(agent);
+    expect(AGENT_READY_FILE.startsWith('/tmp/')).toBe(true);
+    expect(c.securityContext.readOnlyRootFilesystem).not.toBe(true);
+    // A volume over its directory would outlive a container restart, or be shared with the old agent.
+    for (const m of c.volumeMounts as Obj[]) {
+      expect(AGENT_READY_FILE.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`)).toBe(false);
+    }
+  });
+
+  test('agent rolling update: liveness tolerates the handover gap (new agent binds the port after the old one exits)', () => {
+    const live = container(agent).livenessProbe;
+    // Restart only after (failureThreshold - 1) * period seconds without an answer; the gap is about 1 s.
+    expect((live.failureThreshold - 1) * live.periodSeconds).toBeGreaterThanOrEqual(20);
+  });
+
+  test('agent memory: NODE_OPTIONS=--max-semi-space-size=1 comes from the agent image, not repeated in the manifest', () => {
+    const dockerfile = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+    const agentStage = dockerfile.split(/^FROM /m).find((stage) => /^\S+ AS agent\s*$/m.test(stage.split('\n')[0]));
+    expect(agentStage).toBeDefined();
+    expect(agentStage).toMatch(/^ENV NODE_OPTIONS=--max-semi-space-size=1$/m);
+    expect((container(agent).env as Obj[]).map((e) => e.name)).not.toContain('NODE_OPTIONS');
+  });
+
+  test('agent shutdown: grace period of at least 30 s (the old agent waits up to 20 s for its successor)', () => {
+    expect(podSpec(agent).terminationGracePeriodSeconds).toBeGreaterThanOrEqual(30);
   });
 
   test('lxcfs is never OOM-killed under normal load: requests set, no CPU limit, generous memory limit', () => {

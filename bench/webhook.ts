@@ -3,6 +3,7 @@
  * against two servers measured in the same run with the same client:
  *
  *   floor    a bare node:https server that returns one fixed AdmissionReview
+ *            (the webhook's own answer for the benchmark pod, computed once)
  *   webhook  the real `lxcfs-kit webhook` process (files mode, default logging)
  *
  * Each server runs in its own process (one thread: "one core"). Prints
@@ -14,12 +15,18 @@ import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import * as yaml from 'yaml';
+import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH } from '../lib/contract';
+import { admit } from '../lib/webhook/admission';
+import { WEBHOOK_NODE_OPTIONS } from '../lib/webhook/flags';
+import { PodMutator } from '../lib/webhook/mutate';
 import { createCa, issueServingCert } from '../lib/webhook/tls';
 
 const REPO = path.resolve(__dirname, '..');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2000);
-const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 8000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1500);
+const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 4000);
+/** Floor and webhook take turns this many times, so load from elsewhere on the machine hits both alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 interface Result {
   readonly name: string;
@@ -30,6 +37,10 @@ interface Result {
   readonly p99Ms: number;
   readonly rssMiB: number;
   readonly peakRssMiB: number;
+  /** Server CPU time per admission: its cost independent of the client's. */
+  readonly cpuUsPerRequest: number;
+  /** Share of one core the server used while measured. */
+  readonly cpuShare: number;
 }
 
 function reviewBody(): string {
@@ -79,17 +90,19 @@ function compileLib(): string {
 }
 
 /**
- * The floor: the least any HTTPS admission server must do (read the body, answer
- * one fixed review), as plain JavaScript run by node like the compiled webhook.
+ * The floor: the least any HTTPS admission server must do — read the body and
+ * answer a fixed AdmissionReview — as plain JavaScript. The fixed answer is the
+ * webhook's own answer for the benchmark pod (same bytes on the wire), so the
+ * difference between the two is the per-request work of lxcfs-kit alone.
  */
 const FLOOR_JS = `
 const fs = require('fs');
 const https = require('https');
-const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', allowed: true } });
+const answer = fs.readFileSync(process.argv[3]);
 const server = https.createServer({ cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2]), minVersion: 'TLSv1.2' }, (req, res) => {
   req.on('data', () => undefined);
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
     res.end(answer);
   });
 });
@@ -127,6 +140,13 @@ function rssMiB(pid: number): { rss: number; peak: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** utime + stime of a process, in milliseconds. */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  // After "pid (comm) ", utime and stime are fields 12 and 13 (0-based), in clock ticks (100 Hz on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -167,16 +187,18 @@ async function load(name: string, port: number, ca: string, body: string, pid: n
   const workers = Array.from({ length: CONCURRENCY }, worker);
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   measuring = true;
+  const cpu0 = cpuMs(pid);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, MEASURE_MS));
   measuring = false;
   const elapsed = (Date.now() - t0) / 1000;
+  const cpu = cpuMs(pid) - cpu0;
   const mem = rssMiB(pid);
   stop = true;
   await Promise.all(workers);
   agent.destroy();
   const sorted = Float64Array.from(latencies).sort();
-  return { name, requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), rssMiB: mem.rss, peakRssMiB: mem.peak };
+  return { name, requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), rssMiB: mem.rss, peakRssMiB: mem.peak, cpuUsPerRequest: (cpu * 1000) / Math.max(1, latencies.length), cpuShare: cpu / 1000 / elapsed };
 }
 
 async function stopProc(proc: ChildProcess): Promise<void> {
@@ -197,36 +219,58 @@ async function main(): Promise<void> {
   fs.writeFileSync(certFile, serving.certPem);
   fs.writeFileSync(keyFile, serving.keyPem, { mode: 0o600 });
   const body = reviewBody();
-  const results: Result[] = [];
+  const rounds: [Result, Result][] = [];
   try {
-    process.stdout.write(`lxcfs-kit webhook benchmark: TLS on loopback, concurrency ${CONCURRENCY}, ${WARMUP_MS} ms warm-up, ${MEASURE_MS} ms measured, ${os.cpus().length} CPUs (${os.loadavg()[0].toFixed(2)} load)\n`);
+    process.stdout.write(
+      `lxcfs-kit webhook benchmark: TLS on loopback, concurrency ${CONCURRENCY}, ${ROUNDS} alternating rounds of ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms measured, ` +
+        `${os.cpus().length} CPUs (load ${os.loadavg()[0].toFixed(2)}), node ${process.version} ${WEBHOOK_NODE_OPTIONS}\n`,
+    );
     const cli = compileLib();
-    const floor = await start(['-e', FLOOR_JS, certFile, keyFile], path.join(dir, 'floor.log'));
-    results.push(await load('floor (bare HTTPS, fixed review)', floor.port, ca.certPem, body, floor.proc.pid!));
-    await stopProc(floor.proc);
-    const webhook = await start([cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off'], path.join(dir, 'webhook.log'));
-    results.push(await load('lxcfs-kit webhook (mutating)', webhook.port, ca.certPem, body, webhook.proc.pid!));
-    await stopProc(webhook.proc);
+    // Both servers run with the node options the webhook image uses (plus any BENCH_NODE_ARGS).
+    const nodeArgs = [...WEBHOOK_NODE_OPTIONS.split(' '), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ')].filter(Boolean);
+    const answerFile = path.join(dir, 'answer.json');
+    fs.writeFileSync(answerFile, admit(body, PodMutator.fromFlags(DEFAULT_LXCFS_PATH, DEFAULT_LXCFS_FILES, '')).body);
+    const floor = await start([...nodeArgs, '-e', FLOOR_JS, certFile, keyFile, answerFile], path.join(dir, 'floor.log'));
+    const webhook = await start(
+      [...nodeArgs, cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', '--shutdown-delay=0'],
+      path.join(dir, 'webhook.log'),
+    );
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        const f = await load('floor (bare HTTPS, fixed answer)', floor.port, ca.certPem, body, floor.proc.pid!);
+        const w = await load('lxcfs-kit webhook (mutating)', webhook.port, ca.certPem, body, webhook.proc.pid!);
+        rounds.push([f, w]);
+      }
+    } finally {
+      await Promise.all([stopProc(floor.proc), stopProc(webhook.proc)]);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  const rows = [
-    ['server', 'admissions/s', 'p50 ms', 'p99 ms', 'RSS MiB', 'peak RSS MiB', 'errors'],
-    ...results.map((r) => [r.name, r.perSecond.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.rssMiB.toFixed(1), r.peakRssMiB.toFixed(1), String(r.errors)]),
-  ];
+  const rows = [['round', 'server', 'admissions/s', 'p50 ms', 'p99 ms', 'server CPU µs/adm', 'server CPU %', 'RSS MiB', 'peak RSS MiB', 'errors']];
+  rounds.forEach((pair, i) => {
+    for (const r of pair) rows.push([String(i + 1), r.name, r.perSecond.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.cpuUsPerRequest.toFixed(0), (r.cpuShare * 100).toFixed(0), r.rssMiB.toFixed(1), r.peakRssMiB.toFixed(1), String(r.errors)]);
+  });
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
-  const [f, w] = results;
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
+
+  // Medians over the rounds: one noisy round (a neighbour's burst) does not decide the verdict.
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const wRate = median(rounds.map(([, w]) => w.perSecond));
+  const wP99 = median(rounds.map(([, w]) => w.p99Ms));
+  const fP99 = median(rounds.map(([f]) => f.p99Ms));
+  const ratio = median(rounds.map(([f, w]) => w.p99Ms / f.p99Ms));
+  const peak = Math.max(...rounds.map(([, w]) => w.peakRssMiB));
   const goal = (ok: boolean, text: string): string => `  [${ok ? 'met' : 'MISSED'}] ${text}`;
   process.stdout.write(
     [
       '',
-      'goals:',
-      goal(w.perSecond >= 2000, `>= 2,000 admissions/s: ${w.perSecond.toFixed(0)}/s`),
-      goal(w.p99Ms <= 5, `p99 <= 5 ms: ${w.p99Ms.toFixed(2)} ms`),
-      goal(w.p99Ms <= 1.5 * f.p99Ms, `p99 within 1.5x the floor: ${(w.p99Ms / f.p99Ms).toFixed(2)}x (floor ${f.p99Ms.toFixed(2)} ms)`),
-      goal(w.peakRssMiB <= 100, `RSS <= 100 MiB: peak ${w.peakRssMiB.toFixed(1)} MiB`),
+      `goals (medians over ${rounds.length} rounds):`,
+      goal(wRate >= 2000, `>= 2,000 admissions/s: ${wRate.toFixed(0)}/s`),
+      goal(wP99 <= 5, `p99 <= 5 ms: ${wP99.toFixed(2)} ms`),
+      goal(ratio <= 1.5, `p99 within 1.5x the floor: ${ratio.toFixed(2)}x (floor p99 ${fP99.toFixed(2)} ms)`),
+      goal(peak <= 100, `RSS <= 100 MiB: peak ${peak.toFixed(1)} MiB`),
       '',
     ].join('\n'),
   );

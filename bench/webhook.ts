@@ -232,9 +232,12 @@ async function main(): Promise<void> {
     fs.writeFileSync(answerFile, admit(body, PodMutator.fromFlags(DEFAULT_LXCFS_PATH, DEFAULT_LXCFS_FILES, '')).body);
     const floor = await start([...nodeArgs, '-e', FLOOR_JS, certFile, keyFile, answerFile], path.join(dir, 'floor.log'));
     const webhook = await start(
-      [...nodeArgs, cli, 'webhook', `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', '--shutdown-delay=0'],
+      [...nodeArgs, cli, 'webhook', ...(process.env.BENCH_WEBHOOK_ARGS ?? '').split(' ').filter(Boolean), `--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', '--shutdown-delay=0'],
       path.join(dir, 'webhook.log'),
-    );
+    ).catch(async (err: unknown) => {
+      await stopProc(floor.proc);
+      throw err;
+    });
     try {
       for (let i = 0; i < ROUNDS; i++) {
         const f = await load('floor (bare HTTPS, fixed answer)', floor.port, ca.certPem, body, floor.proc.pid!);

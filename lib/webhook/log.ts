@@ -21,6 +21,11 @@ export class Logger {
     return ORDER[level] >= ORDER[this.min];
   }
 
+  /** Lifecycle lines (listening, shutting down) that tooling waits for: written at any --log-level. */
+  always(msg: string, fields?: Record<string, unknown>): void {
+    this.sink.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...this.base, ...fields })}\n`);
+  }
+
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (!this.enabled(level)) return;
     this.sink.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...this.base, ...fields })}\n`);

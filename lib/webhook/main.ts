@@ -136,12 +136,12 @@ export async function runWebhook(argv: string[]): Promise<void> {
   const metricsPort = (metricsServer.address() as AddressInfo).port;
 
   stops.push(...startRepair(flags, kube, namespace, identity, mutator, logger, metrics));
-  logger.info('listening', { port, metricsPort, certMode: flags['cert-mode'], repairMode: flags['repair-mode'], files: flags.file });
+  logger.always('listening', { port, metricsPort, certMode: flags['cert-mode'], repairMode: flags['repair-mode'], files: flags.file });
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
       const delay = flags['shutdown-delay'];
-      logger.info('shutting down', { signal, shutdownDelaySeconds: delay });
+      logger.always('shutting down', { signal, shutdownDelaySeconds: delay });
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       server.drain();

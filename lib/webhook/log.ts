@@ -6,6 +6,37 @@ export interface LogSink {
   write(line: string): unknown;
 }
 
+/**
+ * Collects the lines written during one turn of the event loop and hands them
+ * to the target in a single write: under load one syscall carries many
+ * admission lines instead of one each. Flushed before the process exits.
+ */
+export class BatchingSink implements LogSink {
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor(private readonly target: LogSink = process.stdout) {
+    process.on('exit', () => this.flush());
+  }
+
+  write(line: string): boolean {
+    this.pending.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.length === 1 ? this.pending[0] : this.pending.join('');
+    this.pending = [];
+    this.target.write(text);
+  }
+}
+
 export class Logger {
   constructor(
     private readonly sink: LogSink = process.stdout,

@@ -12,7 +12,7 @@ import { parseFlags, UsageError, usageText } from '../flags';
 import { CertFileWatcher, readPair } from './cert-files';
 import { WEBHOOK_FLAGS, WebhookFlags } from './flags';
 import type { KubeApi } from './kube-api';
-import { errorText, Logger, LogLevel } from './log';
+import { BatchingSink, errorText, Logger, LogLevel } from './log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
 import { LeaderElector, RepairReconciler } from './repair';
@@ -46,7 +46,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
   if (flags['cert-mode'] === 'self' && !namespace) throw new UsageError('--cert-mode self needs --namespace or $POD_NAMESPACE');
 
   const identity = process.env.POD_NAME || os.hostname();
-  const logger = new Logger(process.stdout, flags['log-level'] as LogLevel, { component: 'webhook', instance: identity });
+  const logger = new Logger(new BatchingSink(process.stdout), flags['log-level'] as LogLevel, { component: 'webhook', instance: identity });
   const metrics = new WebhookMetrics();
   const stops: (() => Promise<void> | void)[] = [];
   const syncMs = flags['sync-interval'] * 1000;

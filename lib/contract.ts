@@ -84,3 +84,10 @@ export const HELPER_IMAGE_PATH = '/usr/local/libexec/lxcfs-kit/lxcfs-kit-remount
 export const WEBHOOK_TLS_DIR = '/etc/lxcfs-kit/tls';
 /** Argo CD orders a sync by this annotation: RBAC/priority/quota → agent → webhook → webhook configuration. */
 export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
+
+/**
+ * NODE_OPTIONS of the agent image (its Dockerfile target sets it; the manifests do not repeat
+ * it). A 1 MiB young generation keeps the agent's resident memory under its 64 MiB request.
+ * The webhook's counterpart is WEBHOOK_NODE_OPTIONS in lib/webhook/flags.ts.
+ */
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=1';

@@ -275,32 +275,34 @@ export class LxcfsWebhook extends Construct {
       // (the object does not exist yet when it is authorized).
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [names.lease], verbs: ['get', 'update'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-      // Events about repaired or unrepairable pods.
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     ], false);
 
     if (selfManaged) {
       role('CertificatesRole', names.certificates, [
-        { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'update', 'patch'] },
+        { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'update'] },
         // The first replica creates the Secret; `create` cannot be limited by name.
         { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       ], false);
       role('ConfigurationRole', names.configurationAccess, [
-        // list/watch by name: the webhook watches its own configuration with a
-        // metadata.name field selector and restores the caBundle if something resets it.
+        // watch by name: the webhook watches its own configuration with a metadata.name
+        // field selector (a bare watch, no list) and restores the caBundle with a JSON patch
+        // if something resets it.
         {
           apiGroups: ['admissionregistration.k8s.io'],
           resources: ['mutatingwebhookconfigurations'],
           resourceNames: [names.webhookConfiguration],
-          verbs: ['get', 'list', 'watch', 'patch', 'update'],
+          verbs: ['get', 'watch', 'patch'],
         },
       ], true);
     }
     if (repairMode !== 'off') {
       role('ReconcilerRole', names.reconciler, [
-        // The reconciler finds opted-in pods created without injection. list/watch cannot be
-        // limited by name; these are read-only.
-        { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },
+        // The reconciler polls for opted-in pods created without injection. list cannot be
+        // limited by name; it is read-only.
+        { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list'] },
+        // A core/v1 Event must live in the namespace of the pod it is about, so reporting a pod
+        // anywhere in the cluster needs cluster-wide create (never patch: each report is new).
+        { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       ], true);
     }
     if (repairMode === 'evict') {

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import {
   AGENT_HEALTH_PORT,
+  AGENT_NODE_OPTIONS,
   AGENT_READY_FILE,
   AGENT_STATE_DIR,
   DEFAULT_LXCFS_PATH,
@@ -23,7 +24,7 @@ import { lxcfsFileMounts } from '../../lib/injection';
 import { LxcfsAgent, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps, LxcfsWebhook } from '../../lib';
 import { parseFlags } from '../../lib/flags';
 import { AGENT_FLAGS } from '../../lib/agent/flags';
-import { WEBHOOK_FLAGS } from '../../lib/webhook/flags';
+import { WEBHOOK_FLAGS, WEBHOOK_NODE_OPTIONS } from '../../lib/webhook/flags';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are checked field by field */
 type Obj = Record<string, any>;
@@ -39,6 +40,16 @@ const find = (objs: Obj[], kind: string, name?: string): Obj => {
   return o;
 };
 const podSpec = (o: Obj): Obj => o.spec.template.spec;
+
+/** The value of `ENV NODE_OPTIONS=...` in one target of the repository's Dockerfile (exactly one such line). */
+function dockerfileNodeOptions(target: string): string {
+  const dockerfile = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+  const stage = dockerfile.split(/^FROM /m).find((s) => new RegExp(`^\\S+ AS ${target}\\s*$`).test(s.split('\n')[0]));
+  if (stage === undefined) throw new Error(`no Dockerfile target ${target}`);
+  const values = [...stage.matchAll(/^ENV NODE_OPTIONS=(.*)$/gm)].map((m) => m[1].trim().replace(/^"(.*)"$/, '$1'));
+  if (values.length !== 1) throw new Error(`Dockerfile target ${target}: ${values.length} ENV NODE_OPTIONS lines, expected 1`);
+  return values[0];
+}
 const container = (o: Obj): Obj => podSpec(o).containers[0];
 
 describe('default install', () => {
@@ -138,12 +149,12 @@ describe('default install', () => {
     expect((live.failureThreshold - 1) * live.periodSeconds).toBeGreaterThanOrEqual(20);
   });
 
-  test('agent memory: NODE_OPTIONS=--max-semi-space-size=1 comes from the agent image, not repeated in the manifest', () => {
-    const dockerfile = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
-    const agentStage = dockerfile.split(/^FROM /m).find((stage) => /^\S+ AS agent\s*$/m.test(stage.split('\n')[0]));
-    expect(agentStage).toBeDefined();
-    expect(agentStage).toMatch(/^ENV NODE_OPTIONS=--max-semi-space-size=1$/m);
-    expect((container(agent).env as Obj[]).map((e) => e.name)).not.toContain('NODE_OPTIONS');
+  test('node memory: each image target sets NODE_OPTIONS to its contract constant, the manifests never repeat it', () => {
+    expect(dockerfileNodeOptions('agent')).toBe(AGENT_NODE_OPTIONS);
+    expect(dockerfileNodeOptions('webhook')).toBe(WEBHOOK_NODE_OPTIONS);
+    expect(AGENT_NODE_OPTIONS).toBe('--max-semi-space-size=1');
+    expect(WEBHOOK_NODE_OPTIONS).toBe('--max-semi-space-size=4');
+    for (const o of [agent, webhook]) expect(((container(o).env ?? []) as Obj[]).map((e) => e.name)).not.toContain('NODE_OPTIONS');
   });
 
   test('agent shutdown: grace period of at least 30 s (the old agent waits up to 20 s for its successor)', () => {
@@ -242,16 +253,63 @@ describe('default install', () => {
   test('RBAC by resourceNames wherever the API allows it', () => {
     const role = find(objs, 'Role', 'lxcfs-kit-webhook-certificates');
     expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['secrets'], resourceNames: ['lxcfs-kit-webhook-tls'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['lxcfs-kit-webhook-tls'], verbs: ['get', 'update'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     ]);
     const mwcRole = find(objs, 'ClusterRole', 'lxcfs-kit-webhook-configuration');
-    expect(mwcRole.rules[0].resourceNames).toEqual([mwc.metadata.name]);
-    const leases = find(objs, 'Role', 'lxcfs-kit-webhook').rules[0];
-    expect(leases).toEqual({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['lxcfs-kit-webhook-repair'], verbs: ['get', 'update'] });
-    // report mode reads pods and namespaces, but evicts nothing.
-    expect(find(objs, 'ClusterRole', 'lxcfs-kit-webhook-reconciler').rules).toEqual([{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] }]);
+    expect(mwcRole.rules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [mwc.metadata.name], verbs: ['get', 'watch', 'patch'] },
+    ]);
+    expect(find(objs, 'Role', 'lxcfs-kit-webhook').rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['lxcfs-kit-webhook-repair'], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
+    // report mode reads pods and namespaces and reports with Events, but evicts nothing.
+    expect(find(objs, 'ClusterRole', 'lxcfs-kit-webhook-reconciler').rules).toEqual([
+      { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
     expect(objs.some((o) => JSON.stringify(o).includes('pods/eviction'))).toBe(false);
+  });
+
+  test('RBAC least privilege: only the verbs the webhook calls (no secrets/events patch, no configuration update/list, no pod watch)', () => {
+    const rules = objs.filter((o) => o.kind.endsWith('Role')).flatMap((o) => o.rules as Obj[]);
+    const verbsOn = (resource: string): string[] => [...new Set(rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs as string[]))].sort();
+    expect(verbsOn('secrets')).toEqual(['create', 'get', 'update']);
+    expect(verbsOn('mutatingwebhookconfigurations')).toEqual(['get', 'patch', 'watch']);
+    expect(verbsOn('events')).toEqual(['create']);
+    expect(verbsOn('leases')).toEqual(['create', 'get', 'update']);
+    expect(verbsOn('pods')).toEqual(['list']);
+    expect(verbsOn('namespaces')).toEqual(['list']);
+  });
+
+  test('Events about reported pods: create cluster-wide (a core/v1 Event lives in its pod\'s namespace), nowhere else', () => {
+    const eventRoles = objs.filter((o) => o.kind.endsWith('Role') && JSON.stringify(o.rules).includes('events'));
+    expect(eventRoles.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['ClusterRole/lxcfs-kit-webhook-reconciler']);
+    const binding = find(objs, 'ClusterRoleBinding', 'lxcfs-kit-webhook-reconciler');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'lxcfs-kit-webhook-reconciler' });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: podSpec(webhook).serviceAccountName, namespace: webhook.metadata.namespace }]);
+    // The core group only: the webhook writes core/v1 Events, never events.k8s.io ones.
+    expect(find(objs, 'ClusterRole', 'lxcfs-kit-webhook-reconciler').rules.filter((r: Obj) => r.resources.includes('events'))).toEqual([
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
+  });
+
+  test('webhook shutdown: grace period covers --shutdown-delay, the listener drain and a margin (at least 15 s)', () => {
+    const flags = parseFlags(WEBHOOK_FLAGS, container(webhook).args.slice(1));
+    const drainSeconds = 5; // WebhookServer.close() default grace for in-flight admissions
+    expect(flags['shutdown-delay']).toBe(5);
+    expect(podSpec(webhook).terminationGracePeriodSeconds).toBeGreaterThanOrEqual(15);
+    expect(podSpec(webhook).terminationGracePeriodSeconds).toBeGreaterThanOrEqual(flags['shutdown-delay'] + drainSeconds + 5);
+  });
+
+  test('webhook probes: readiness HTTPS GET /readyz, liveness and startup HTTPS GET /healthz, on the https port', () => {
+    const c = container(webhook);
+    const https = (c.ports as Obj[]).find((p) => p.name === 'https');
+    expect(https?.containerPort).toBe(WEBHOOK_HTTPS_PORT);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
   });
 
   test('Argo CD sync waves: RBAC → agent → webhook → webhook configuration', () => {
@@ -314,10 +372,10 @@ describe('options', () => {
     expect(container(find(objs, 'Deployment')).args).toContain('--legacy-namespace-label');
   });
 
-  test('repair modes: off grants no pod access, evict adds pods/eviction', () => {
+  test('repair modes: off grants no pod access and no Events, evict adds pods/eviction', () => {
     const rules = synth({ webhook: { repairMode: 'off' } }).filter((o) => o.kind.endsWith('Role')).flatMap((o) => o.rules);
     expect(rules.length).toBeGreaterThan(0);
-    expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces/);
+    expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces|events/);
     const evict = synth({ webhook: { repairMode: 'evict' } });
     expect(find(evict, 'ClusterRole', 'lxcfs-kit-webhook-evictor').rules).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
   });

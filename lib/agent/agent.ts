@@ -12,7 +12,7 @@ import { LxcfsInstance, removeInstanceDir } from './lxcfs';
 import { AgentMetrics } from './metrics';
 import { carriedAttributes, MountEntry } from './mountinfo';
 import { pruneRuntimeDirectories } from './publicpath';
-import { containerIdOf, isDeadMount, lxcfsMountsOf, mountNamespaceOf, scanNamespaces } from './scan';
+import { containerIdOf, isDeadIn, isDeadMount, lxcfsMountsOf, mountNamespaceOf, ScanResult, scanNamespaces } from './scan';
 import { NodeState, processAlive } from './state';
 
 export interface AgentConfig {
@@ -41,6 +41,8 @@ export interface AgentConfig {
 interface ReconcileSummary {
   readonly healed: number;
   readonly failed: number;
+  /** Failed mounts that will be tried again (host path, or targets not given up on). */
+  readonly pending: number;
   readonly namespaces: number;
   readonly seconds: number;
 }
@@ -52,6 +54,14 @@ const SUCCESSOR_WAIT_MS = 20000;
 const LIVENESS_TIMEOUT_MS = 2000;
 /** Attempts per mount before the agent gives up on it (and says so). */
 const MAX_TARGET_FAILURES = 3;
+/** Passes through a fresh scan when every known process of a namespace exited before the helper got in. */
+const GONE_RETRIES = 3;
+/** Retry delay while mounts are pending (the agent is not ready until they are attached). */
+const PENDING_RETRY_MS = 200;
+/** How long an agent that was taken over waits for the last mounts on its lxcfs to move before stopping it. */
+const RELEASE_WAIT_MS = 5000;
+/** How long lxcfs may take to finish on its own once nothing mounts it (it exits about 1.5 s after its last user). */
+const DRAIN_MS = 3000;
 
 export class Agent implements HealthSource {
   readonly metrics = new AgentMetrics();
@@ -63,6 +73,12 @@ export class Agent implements HealthSource {
   private superseded = false;
   private supersededBy: number | undefined;
   private firstReconcileDone = false;
+  /**
+   * Mounts the last pass failed to re-attach and will try again (targets given up on after
+   * MAX_TARGET_FAILURES attempts are not counted). The agent is ready only at zero: during a
+   * handover the old lxcfs must keep serving those mounts.
+   */
+  private pendingMounts = 0;
   private stopping = false;
   /**
    * Live lxcfs instances whose mounts this agent takes over: device → FUSE source. Only while
@@ -119,6 +135,7 @@ export class Agent implements HealthSource {
     if (this.superseded) return `another agent (pid ${String(this.supersededBy)}) serves lxcfs on this node now`;
     if (!this.instance?.running || !this.instance.device) return 'lxcfs is not serving yet';
     if (!this.firstReconcileDone) return 'the first reconcile has not finished';
+    if (this.pendingMounts > 0) return `${this.pendingMounts} lxcfs mount(s) not re-attached to this agent's lxcfs yet (retrying; see the log)`;
     return undefined;
   }
 
@@ -232,6 +249,7 @@ export class Agent implements HealthSource {
     await this.reconcileChain.catch(() => undefined);
     const inst = this.instance;
     if (inst) await this.awaitSuccessor(inst);
+    let handedOver = false;
     if (inst) {
       await this.state
         .withLock(async () => {
@@ -244,11 +262,17 @@ export class Agent implements HealthSource {
             this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`);
           } else if (serving) {
             this.config.log(`another agent serves lxcfs now (pid ${serving.pid}); stopping without touching its mounts`);
+            handedOver = true;
           } else {
             this.config.log('stopping before this agent served');
           }
         })
         .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`));
+      // Outside the lock: the successor needs it to move the last mounts.
+      if (handedOver) {
+        await this.awaitReleased(inst);
+        await this.drain(inst);
+      }
       await inst.stop((t) => this.umountOwn(t));
     }
     this.metrics.lxcfsUp.set(0);
@@ -267,7 +291,14 @@ export class Agent implements HealthSource {
     const deadline = Date.now() + SUCCESSOR_WAIT_MS;
     let announced = false;
     while (Date.now() < deadline && inst.running) {
-      if (this.state.readServing()?.instance !== inst.id) return;
+      const serving = this.state.readServing();
+      if (serving === undefined) return;
+      if (serving.instance !== inst.id) {
+        // Taken over: done once the successor has every mount on its own lxcfs (or died trying).
+        if (serving.attached !== false || !processAlive(serving.pid)) return;
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
       const successors = this.state.otherAgents().filter((a) => a.startedAt >= this.startedAt);
       if (successors.length === 0) return;
       if (!announced) {
@@ -276,6 +307,60 @@ export class Agent implements HealthSource {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * After a takeover, before stopping our lxcfs: wait (bounded) until no mount outside our own
+   * instance directory uses it any more, so that no container is left on a dead lxcfs by a
+   * successor that missed one of its mounts.
+   */
+  private async awaitReleased(inst: LxcfsInstance): Promise<void> {
+    if (!inst.running || !inst.device) return;
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    let users = this.mountsUsing(inst);
+    if (users.length === 0) return;
+    while (users.length > 0 && Date.now() < deadline && inst.running) {
+      await new Promise((r) => setTimeout(r, 100));
+      users = this.mountsUsing(inst);
+    }
+    if (users.length > 0) {
+      this.config.log(
+        `stopping lxcfs ${inst.pid} although ${users.length} mount(s) still use it after ${RELEASE_WAIT_MS / 1000} s ` +
+          `(the agent that took over will re-attach them when they fail): ${users.slice(0, 5).join(', ')}`,
+      );
+    } else {
+      this.config.log(`the last mounts on lxcfs ${inst.pid} moved to the agent that took over; stopping it`);
+    }
+  }
+
+  /**
+   * A reader that opened an lxcfs file just before its mount moved still reads through our
+   * lxcfs. Detach our own mount and let lxcfs finish by itself: its FUSE connection ends, and
+   * lxcfs exits, once the last mount and the last open file are gone. Bounded: a process that
+   * keeps a file open for good gets an error on its next read after the kill.
+   */
+  private async drain(inst: LxcfsInstance): Promise<void> {
+    if (!inst.running) return;
+    await this.umountOwn(inst.mountDir);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      inst.exited.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) this.config.log(`lxcfs ${inst.pid} still has open files ${DRAIN_MS / 1000} s after the handover; stopping it (their next read fails)`);
+  }
+
+  /** `namespace mountpoint` of every mount on this instance's lxcfs, other than our own private ones. */
+  private mountsUsing(inst: LxcfsInstance): string[] {
+    const out: string[] = [];
+    for (const ns of scanNamespaces().withLxcfs) {
+      for (const m of topMounts(ns.mounts)) {
+        if (m.device !== inst.device || m.source !== inst.fsSource || isUnder(m.mountPoint, this.state.instancesDir)) continue;
+        out.push(`${ns.namespace} ${m.mountPoint}`);
+      }
+    }
+    return out;
   }
 
   private async startHealth(): Promise<void> {
@@ -377,12 +462,19 @@ export class Agent implements HealthSource {
           source: inst.fsSource,
           lxcfsPath: this.config.lxcfsPath,
           since: new Date().toISOString(),
+          attached: false,
         });
         if (this.superseded) this.config.log('the agent that took over is gone; serving lxcfs again');
         this.superseded = false;
       }
       this.metrics.serving.set(1);
       const summary = await this.healPass(inst);
+      this.pendingMounts = summary.pending;
+      const record = this.state.readServing();
+      if (summary.pending === 0 && record?.instance === inst.id && record.attached === false) {
+        // The predecessor waits for this before it stops its lxcfs.
+        this.state.writeServing({ ...record, attached: true });
+      }
       this.lastSummary = summary;
       this.reconcileCount++;
       this.metrics.reconciles.inc();
@@ -397,7 +489,9 @@ export class Agent implements HealthSource {
     const failed = this.lastSummary?.failed ?? 0;
     if (failed > 0 && this.quickRetries < QUICK_RETRIES) {
       this.quickRetries++;
-      this.timers.push(setTimeout(() => this.requestReconcile('retry after failures'), 1000));
+      // Not ready yet (a rolling update waits for us): try again soon.
+      const delay = this.pendingMounts > 0 ? PENDING_RETRY_MS : 1000;
+      this.timers.push(setTimeout(() => this.requestReconcile('retry after failures'), delay));
     } else if (failed === 0) {
       this.quickRetries = 0;
     }
@@ -425,21 +519,79 @@ export class Agent implements HealthSource {
     const publicPids = [process.pid, ...(hostNamespace !== undefined && hostNamespace !== this.ownNamespace ? [1] : [])];
     for (const pid of publicPids) count(await this.attachPublicPath(inst, pid), () => `host path, namespace of pid ${pid}`);
 
+    // The host path is tried again on every pass.
+    let pending = failed;
     if (!this.healingSupported) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      return { healed, failed, namespaces: 0, seconds };
+      return { healed, failed, pending, namespaces: 0, seconds };
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
-    const scan = scanNamespaces();
+    let scan = scanNamespaces();
+    const namespacesScanned = scan.namespacesScanned;
+    let { requests, keys: roundKeys } = this.planContainerMounts(inst, scan, hostNamespace);
+    /** `pid mountpoint` of a request → `namespace mountpoint`, over every round. */
+    const keys = new Map(roundKeys);
+    const results: AttachResult[] = [];
+    for (let round = 1; ; round++) {
+      const answers = await this.helper.attach(requests);
+      results.push(...answers.filter((r) => !r.gone));
+      const gone = answers.filter((r) => r.gone);
+      if (gone.length === 0) break;
+      // Every process we knew in those namespaces exited between the scan and the helper. A namespace
+      // that still exists has other processes now: look again and enter through those.
+      scan = scanNamespaces();
+      const goneKeys = new Set(gone.map((r) => keys.get(`${r.pid} ${r.target}`)));
+      const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+      const stillThere = gone.filter((r) => present.has(keys.get(`${r.pid} ${r.target}`)?.split(' ')[0] ?? ''));
+      if (stillThere.length === 0) break;
+      if (round >= GONE_RETRIES) {
+        results.push(...stillThere);
+        break;
+      }
+      ({ requests, keys: roundKeys } = this.planContainerMounts(inst, scan, hostNamespace, goneKeys));
+      for (const [k, v] of roundKeys) keys.set(k, v);
+    }
+    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+    for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
+    for (const r of results) {
+      const key = keys.get(`${r.pid} ${r.target}`);
+      if (key === undefined) continue;
+      if (r.ok) {
+        this.failedTargets.delete(key);
+        continue;
+      }
+      const n = (this.failedTargets.get(key) ?? 0) + 1;
+      this.failedTargets.set(key, n);
+      if (n < MAX_TARGET_FAILURES) pending++;
+      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${r.target} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
+    }
+    count(results, (r) => {
+      const id = containerIdOf(r.pid);
+      return id ? `container ${id}, pid ${r.pid}` : `pid ${r.pid}`;
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { healed, failed, pending, namespaces: namespacesScanned, seconds };
+  }
+
+  /**
+   * The container mounts of a scan that must be re-attached to `inst` (only those whose
+   * `namespace mountpoint` key is in `only`, when given), one request per mount.
+   */
+  private planContainerMounts(
+    inst: LxcfsInstance,
+    scan: ScanResult,
+    hostNamespace: string | undefined,
+    only?: ReadonlySet<string | undefined>,
+  ): { requests: AttachRequest[]; keys: Map<string, string> } {
     const deadCache = new Map<string, boolean>();
-    const replaceable = (pid: number, m: MountEntry): boolean => {
+    const replaceable = (pids: readonly number[], m: MountEntry): boolean => {
       if (m.device === inst.device) return false;
       if (this.config.scopeSource !== undefined && m.source !== this.config.scopeSource) return false;
       if (this.takeoverDevices.get(m.device) === m.source) return true;
       let dead = deadCache.get(m.device);
       if (dead === undefined) {
-        dead = isDeadMount(`/proc/${pid}/root${m.mountPoint}`);
+        dead = isDeadIn(pids, m.mountPoint);
         deadCache.set(m.device, dead);
       }
       return dead;
@@ -453,34 +605,17 @@ export class Agent implements HealthSource {
         // no container's; each agent cleans up its own.
         if (isUnder(m.mountPoint, this.state.instancesDir)) continue;
         if (ours && m.mountPoint === this.config.lxcfsPath) continue;
-        if (!replaceable(ns.pid, m)) continue;
         const key = `${ns.namespace} ${m.mountPoint}`;
+        if (only !== undefined && !only.has(key)) continue;
+        if (!replaceable(ns.pids, m)) continue;
         // Each failed try may leave a mount behind (attached beneath, old one not detachable): stop trying.
         if ((this.failedTargets.get(key) ?? 0) >= MAX_TARGET_FAILURES) continue;
-        keys.set(`${ns.pid} ${m.mountPoint}`, key);
-        requests.push({ pid: ns.pid, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
+        const [pid, ...fallbackPids] = ns.pids;
+        keys.set(`${pid} ${m.mountPoint}`, key);
+        requests.push({ pid, fallbackPids, namespace: ns.namespace, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
       }
     }
-    const results = await this.helper.attach(requests);
-    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-    for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
-    for (const r of results) {
-      const key = keys.get(`${r.pid} ${r.target}`);
-      if (key === undefined) continue;
-      if (r.ok) {
-        this.failedTargets.delete(key);
-        continue;
-      }
-      const n = (this.failedTargets.get(key) ?? 0) + 1;
-      this.failedTargets.set(key, n);
-      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${r.target} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
-    }
-    count(results, (r) => {
-      const id = containerIdOf(r.pid);
-      return id ? `container ${id}, pid ${r.pid}` : `pid ${r.pid}`;
-    });
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { healed, failed, namespaces: scan.namespacesScanned, seconds };
+    return { requests, keys };
   }
 
   /** Puts this instance's root at the lxcfs path in the namespace of `pid`. */

@@ -9,8 +9,11 @@ import { LXCFS_FSTYPE, MountEntry, parseMountinfo } from './mountinfo';
 const LXCFS_MARKER = ` - ${LXCFS_FSTYPE} `;
 
 export interface NamespaceMounts {
-  /** A process inside the namespace; the helper enters the namespace through it. */
-  readonly pid: number;
+  /**
+   * Processes inside the namespace, oldest first (a container's init before the short-lived
+   * processes it forks); the helper enters the namespace through the first that still exists.
+   */
+  readonly pids: readonly number[];
   /** `mnt:[inode]`, the namespace's identity. */
   readonly namespace: string;
   readonly mounts: readonly MountEntry[];
@@ -22,6 +25,9 @@ export interface ScanResult {
   readonly withLxcfs: readonly NamespaceMounts[];
 }
 
+/** Enough ways into a namespace that all of them vanishing during one pass means the namespace is gone. */
+export const MAX_CANDIDATE_PIDS = 8;
+
 export function mountNamespaceOf(pid: number | 'self'): string | undefined {
   try {
     return fs.readlinkSync(`/proc/${pid}/ns/mnt`);
@@ -31,31 +37,66 @@ export function mountNamespaceOf(pid: number | 'self'): string | undefined {
 }
 
 export function lxcfsMountsOf(pid: number | 'self'): MountEntry[] {
+  return readLxcfsMounts(pid) ?? [];
+}
+
+/** The lxcfs mounts a process sees; undefined when the process is gone. */
+export function readLxcfsMounts(pid: number | 'self'): MountEntry[] | undefined {
+  let text: string;
   try {
-    // Most lines are not lxcfs: drop them before parsing (this runs for every namespace on the node).
-    const text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
-    if (!text.includes(LXCFS_MARKER)) return [];
-    const lines = text.split('\n').filter((l) => l.includes(LXCFS_MARKER));
-    return parseMountinfo(lines.join('\n')).filter((m) => m.fsType === LXCFS_FSTYPE);
+    text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
   } catch {
-    return [];
+    return undefined;
   }
+  // Most lines are not lxcfs: drop them before parsing (this runs for every namespace on the node).
+  if (!text.includes(LXCFS_MARKER)) return [];
+  const lines = text.split('\n').filter((l) => l.includes(LXCFS_MARKER));
+  return parseMountinfo(lines.join('\n')).filter((m) => m.fsType === LXCFS_FSTYPE);
 }
 
 export function scanNamespaces(): ScanResult {
-  const seen = new Set<string>();
-  const withLxcfs: NamespaceMounts[] = [];
+  const members = new Map<string, number[]>();
   for (const name of fs.readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(name)) continue;
     const pid = Number(name);
     const namespace = mountNamespaceOf(pid);
     // Kernel threads and processes that exited meanwhile have no readable namespace.
-    if (namespace === undefined || seen.has(namespace)) continue;
-    seen.add(namespace);
-    const mounts = lxcfsMountsOf(pid);
-    if (mounts.length > 0) withLxcfs.push({ pid, namespace, mounts });
+    if (namespace === undefined) continue;
+    const list = members.get(namespace);
+    if (list === undefined) members.set(namespace, [pid]);
+    // Keep a few more than needed: the oldest are picked below (pids wrap around, so the lowest is not always the oldest).
+    else if (list.length < 4 * MAX_CANDIDATE_PIDS) list.push(pid);
   }
-  return { namespacesScanned: seen.size, withLxcfs };
+  const withLxcfs: NamespaceMounts[] = [];
+  for (const [namespace, pids] of members) {
+    // Any process of the namespace shows its mounts: read them through the first one still alive.
+    let mounts: MountEntry[] | undefined;
+    for (const pid of pids) if ((mounts = readLxcfsMounts(pid)) !== undefined) break;
+    if (mounts !== undefined && mounts.length > 0) withLxcfs.push({ pids: oldestFirst(pids).slice(0, MAX_CANDIDATE_PIDS), namespace, mounts });
+  }
+  return { namespacesScanned: members.size, withLxcfs };
+}
+
+/**
+ * The oldest process of a namespace is almost always the container's init, which lives as long
+ * as the container; the processes it forks come and go between a scan and the helper's setns.
+ */
+function oldestFirst(pids: readonly number[]): number[] {
+  const started = new Map(pids.map((p) => [p, startTimeOf(p)]));
+  return [...pids].sort((a, b) => (started.get(a) ?? Infinity) - (started.get(b) ?? Infinity) || a - b);
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+function startTimeOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The container id (64 hex digits, as containerd, CRI-O and runc name cgroups) of a process, when it has one. */
@@ -72,16 +113,34 @@ export function containerIdOf(pid: number): string | undefined {
 }
 
 /**
- * True when a path sits on a FUSE mount whose daemon is gone. statfs, not stat:
+ * Whether a path sits on a FUSE mount whose daemon is gone. statfs, not stat:
  * FUSE answers stat from its attribute cache for a while after the daemon died,
  * while statfs always asks the daemon.
  */
-export function isDeadMount(path: string): boolean {
+export function mountState(path: string): 'dead' | 'alive' | 'missing' {
   try {
     fs.statfsSync(path);
-    return false;
+    return 'alive';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOTCONN' || code === 'ECONNABORTED';
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return 'dead';
+    return code === 'ENOENT' || code === 'ESRCH' ? 'missing' : 'alive';
   }
+}
+
+export function isDeadMount(path: string): boolean {
+  return mountState(path) === 'dead';
+}
+
+/**
+ * Whether the mount at `mountPoint` in a namespace is dead, looked at through the
+ * namespace's processes (`/proc/<pid>/root`): one that exited meanwhile shows nothing,
+ * so the next one is asked.
+ */
+export function isDeadIn(pids: readonly number[], mountPoint: string): boolean {
+  for (const pid of pids) {
+    const state = mountState(`/proc/${pid}/root${mountPoint}`);
+    if (state !== 'missing') return state === 'dead';
+  }
+  return false;
 }

@@ -16,6 +16,12 @@ export interface ServingRecord {
   readonly source: string;
   readonly lxcfsPath: string;
   readonly since: string;
+  /**
+   * False while the serving agent is still re-attaching mounts to its lxcfs after a takeover;
+   * true once none is left. The predecessor keeps its lxcfs running until then. (Absent in
+   * records of agents that predate it: treated as true.)
+   */
+  readonly attached?: boolean;
 }
 
 export function processAlive(pid: number): boolean {

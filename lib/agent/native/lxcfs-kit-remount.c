@@ -8,7 +8,11 @@
  *   lxcfs-kit-remount probe
  *       exit 0 and print "ok" when open_tree/move_mount exist, else exit 3.
  *   lxcfs-kit-remount attach            (requests on stdin, one per line)
- *       <pid> TAB <source> TAB <target> TAB <mode> [TAB <attrs>]
+ *       <pids> TAB <source> TAB <target> TAB <mode> [TAB <attrs>]
+ *       pids: <pid>[,<pid>...][@<inode>] — processes in the target mount
+ *       namespace, tried in order: one that exited (or whose pid now names a
+ *       process in another namespace than mnt:[<inode>]) is skipped, so a
+ *       short-lived process cannot make a namespace unreachable
  *       attrs: comma list of ro,nosuid,nodev,noexec set on the new mount
  *       (the old mount's flags, so a read-only injection stays read-only)
  *       mode replace: clone <source> (agent's namespace) and put it in place of
@@ -20,9 +24,10 @@
  *       mode umount:  detach the mount at <target>
  *       mode bind:    classic bind mount in the agent's own namespace
  *                     (fallback for kernels without open_tree)
- *       Requests for the same pid must be adjacent; they share one setns.
- *       Prints one line per request: "ok TAB pid TAB target TAB how" or
- *       "err TAB pid TAB target TAB step TAB errno TAB message".
+ *       Requests with the same pids field must be adjacent; they share one setns.
+ *       Prints one line per request: "ok TAB pids TAB target TAB how" or
+ *       "err TAB pids TAB target TAB step TAB errno TAB message" (pids as given;
+ *       step "gone": every process given has exited, the namespace may be gone).
  *   lxcfs-kit-remount exec [--cgroupns FILE] -- PROGRAM ARGS...
  *       join the cgroup namespace FILE (when given), ask the kernel to kill the
  *       program when the agent dies, and exec it (used to start lxcfs).
@@ -37,6 +42,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,6 +114,50 @@ static int enter(int ns_fd, int root_fd) {
   return 0;
 }
 
+/*
+ * Open the mount namespace and root of the first candidate that still exists.
+ * Returns 0, or -1 with errno (ESRCH when every candidate is gone).
+ */
+static int open_target(const char *pids, int *ns_fd, int *root_fd) {
+  char list[256], path[64];
+  unsigned long long want_ino = 0;
+  snprintf(list, sizeof(list), "%s", pids);
+  char *at = strchr(list, '@');
+  if (at) {
+    *at = 0;
+    want_ino = strtoull(at + 1, NULL, 10);
+  }
+  char *save = NULL;
+  for (char *pid = strtok_r(list, ",", &save); pid; pid = strtok_r(NULL, ",", &save)) {
+    snprintf(path, sizeof(path), "/proc/%s/ns/mnt", pid);
+    *ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*ns_fd < 0) {
+      if (errno == ENOENT || errno == ESRCH) continue;
+      return -1;
+    }
+    struct stat st;
+    if (want_ino != 0 && (fstat(*ns_fd, &st) < 0 || (unsigned long long)st.st_ino != want_ino)) {
+      /* The pid was reused by a process elsewhere: never mount into the wrong namespace. */
+      close(*ns_fd);
+      continue;
+    }
+    snprintf(path, sizeof(path), "/proc/%s/root", pid);
+    *root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*root_fd < 0) {
+      int err = errno;
+      close(*ns_fd);
+      if (err == ENOENT || err == ESRCH) continue;
+      errno = err;
+      return -1;
+    }
+    /* Both fds now hold the namespace and its root, whatever the process does next. */
+    return 0;
+  }
+  *ns_fd = *root_fd = -1;
+  errno = ESRCH;
+  return -1;
+}
+
 static void attach_one(const char *pid, struct request *r) {
   if (strcmp(r->mode, "umount") == 0) {
     if (umount2(r->target, MNT_DETACH) < 0) report_err(pid, r->target, "umount2", errno);
@@ -131,7 +181,6 @@ static void attach_one(const char *pid, struct request *r) {
 }
 
 static void run_batch(const char *pid, struct request *reqs, int n, int self_ns, int self_root) {
-  char path[64];
   int i, need_ns = 0;
   for (i = 0; i < n; i++) {
     reqs[i].clone_fd = -1;
@@ -150,16 +199,16 @@ static void run_batch(const char *pid, struct request *reqs, int n, int self_ns,
     reqs[i].clone_errno = errno;
     if (reqs[i].clone_fd >= 0) set_attrs(reqs[i].clone_fd, reqs[i].attrs);
   }
-  snprintf(path, sizeof(path), "/proc/%s/ns/mnt", pid);
-  int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
-  snprintf(path, sizeof(path), "/proc/%s/root", pid);
-  int root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int entered = ns_fd >= 0 && root_fd >= 0 && enter(ns_fd, root_fd) == 0;
+  int ns_fd = -1, root_fd = -1;
+  int opened = open_target(pid, &ns_fd, &root_fd) == 0;
+  int gone = !opened && errno == ESRCH;
+  int entered = opened && enter(ns_fd, root_fd) == 0;
   int enter_errno = errno;
   for (i = 0; i < n; i++) {
     struct request *r = &reqs[i];
     if (strcmp(r->mode, "bind") == 0) continue;
-    if (!entered) report_err(pid, r->target, "setns", enter_errno);
+    if (gone) report_err(pid, r->target, "gone", ESRCH);
+    else if (!entered) report_err(pid, r->target, "setns", enter_errno);
     else if (strcmp(r->mode, "umount") != 0 && r->clone_fd < 0) report_err(pid, r->target, "open_tree", r->clone_errno);
     else attach_one(pid, r);
   }
@@ -184,7 +233,7 @@ static int cmd_attach(void) {
   }
   struct request reqs[MAX_BATCH];
   char *lines[MAX_BATCH];
-  char cur_pid[32] = "";
+  char cur_pid[256] = "";
   int n = 0;
   char *line = NULL;
   size_t cap = 0;
@@ -199,7 +248,7 @@ static int cmd_attach(void) {
       int k = 0;
       while (tok && k < 5) { fields[k++] = tok; tok = strtok_r(NULL, "\t", &save); }
       if (k < 4 || strlen(fields[0]) >= sizeof(cur_pid)) {
-        printf("err\t-\t-\tparse\t%d\t%s\n", EINVAL, "expected pid, source, target, mode");
+        printf("err\t-\t-\tparse\t%d\t%s\n", EINVAL, "expected pids, source, target, mode");
         continue;
       }
       flush = n > 0 && (strcmp(fields[0], cur_pid) != 0 || n == MAX_BATCH);

@@ -7,6 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { mountNamespaceOf, scanNamespaces } from '../../lib/agent/scan';
 import { AgentProcess, sleep } from './support/agent-process';
 import { E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
@@ -82,6 +83,9 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
       expect(new Set(mounts.map((m) => m.device))).toEqual(new Set([status.lxcfsDevice]));
     }
     expect(env.hostLxcfsMounts().length).toBe(hostMountsBefore);
+    // The agent enters each container's namespace first through its init, not a process the reader forked.
+    const scan = scanNamespaces();
+    for (const c of containers) expect(scan.withLxcfs.find((ns) => ns.namespace === mountNamespaceOf(c.initPid))?.pids[0]).toBe(c.initPid);
     expect(env.lxcfsPids()).toEqual([status.lxcfsPid]);
   }, 240000);
 

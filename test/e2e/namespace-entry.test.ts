@@ -64,7 +64,8 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
       lxcfs.kill('SIGKILL');
       await new Promise((r) => lxcfs.once('exit', r));
     }
-    spawnSync('umount', ['-l', lxcfsMnt]);
+    // Only a failed test leaves something here (a file mounted in the wrong namespace).
+    for (const m of [target, lxcfsMnt]) if (m) spawnSync('umount', ['-l', m]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -348,7 +348,9 @@ export class Agent implements HealthSource {
       new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS))),
     ]);
     clearTimeout(timer);
-    if (!finished) this.config.log(`lxcfs ${inst.pid} still has open files ${DRAIN_MS / 1000} s after the handover; stopping it (their next read fails)`);
+    if (!finished) {
+      this.config.log(`lxcfs ${inst.pid} has not finished ${DRAIN_MS / 1000} s after the handover (a process may keep one of its files open; its next read fails); stopping it`);
+    }
   }
 
   /** `namespace mountpoint` of every mount on this instance's lxcfs, other than our own private ones. */

@@ -60,7 +60,10 @@ const GONE_RETRIES = 3;
 const PENDING_RETRY_MS = 200;
 /** How long an agent that was taken over waits for the last mounts on its lxcfs to move before stopping it. */
 const RELEASE_WAIT_MS = 5000;
-/** How long lxcfs may take to finish on its own once nothing mounts it (it exits about 1.5 s after its last user). */
+/**
+ * Grace for reads in flight on the old lxcfs after a handover. lxcfs exits by itself once its last
+ * mount and open file are gone, but only 1.5 s or more later, so this also bounds a slow exit.
+ */
 const DRAIN_MS = 3000;
 
 export class Agent implements HealthSource {
@@ -349,7 +352,10 @@ export class Agent implements HealthSource {
     ]);
     clearTimeout(timer);
     if (!finished) {
-      this.config.log(`lxcfs ${inst.pid} has not finished ${DRAIN_MS / 1000} s after the handover (a process may keep one of its files open; its next read fails); stopping it`);
+      this.config.log(
+        `lxcfs ${inst.pid} did not exit by itself within ${DRAIN_MS / 1000} s of the handover; stopping it ` +
+          '(a process that still holds one of its files open gets an error on its next read)',
+      );
     }
   }
 

@@ -593,13 +593,13 @@ export class Agent implements HealthSource {
     only?: ReadonlySet<string | undefined>,
   ): { requests: AttachRequest[]; keys: Map<string, string> } {
     const deadCache = new Map<string, boolean>();
-    const replaceable = (pids: readonly number[], m: MountEntry): boolean => {
+    const replaceable = (members: readonly number[], m: MountEntry): boolean => {
       if (m.device === inst.device) return false;
       if (this.config.scopeSource !== undefined && m.source !== this.config.scopeSource) return false;
       if (this.takeoverDevices.get(m.device) === m.source) return true;
       let dead = deadCache.get(m.device);
       if (dead === undefined) {
-        dead = isDeadIn(pids, m.mountPoint);
+        dead = isDeadIn(members, m.mountPoint);
         deadCache.set(m.device, dead);
       }
       return dead;
@@ -615,7 +615,7 @@ export class Agent implements HealthSource {
         if (ours && m.mountPoint === this.config.lxcfsPath) continue;
         const key = `${ns.namespace} ${m.mountPoint}`;
         if (only !== undefined && !only.has(key)) continue;
-        if (!replaceable(ns.pids, m)) continue;
+        if (!replaceable(ns.members, m)) continue;
         // Each failed try may leave a mount behind (attached beneath, old one not detachable): stop trying.
         if ((this.failedTargets.get(key) ?? 0) >= MAX_TARGET_FAILURES) continue;
         const [pid, ...fallbackPids] = ns.pids;
@@ -629,10 +629,9 @@ export class Agent implements HealthSource {
   /** Puts this instance's root at the lxcfs path in the namespace of `pid`. */
   private async attachPublicPath(inst: LxcfsInstance, pid: number): Promise<AttachResult[]> {
     const target = this.config.lxcfsPath;
-    const here = topMounts(lxcfsMountsOf(pid).filter((m) => m.mountPoint === target));
-    const top = here[0];
-    if (top?.device === inst.device) return [];
     const all = lxcfsMountsOf(pid).filter((m) => m.mountPoint === target);
+    const top = topMounts(all)[0];
+    if (top?.device === inst.device) return [];
     const dead = top !== undefined && isDeadMount(`/proc/${pid}/root${target}`);
     if (top !== undefined && !dead) {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.

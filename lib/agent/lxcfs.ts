@@ -28,12 +28,15 @@ export class LxcfsInstance {
   device = '';
   /** The FUSE source name of this lxcfs, as every mountinfo shows it. */
   fsSource = '';
+  /** Where lxcfs mounts itself; read once per re-attached mount in a reconcile, so computed once. */
+  readonly mountDir: string;
 
   private constructor(
     readonly id: string,
     readonly dir: string,
     private readonly child: ChildProcess,
   ) {
+    this.mountDir = path.join(dir, 'mnt');
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         this.exitCode = code;
@@ -43,9 +46,6 @@ export class LxcfsInstance {
     });
   }
 
-  get mountDir(): string {
-    return path.join(this.dir, 'mnt');
-  }
 
   get pid(): number {
     return this.child.pid ?? -1;

@@ -9,9 +9,13 @@ import { LXCFS_FSTYPE, MountEntry, parseMountinfo } from './mountinfo';
 const LXCFS_MARKER = ` - ${LXCFS_FSTYPE} `;
 
 export interface NamespaceMounts {
+  /** Some processes inside the namespace, unordered: any that still exists shows its mounts. */
+  readonly members: readonly number[];
   /**
    * Processes inside the namespace, oldest first (a container's init before the short-lived
    * processes it forks); the helper enters the namespace through the first that still exists.
+   * Worked out on first use (one /proc/<pid>/stat read per member): most namespaces have nothing
+   * to heal and never need it.
    */
   readonly pids: readonly number[];
   /** `mnt:[inode]`, the namespace's identity. */
@@ -72,9 +76,21 @@ export function scanNamespaces(): ScanResult {
     // Any process of the namespace shows its mounts: read them through the first one still alive.
     let mounts: MountEntry[] | undefined;
     for (const pid of pids) if ((mounts = readLxcfsMounts(pid)) !== undefined) break;
-    if (mounts !== undefined && mounts.length > 0) withLxcfs.push({ pids: oldestFirst(pids).slice(0, MAX_CANDIDATE_PIDS), namespace, mounts });
+    if (mounts !== undefined && mounts.length > 0) withLxcfs.push(namespaceMounts(namespace, pids, mounts));
   }
   return { namespacesScanned: members.size, withLxcfs };
+}
+
+function namespaceMounts(namespace: string, members: readonly number[], mounts: readonly MountEntry[]): NamespaceMounts {
+  let entry: readonly number[] | undefined;
+  return {
+    namespace,
+    members,
+    mounts,
+    get pids() {
+      return (entry ??= oldestFirst(members).slice(0, MAX_CANDIDATE_PIDS));
+    },
+  };
 }
 
 /**
@@ -82,6 +98,7 @@ export function scanNamespaces(): ScanResult {
  * as the container; the processes it forks come and go between a scan and the helper's setns.
  */
 function oldestFirst(pids: readonly number[]): number[] {
+  if (pids.length < 2) return [...pids];
   const started = new Map(pids.map((p) => [p, startTimeOf(p)]));
   return [...pids].sort((a, b) => (started.get(a) ?? Infinity) - (started.get(b) ?? Infinity) || a - b);
 }
@@ -134,8 +151,8 @@ export function isDeadMount(path: string): boolean {
 
 /**
  * Whether the mount at `mountPoint` in a namespace is dead, looked at through the
- * namespace's processes (`/proc/<pid>/root`): one that exited meanwhile shows nothing,
- * so the next one is asked.
+ * namespace's processes (`/proc/<pid>/root`, any order): one that exited meanwhile shows
+ * nothing, so the next one is asked.
  */
 export function isDeadIn(pids: readonly number[], mountPoint: string): boolean {
   for (const pid of pids) {

@@ -43,7 +43,8 @@ const podArb = fc.record(
       {
         containers: fc.uniqueArray(container, { minLength: 1, maxLength: 4, selector: (c) => c.name }),
         initContainers: fc.uniqueArray(container, { maxLength: 2, selector: (c) => c.name }),
-        volumes: fc.array(fc.record({ name, emptyDir: fc.constant({}) }), { maxLength: 3 }),
+        // Volume names are unique within a pod, as the API server's validation requires.
+        volumes: fc.uniqueArray(fc.record({ name, emptyDir: fc.constant({}) }), { maxLength: 3, selector: (v) => v.name }),
       },
       { requiredKeys: ['containers'] },
     ),

@@ -7,6 +7,7 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { createInterface } from 'readline';
 import { lxcfsMountsOf } from './scan';
 
 export interface LxcfsOptions {
@@ -74,15 +75,10 @@ export class LxcfsInstance {
     const child = spawn(opts.helperPath, helperArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     const instance = new LxcfsInstance(id, dir, child);
     for (const stream of [child.stdout, child.stderr]) {
-      let buf = '';
-      stream?.setEncoding('utf8').on('data', (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line !== '') opts.log(`lxcfs[${instance.pid}]: ${line}`);
-        }
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (raw: string) => {
+        const line = raw.trim();
+        if (line !== '') opts.log(`lxcfs[${instance.pid}]: ${line}`);
       });
     }
     child.on('error', (err) => opts.log(`cannot start lxcfs through ${opts.helperPath}: ${err.message}`));

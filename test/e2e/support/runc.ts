@@ -7,6 +7,7 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
+import { createInterface } from 'readline';
 import { parse as parseYaml } from 'yaml';
 import { applyPatch, Operation } from 'fast-json-patch';
 import { DEFAULT_LXCFS_FILES, INJECT_ENABLED, INJECT_LABEL } from '../../../lib/contract';
@@ -150,15 +151,7 @@ export class Runc {
     let stderr = '';
     if (output) {
       for (const stream of [child.stdout, child.stderr]) {
-        let buf = '';
-        stream?.setEncoding('utf8').on('data', (d: string) => {
-          buf += d;
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            output(buf.slice(0, nl));
-            buf = buf.slice(nl + 1);
-          }
-        });
+        if (stream) createInterface({ input: stream }).on('line', output);
       }
     } else {
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));

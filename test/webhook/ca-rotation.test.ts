@@ -64,23 +64,25 @@ test('a new CA is published beside the old one before the serving certificate mo
   const firstIssuer = new crypto.X509Certificate(firstCa[0]);
   const pid = webhook.proc.pid;
 
-  let checks = 0;
-  let sawTwoCas = false;
+  // Each phase must have been observed by at least one handshake; how many fit
+  // in a phase depends on the machine's load, so only presence is asserted.
+  let checksOnFirstCaOnly = 0;
+  let checksWithTwoCas = 0;
   let movedToNewCa: crypto.X509Certificate | undefined;
   // --ca-lifetime=20: the CA is due after about 13 s.
   while (!movedToNewCa && Date.now() < deadline) {
     const bundle = publishedBundle();
     const cas = splitPemBundle(bundle);
-    if (cas.length >= 2) sawTwoCas = true;
     // Exactly what the API server trusts right now must verify the served certificate.
     const served = await servedCert(bundle);
-    checks++;
+    if (cas.length >= 2) checksWithTwoCas++;
+    else checksOnFirstCaOnly++;
     if (!served.verify(firstIssuer.publicKey)) movedToNewCa = served;
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 50));
   }
   expect(movedToNewCa).toBeDefined();
-  expect(sawTwoCas).toBe(true);
-  expect(checks).toBeGreaterThan(20);
+  expect(checksOnFirstCaOnly).toBeGreaterThanOrEqual(1);
+  expect(checksWithTwoCas).toBeGreaterThanOrEqual(1);
   const bundle = splitPemBundle(publishedBundle());
   expect(bundle[0]).not.toBe(firstCa[0]);
   expect(movedToNewCa!.verify(new crypto.X509Certificate(bundle[0]).publicKey)).toBe(true);

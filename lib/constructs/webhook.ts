@@ -270,13 +270,6 @@ export class LxcfsWebhook extends Construct {
       });
     };
 
-    role('Role', names.webhook, [
-      // Leader election of the repair reconciler. `create` cannot be limited by name
-      // (the object does not exist yet when it is authorized).
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [names.lease], verbs: ['get', 'update'] },
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
-    ], false);
-
     if (selfManaged) {
       role('CertificatesRole', names.certificates, [
         { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'update'] },
@@ -296,6 +289,12 @@ export class LxcfsWebhook extends Construct {
       ], true);
     }
     if (repairMode !== 'off') {
+      role('Role', names.webhook, [
+        // Leader election of the repair reconciler, its only user. `create` cannot be limited
+        // by name (the object does not exist yet when it is authorized).
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [names.lease], verbs: ['get', 'update'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      ], false);
       role('ReconcilerRole', names.reconciler, [
         // The reconciler polls for opted-in pods created without injection. list cannot be
         // limited by name; it is read-only.

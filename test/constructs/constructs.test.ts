@@ -372,10 +372,10 @@ describe('options', () => {
     expect(container(find(objs, 'Deployment')).args).toContain('--legacy-namespace-label');
   });
 
-  test('repair modes: off grants no pod access and no Events, evict adds pods/eviction', () => {
+  test('repair modes: off grants no pod access, no Events and no Lease (only the reconciler elects a leader), evict adds pods/eviction', () => {
     const rules = synth({ webhook: { repairMode: 'off' } }).filter((o) => o.kind.endsWith('Role')).flatMap((o) => o.rules);
     expect(rules.length).toBeGreaterThan(0);
-    expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces|events/);
+    expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces|events|leases/);
     const evict = synth({ webhook: { repairMode: 'evict' } });
     expect(find(evict, 'ClusterRole', 'lxcfs-kit-webhook-evictor').rules).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
   });

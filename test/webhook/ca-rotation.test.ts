@@ -5,9 +5,6 @@
  * server does) always verifies the served certificate.
  */
 import * as crypto from 'crypto';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as tls from 'tls';
 import { splitPemBundle } from '../../lib/webhook/tls';
 import { FakeApiServer } from './fake-apiserver';
@@ -16,7 +13,6 @@ import { startWebhookProcess, WebhookProcess } from './helpers';
 const NS = 'lxcfs-kit';
 const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
 const fake = new FakeApiServer();
-let dir: string;
 let webhook: WebhookProcess;
 
 function publishedBundle(): string {
@@ -38,22 +34,19 @@ function servedCert(ca: string): Promise<crypto.X509Certificate> {
 
 beforeAll(async () => {
   await fake.start();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-ca-'));
-  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
   fake.put('mutatingwebhookconfigurations', {
     metadata: { name: 'lxcfs-kit' },
     webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
   });
   webhook = await startWebhookProcess(
     ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=20', '--cert-lifetime=60', '--repair-mode=off'],
-    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'replica-a' },
+    { KUBECONFIG: fake.kubeconfigPath, POD_NAME: 'replica-a' },
   );
 }, 120_000);
 
 afterAll(async () => {
   await webhook?.stop();
   await fake.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a new CA is published beside the old one before the serving certificate moves to it; a client trusting the published bundle never fails (fake API server)', async () => {

@@ -5,11 +5,8 @@
  * against a FAKE API server (no real one exists on these machines).
  */
 import * as crypto from 'crypto';
-import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
-import * as os from 'os';
-import * as path from 'path';
 import * as tls from 'tls';
 import { INJECTED_ANNOTATION } from '../../lib/contract';
 import { FakeApiServer } from './fake-apiserver';
@@ -20,7 +17,6 @@ const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
 const MWC = 'lxcfs-kit';
 
 const fake = new FakeApiServer();
-let dir: string;
 const replicas: Record<string, WebhookProcess> = {};
 
 function container(name = 'app'): Record<string, unknown> {
@@ -143,14 +139,12 @@ function startReplica(name: string): Promise<WebhookProcess> {
       '--evictions-per-minute=2',
       '--legacy-namespace-label',
     ],
-    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: name, KUBERNETES_SERVICE_HOST: '' },
+    { KUBECONFIG: fake.kubeconfigPath, POD_NAME: name, KUBERNETES_SERVICE_HOST: '' },
   );
 }
 
 beforeAll(async () => {
   await fake.start();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-cluster-'));
-  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
   seed();
   const [a, b] = await Promise.all([startReplica('replica-a'), startReplica('replica-b')]);
   replicas.a = a;
@@ -160,7 +154,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(Object.values(replicas).map((r) => r.stop()));
   await fake.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('self-managed certificates (fake API server)', () => {

@@ -8,7 +8,10 @@
  * equality label selectors, 429 from an eviction a PodDisruptionBudget would
  * refuse (simulated by the pod label `fake-pdb=block`). Nothing more.
  */
+import * as fs from 'fs';
 import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
 import { AddressInfo } from 'net';
 import { applyPatch, Operation } from 'fast-json-patch';
 import { makePki, TestPki } from './helpers';
@@ -43,6 +46,8 @@ export class FakeApiServer {
   private server?: https.Server;
   private readonly watchers = new Set<{ resource: string; name?: string; res: import('http').ServerResponse }>();
   port = 0;
+  /** A kubeconfig for this server, written by start() and removed by stop(): what the webhook process reads through $KUBECONFIG. */
+  kubeconfigPath = '';
 
   async start(): Promise<void> {
     this.server = https.createServer({ cert: this.pki.serving.certPem, key: this.pki.serving.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
@@ -65,6 +70,8 @@ export class FakeApiServer {
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as AddressInfo).port;
+    this.kubeconfigPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-fake-api-')), 'kubeconfig');
+    fs.writeFileSync(this.kubeconfigPath, this.kubeconfig(), { mode: 0o600 });
   }
 
   /** A watch stream: newline-delimited events for one resource (optionally one name), as the real server sends. */
@@ -95,9 +102,10 @@ export class FakeApiServer {
     for (const w of this.watchers) w.res.end();
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (this.kubeconfigPath) fs.rmSync(path.dirname(this.kubeconfigPath), { recursive: true, force: true });
   }
 
-  kubeconfig(): string {
+  private kubeconfig(): string {
     return [
       'apiVersion: v1',
       'kind: Config',

@@ -4,15 +4,11 @@
  * within seconds. Also: report mode reports and never evicts. Real process,
  * official client, FAKE API server.
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { FakeApiServer } from './fake-apiserver';
 import { startWebhookProcess, WebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
 const fake = new FakeApiServer();
-let dir: string;
 let webhook: WebhookProcess;
 
 type Mwc = { metadata: { name: string }; webhooks: { name: string; clientConfig: Record<string, unknown> }[] };
@@ -20,8 +16,6 @@ const mwc = (): Mwc => fake.get('mutatingwebhookconfigurations', undefined, 'lxc
 
 beforeAll(async () => {
   await fake.start();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-watch-'));
-  fs.writeFileSync(path.join(dir, 'kubeconfig'), fake.kubeconfig(), { mode: 0o600 });
   fake.put('namespaces', { metadata: { name: 'apps', labels: { 'lxcfs-kit.io/inject': 'enabled' } } });
   fake.put('namespaces', { metadata: { name: 'legacy', labels: { 'lxcfs-admission-webhook': 'enabled' } } });
   for (const ns of ['apps', 'legacy']) {
@@ -37,14 +31,13 @@ beforeAll(async () => {
   });
   webhook = await startWebhookProcess(
     ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=60', '--repair-mode=report', '--repair-interval=5'],
-    { KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'replica-a' },
+    { KUBECONFIG: fake.kubeconfigPath, POD_NAME: 'replica-a' },
   );
 }, 120_000);
 
 afterAll(async () => {
   await webhook?.stop();
   await fake.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function until(what: string, cond: () => boolean, ms: number): Promise<void> {

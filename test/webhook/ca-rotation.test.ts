@@ -3,17 +3,27 @@
  * official client against a FAKE API server: throughout the rotation, a client
  * that trusts exactly the caBundle published at that moment (what the API
  * server does) always verifies the served certificate.
+ *
+ * The Secret is seeded with a CA that falls due for renewal shortly after the
+ * webhook starts but stays valid for minutes after that. A CA made by the
+ * webhook with a seconds-long lifetime would leave the rotation only a few
+ * seconds before it expires, and a loaded machine misses that window.
  */
 import * as crypto from 'crypto';
 import * as tls from 'tls';
-import { splitPemBundle } from '../../lib/webhook/tls';
+import { createCa, issueServingCert, serviceDnsNames, splitPemBundle } from '../../lib/webhook/tls';
 import { FakeApiServer } from './fake-apiserver';
 import { startWebhookProcess, WebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
 const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
+// Renewal falls due two thirds into a CA's lifetime: backdating its creation by
+// (2/3 × lifetime − due) makes it due `due` from now and valid for `valid` more.
+const FIRST_CA_DUE_MS = 20_000;
+const FIRST_CA_VALID_MS = 200_000;
 const fake = new FakeApiServer();
 let webhook: WebhookProcess;
+let seededCaPem: string;
 
 function publishedBundle(): string {
   const m = fake.get('mutatingwebhookconfigurations', undefined, 'lxcfs-kit') as unknown as { webhooks: { clientConfig: { caBundle?: string } }[] };
@@ -38,8 +48,19 @@ beforeAll(async () => {
     metadata: { name: 'lxcfs-kit' },
     webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
   });
+  const now = Date.now();
+  const lifetime = 3 * (FIRST_CA_VALID_MS - FIRST_CA_DUE_MS);
+  const firstCa = createCa('lxcfs-kit-webhook-ca@test', lifetime, now + FIRST_CA_VALID_MS - lifetime);
+  const serving = issueServingCert(firstCa, serviceDnsNames('lxcfs-kit-webhook', NS), FIRST_CA_VALID_MS, now);
+  seededCaPem = firstCa.certPem;
+  const b64 = (pem: string): string => Buffer.from(pem, 'utf8').toString('base64');
+  fake.put('secrets', {
+    metadata: { name: 'lxcfs-kit-webhook-tls', namespace: NS },
+    type: 'kubernetes.io/tls',
+    data: { 'ca.crt': b64(firstCa.certPem), 'ca.key': b64(firstCa.keyPem), 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem) },
+  });
   webhook = await startWebhookProcess(
-    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=20', '--cert-lifetime=60', '--repair-mode=off'],
+    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=3600', '--cert-lifetime=3600', '--repair-mode=off'],
     { KUBECONFIG: fake.kubeconfigPath, POD_NAME: 'replica-a' },
   );
 }, 120_000);
@@ -50,10 +71,11 @@ afterAll(async () => {
 });
 
 test('a new CA is published beside the old one before the serving certificate moves to it; a client trusting the published bundle never fails (fake API server)', async () => {
-  const deadline = Date.now() + 40_000;
+  const deadline = Date.now() + FIRST_CA_VALID_MS - 20_000;
   while (!publishedBundle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const firstCa = splitPemBundle(publishedBundle());
-  expect(firstCa).toHaveLength(1);
+  // The webhook adopted the seeded Secret rather than making its own CA.
+  expect(firstCa).toEqual(splitPemBundle(seededCaPem));
   const firstIssuer = new crypto.X509Certificate(firstCa[0]);
   const pid = webhook.proc.pid;
 
@@ -62,7 +84,7 @@ test('a new CA is published beside the old one before the serving certificate mo
   let checksOnFirstCaOnly = 0;
   let checksWithTwoCas = 0;
   let movedToNewCa: crypto.X509Certificate | undefined;
-  // --ca-lifetime=20: the CA is due after about 13 s.
+  // The seeded CA falls due FIRST_CA_DUE_MS after beforeAll; the loop ends once the serving certificate moved.
   while (!movedToNewCa && Date.now() < deadline) {
     const bundle = publishedBundle();
     const cas = splitPemBundle(bundle);
@@ -83,4 +105,4 @@ test('a new CA is published beside the old one before the serving certificate mo
   expect(webhook.proc.exitCode).toBeNull();
   expect(webhook.logs.some((e) => e.msg === 'certificates rotated' && e.what === 'ca')).toBe(true);
   expect(webhook.logs.some((e) => e.msg === 'certificates rotated' && e.what === 'serving (new CA)')).toBe(true);
-}, 90_000);
+}, FIRST_CA_VALID_MS);

@@ -133,7 +133,8 @@ function startReplica(name: string): Promise<WebhookProcess> {
       '--port=0',
       '--metrics-port=0',
       '--sync-interval=1',
-      '--cert-lifetime=12',
+      // Renewal falls due at 20 s and leaves 10 s before expiry, enough for a loaded machine's late sync.
+      '--cert-lifetime=30',
       '--repair-mode=evict',
       '--repair-interval=5',
       '--evictions-per-minute=2',
@@ -219,11 +220,11 @@ describe('self-managed certificates (fake API server)', () => {
     const ca = publishedBundle();
     const pids = Object.values(replicas).map((r) => r.proc.pid);
     const before = await servedSerial(replicas.a.port, ca);
-    // --cert-lifetime=12: renewal is due two thirds in, well before expiry.
+    // --cert-lifetime=30: renewal is due two thirds in (20 s), well before expiry.
     const after = await eventually('a new serving certificate', async () => {
       const s = await servedSerial(replicas.a.port, ca);
       return s !== before ? s : undefined;
-    }, 30_000);
+    }, 60_000);
     expect(after).not.toBe(before);
     expect(await servedSerial(replicas.b.port, ca)).toMatch(/^[0-9A-F]+$/);
     expect(Object.values(replicas).map((r) => r.proc.pid)).toEqual(pids);

@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { mountNamespaceOf, scanNamespaces } from '../../lib/agent/scan';
+import { NodeState } from '../../lib/agent/state';
 import { AgentProcess, sleep } from './support/agent-process';
 import { E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
@@ -92,16 +93,38 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
   it('an old agent told to stop before its successor is ready keeps serving until the takeover: zero failed reads', async () => {
     resetLogs();
     await readersAdvance();
-    const old = agent;
-    const next = env.startAgent();
-    agent = next;
-    // As soon as the new agent has announced itself on the node (its first step), the old one is told to stop.
-    const announced = path.join(env.stateDir, 'agents', String(next.pid));
-    while (!fs.existsSync(announced) && next.running) await sleep(2);
+    const node = new NodeState(env.stateDir);
+    let old = agent;
+    let next: AgentProcess | undefined;
+    // The successor is frozen (SIGSTOP) right after it announced itself, so the old agent is told
+    // to stop while the successor is certainly not ready: a slow successor, made deterministic. A
+    // successor that took over before the freeze is an ordinary rolling replacement; start another.
+    for (let attempt = 0; attempt < 3 && !next; attempt++) {
+      const candidate = env.startAgent();
+      agent = candidate;
+      const announced = path.join(env.stateDir, 'agents', String(candidate.pid));
+      while (!fs.existsSync(announced) && candidate.running) await sleep(2);
+      process.kill(candidate.pid, 'SIGSTOP');
+      if (node.readServing()?.pid === old.pid) {
+        next = candidate;
+        break;
+      }
+      process.kill(candidate.pid, 'SIGCONT');
+      await candidate.waitReady();
+      expect(await old.stop()).toBe(0);
+      old = candidate;
+    }
+    if (!next) throw new Error('every successor took over before it could be frozen; the premise of this test was never reached');
     const stopped = old.stop();
+    try {
+      const deadline = Date.now() + 30000;
+      while (!old.logTail(10).includes('serving until it takes over') && old.running && Date.now() < deadline) await sleep(20);
+      expect(old.logTail(10)).toContain('serving until it takes over');
+    } finally {
+      process.kill(next.pid, 'SIGCONT');
+    }
     await next.waitReady();
     expect(await stopped).toBe(0);
-    expect(old.logTail(10)).toContain('serving until it takes over');
     await readersAdvance();
     for (const l of logs.values()) l.finish();
     const failures = [...logs.values()].flatMap((l) => l.failures);

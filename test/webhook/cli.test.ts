@@ -1,8 +1,6 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import * as fs from 'fs';
-import * as os from 'os';
-import { admissionResponse, fixturePod, makePki, request, REPO, review, startWebhookProcess } from './helpers';
+import { admissionResponse, fixturePod, makePki, request, REPO, review, startFileModeWebhook } from './helpers';
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
@@ -39,18 +37,7 @@ describe('lxcfs-kit webhook command line', () => {
 
 test('on SIGTERM the webhook fails /readyz but keeps answering admissions for --shutdown-delay, then exits 0', async () => {
   const pki = makePki();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-drain-'));
-  fs.writeFileSync(path.join(dir, 'tls.crt'), pki.serving.certPem);
-  fs.writeFileSync(path.join(dir, 'tls.key'), pki.serving.keyPem);
-  const w = await startWebhookProcess([
-    `--tls-cert-file=${path.join(dir, 'tls.crt')}`,
-    `--tls-key-file=${path.join(dir, 'tls.key')}`,
-    '--address=127.0.0.1',
-    '--port=0',
-    '--metrics-port=0',
-    '--repair-mode=off',
-    '--shutdown-delay=3',
-  ]);
+  const w = await startFileModeWebhook(pki, ['--shutdown-delay=3']);
   try {
     expect((await request(w.port, pki.ca.certPem, { method: 'GET', path: '/readyz' })).status).toBe(200);
     const exited = new Promise<number | null>((r) => w.proc.on('exit', (code) => r(code)));
@@ -63,6 +50,5 @@ test('on SIGTERM the webhook fails /readyz but keeps answering admissions for --
     expect(await exited).toBe(0);
   } finally {
     await w.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,10 +1,7 @@
-import * as fs from 'fs';
 import * as https from 'https';
-import * as os from 'os';
-import * as path from 'path';
 import * as tls from 'tls';
 import * as fc from 'fast-check';
-import { admissionResponse, fixturePod, makePki, request, review, startWebhookProcess, TestPki, WebhookProcess } from './helpers';
+import { admissionResponse, fixturePod, makePki, request, review, startFileModeWebhook, TestPki, WebhookProcess } from './helpers';
 
 const CASES = 10_000;
 const RAW_EVERY = 25; // every 25th case is raw bytes on a fresh TLS connection, not an HTTP client request
@@ -98,28 +95,15 @@ const rawBytes = fc.oneof(
 );
 
 let pki: TestPki;
-let dir: string;
 let webhook: WebhookProcess;
 
 beforeAll(async () => {
   pki = makePki();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-fuzz-'));
-  fs.writeFileSync(path.join(dir, 'tls.crt'), pki.serving.certPem);
-  fs.writeFileSync(path.join(dir, 'tls.key'), pki.serving.keyPem);
-  webhook = await startWebhookProcess([
-    `--tls-cert-file=${path.join(dir, 'tls.crt')}`,
-    `--tls-key-file=${path.join(dir, 'tls.key')}`,
-    '--address=127.0.0.1',
-    '--port=0',
-    '--metrics-port=0',
-    '--repair-mode=off',
-    `--max-request-bytes=${64 * 1024}`,
-  ]);
+  webhook = await startFileModeWebhook(pki, [`--max-request-bytes=${64 * 1024}`]);
 });
 
 afterAll(async () => {
   await webhook?.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function rawExchange(bytes: Buffer): Promise<string> {

@@ -1,6 +1,7 @@
 /** Shared helpers of the webhook tests: real certificates, real HTTPS clients, admission reviews. */
 import * as fs from 'fs';
 import * as https from 'https';
+import * as os from 'os';
 import * as path from 'path';
 import * as yaml from 'yaml';
 import { createCa, issueServingCert, KeyPairPem } from '../../lib/webhook/tls';
@@ -170,6 +171,33 @@ export async function startWebhookProcess(args: string[], env: Record<string, st
       const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       const code = await exited;
       clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/**
+ * Runs the webhook in file mode on loopback, serving `pki.serving` from files in a
+ * temporary directory that `stop()` removes.
+ */
+export async function startFileModeWebhook(pki: TestPki, args: string[] = []): Promise<WebhookProcess> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-webhook-'));
+  const certFile = path.join(dir, 'tls.crt');
+  const keyFile = path.join(dir, 'tls.key');
+  fs.writeFileSync(certFile, pki.serving.certPem);
+  fs.writeFileSync(keyFile, pki.serving.keyPem);
+  let w: WebhookProcess;
+  try {
+    w = await startWebhookProcess([`--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', ...args]);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    ...w,
+    stop: async () => {
+      const code = await w.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
       return code;
     },
   };

@@ -5,9 +5,11 @@
  * server does) always verifies the served certificate.
  *
  * The Secret is seeded with a CA that falls due for renewal shortly after the
- * webhook starts but stays valid for minutes after that. A CA made by the
- * webhook with a seconds-long lifetime would leave the rotation only a few
- * seconds before it expires, and a loaded machine misses that window.
+ * webhook first asks for it, but stays valid for minutes after that. The fake
+ * API server holds that first request until the Secret is seeded, so the window
+ * is measured from the webhook's own first step, whatever its start-up cost on
+ * a loaded machine (a CA seeded before starting the process could fall due
+ * before the process even read it, and the single-CA phase would never exist).
  */
 import * as crypto from 'crypto';
 import * as tls from 'tls';
@@ -19,7 +21,8 @@ const NS = 'lxcfs-kit';
 const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
 // Renewal falls due two thirds into a CA's lifetime: backdating its creation by
 // (2/3 × lifetime − due) makes it due `due` from now and valid for `valid` more.
-const FIRST_CA_DUE_MS = 20_000;
+// `due` only has to cover one Secret read, one publish and one handshake.
+const FIRST_CA_DUE_MS = 30_000;
 const FIRST_CA_VALID_MS = 200_000;
 const fake = new FakeApiServer();
 let webhook: WebhookProcess;
@@ -48,22 +51,32 @@ beforeAll(async () => {
     metadata: { name: 'lxcfs-kit' },
     webhooks: [{ name: 'pods.lxcfs-kit.io', clientConfig: { service: { name: 'lxcfs-kit-webhook', namespace: NS, path: '/mutate' } } }],
   });
-  const now = Date.now();
+  const firstSecretRead = fake.gate((method, p) => method === 'GET' && p === `/api/v1/namespaces/${NS}/secrets/lxcfs-kit-webhook-tls`);
+  const started = startWebhookProcess(
+    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=3600', '--cert-lifetime=3600', '--repair-mode=off'],
+    { KUBECONFIG: fake.kubeconfigPath, POD_NAME: 'replica-a' },
+    180_000,
+  );
+  // A start that fails before asking for the Secret must fail the suite, not hang it.
+  await Promise.race([firstSecretRead.arrived, started]);
+  seededCaPem = seedSecret(Date.now());
+  firstSecretRead.open();
+  webhook = await started;
+}, 240_000);
+
+/** Stores a CA due for renewal FIRST_CA_DUE_MS after `now` and valid FIRST_CA_VALID_MS after it; returns its PEM. */
+function seedSecret(now: number): string {
   const lifetime = 3 * (FIRST_CA_VALID_MS - FIRST_CA_DUE_MS);
   const firstCa = createCa('lxcfs-kit-webhook-ca@test', lifetime, now + FIRST_CA_VALID_MS - lifetime);
   const serving = issueServingCert(firstCa, serviceDnsNames('lxcfs-kit-webhook', NS), FIRST_CA_VALID_MS, now);
-  seededCaPem = firstCa.certPem;
   const b64 = (pem: string): string => Buffer.from(pem, 'utf8').toString('base64');
   fake.put('secrets', {
     metadata: { name: 'lxcfs-kit-webhook-tls', namespace: NS },
     type: 'kubernetes.io/tls',
     data: { 'ca.crt': b64(firstCa.certPem), 'ca.key': b64(firstCa.keyPem), 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem) },
   });
-  webhook = await startWebhookProcess(
-    ['--cert-mode=self', `--namespace=${NS}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--sync-interval=1', '--ca-lifetime=3600', '--cert-lifetime=3600', '--repair-mode=off'],
-    { KUBECONFIG: fake.kubeconfigPath, POD_NAME: 'replica-a' },
-  );
-}, 120_000);
+  return firstCa.certPem;
+}
 
 afterAll(async () => {
   await webhook?.stop();

@@ -26,6 +26,8 @@ export interface RecordedCall {
   readonly contentType?: string;
   readonly body?: unknown;
   readonly status: number;
+  /** When the request arrived (ms since the epoch). */
+  readonly at: number;
 }
 
 const KINDS: Record<string, { kind: string; apiVersion: string; namespaced: boolean }> = {
@@ -45,6 +47,7 @@ export class FakeApiServer {
   private uid = 1;
   private server?: https.Server;
   private readonly watchers = new Set<{ resource: string; name?: string; res: import('http').ServerResponse }>();
+  private readonly gates: Gate[] = [];
   port = 0;
   /** A kubeconfig for this server, written by start() and removed by stop(): what the webhook process reads through $KUBECONFIG. */
   kubeconfigPath = '';
@@ -52,6 +55,7 @@ export class FakeApiServer {
   async start(): Promise<void> {
     this.server = https.createServer({ cert: this.pki.serving.certPem, key: this.pki.serving.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
       if (req.method === 'GET' && /[?&]watch=true(&|$)/.test(req.url ?? '')) return this.watch(req.url ?? '', req.headers.authorization, res);
+      const at = Date.now();
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -62,10 +66,15 @@ export class FakeApiServer {
         } catch {
           body = text;
         }
-        const { status, payload } = this.route(req.method ?? '', req.url ?? '', req.headers, body);
-        this.calls.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], contentType: req.headers['content-type'], body, status });
-        const out = JSON.stringify(payload);
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
+        const answer = (): void => {
+          const { status, payload } = this.route(req.method ?? '', req.url ?? '', req.headers, body);
+          this.calls.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], contentType: req.headers['content-type'], body, status, at });
+          const out = JSON.stringify(payload);
+          res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
+        };
+        const gate = this.gates.find((g) => !g.opened && g.matches(req.method ?? '', (req.url ?? '').split('?')[0]));
+        if (gate) gate.hold(answer);
+        else answer();
       });
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
@@ -77,7 +86,7 @@ export class FakeApiServer {
   /** A watch stream: newline-delimited events for one resource (optionally one name), as the real server sends. */
   private watch(url: string, auth: string | undefined, res: import('http').ServerResponse): void {
     const [pathPart, query = ''] = url.split('?');
-    this.calls.push({ method: 'WATCH', path: pathPart, status: auth === `Bearer ${FAKE_TOKEN}` ? 200 : 401 });
+    this.calls.push({ method: 'WATCH', path: pathPart, status: auth === `Bearer ${FAKE_TOKEN}` ? 200 : 401, at: Date.now() });
     if (auth !== `Bearer ${FAKE_TOKEN}`) {
       res.writeHead(401).end();
       return;
@@ -124,6 +133,23 @@ export class FakeApiServer {
       'current-context: fake',
       '',
     ].join('\n');
+  }
+
+  /**
+   * Holds every request that `matches` (method, path without query) until `open()`,
+   * then answers them from the store as it is at that moment. `arrived` resolves
+   * with the first held request: a test can act on "the process asked for X",
+   * an event, instead of on a wall-clock moment taken before the process started.
+   */
+  gate(matches: (method: string, path: string) => boolean): { arrived: Promise<void>; open: () => void } {
+    const g = new Gate(matches);
+    this.gates.push(g);
+    return { arrived: g.arrived, open: () => g.open() };
+  }
+
+  /** How many answered requests match (method, path without query) so far. */
+  count(method: string, path: string): number {
+    return this.calls.filter((c) => c.method === method && c.path === path).length;
   }
 
   /** Seeds or overwrites an object, as `kubectl apply` would. */
@@ -222,6 +248,25 @@ export class FakeApiServer {
       default:
         return status(405, 'MethodNotAllowed', method);
     }
+  }
+}
+
+class Gate {
+  opened = false;
+  private readonly held: (() => void)[] = [];
+  private signal!: () => void;
+  readonly arrived = new Promise<void>((r) => (this.signal = r));
+
+  constructor(readonly matches: (method: string, path: string) => boolean) {}
+
+  hold(answer: () => void): void {
+    this.held.push(answer);
+    this.signal();
+  }
+
+  open(): void {
+    this.opened = true;
+    for (const answer of this.held.splice(0)) answer();
   }
 }
 

@@ -49,9 +49,9 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<voi
 }
 
 test('a configuration replaced without its caBundle is patched again within seconds, by the watch (fake API server)', async () => {
-  await until('first publish', () => typeof mwc().webhooks[0].clientConfig.caBundle === 'string', 10_000);
+  await until('first publish', () => typeof mwc().webhooks[0].clientConfig.caBundle === 'string', 60_000);
   const bundle = mwc().webhooks[0].clientConfig.caBundle;
-  await until('watch established', () => fake.calls.some((c) => c.method === 'WATCH' && c.path.endsWith('/mutatingwebhookconfigurations')), 10_000);
+  await until('watch established', () => fake.calls.some((c) => c.method === 'WATCH' && c.path.endsWith('/mutatingwebhookconfigurations')), 60_000);
   for (let round = 0; round < 3; round++) {
     // What `helm upgrade` or a GitOps sync does: the whole object, as in the chart, without the bundle.
     const replaced = JSON.parse(JSON.stringify(mwc())) as Mwc;
@@ -63,9 +63,12 @@ test('a configuration replaced without its caBundle is patched again within seco
 });
 
 test('report mode (the default) reports an uninjected pod with an Event and never evicts; the legacy label is off by default (fake API server)', async () => {
-  await until('event', () => fake.list('events').length > 0, 20_000);
-  // Let another scan pass.
-  await new Promise((r) => setTimeout(r, 6000));
+  await until('event', () => fake.list('events').length > 0, 60_000);
+  // Let another whole scan pass: a pass starts by listing the opted-in namespaces, so two
+  // more starts mean one pass ran entirely after the event.
+  const scans = (): number => fake.count('GET', '/api/v1/namespaces');
+  const seen = scans();
+  await until('another scan pass', () => scans() >= seen + 2, 60_000);
   const events = fake.list('events').map((e) => `${e.metadata.namespace}/${(e.involvedObject as { name: string }).name}:${String(e.reason)}:${String(e.type)}`);
   expect(events).toEqual(['apps/bare:LxcfsNotInjected:Warning']);
   expect(fake.calls.filter((c) => c.path.endsWith('/eviction'))).toEqual([]);

@@ -37,7 +37,11 @@ describeE2E('agent startup (real lxcfs, real runc)', () => {
     fs.mkdirSync(runtimeDir, { recursive: true });
     // A crashed lxcfs right on the lxcfs path (the old, unsupervised setup): kill -9 leaves a dead mount.
     const crashed = spawn('lxcfs', ['-f', '-p', path.join(env.dir, 'crashed.pid'), env.lxcfsPath], { stdio: 'ignore' });
-    for (let i = 0; i < 200 && !fs.existsSync(path.join(env.lxcfsPath, 'proc/cpuinfo')); i++) await sleep(25);
+    const servesBy = Date.now() + 60_000;
+    while (!fs.existsSync(path.join(env.lxcfsPath, 'proc/cpuinfo'))) {
+      if (Date.now() > servesBy) throw new Error('lxcfs did not serve within 60 s');
+      await sleep(25);
+    }
     crashed.kill('SIGKILL');
     await new Promise((r) => crashed.on('exit', r));
     expect(isDeadMount(env.lxcfsPath)).toBe(true);

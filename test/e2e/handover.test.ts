@@ -37,7 +37,7 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
       },
     );
     // Every reader has read successfully before the first handover.
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + 90_000;
     while ([...logs.values()].some((l) => l.reads < 20) && Date.now() < deadline) await sleep(50);
   }, 120000);
 
@@ -51,7 +51,7 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
 
   async function readersAdvance(): Promise<void> {
     const before = new Map([...logs].map(([id, l]) => [id, l.reads]));
-    const deadline = Date.now() + 20000;
+    const deadline = Date.now() + 90_000;
     while ([...logs].some(([id, l]) => l.reads <= (before.get(id) ?? 0)) && Date.now() < deadline) await sleep(50);
   }
 
@@ -117,7 +117,7 @@ describeE2E('zero-downtime handover (real lxcfs, real runc)', () => {
     if (!next) throw new Error('every successor took over before it could be frozen; the premise of this test was never reached');
     const stopped = old.stop();
     try {
-      const deadline = Date.now() + 30000;
+      const deadline = Date.now() + 90_000;
       while (!old.logTail(10).includes('serving until it takes over') && old.running && Date.now() < deadline) await sleep(20);
       expect(old.logTail(10)).toContain('serving until it takes over');
     } finally {

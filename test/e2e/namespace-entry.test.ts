@@ -111,7 +111,7 @@ function readable(file: string): boolean {
   }
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 20000): Promise<void> {
+async function until(check: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);

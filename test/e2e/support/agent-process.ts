@@ -79,7 +79,7 @@ export class AgentProcess {
 
   private async discoverPort(): Promise<number> {
     if (this.port) return this.port;
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`agent exited before serving health:\n${this.logTail()}`);
       const text = fs.existsSync(this.opts.logFile) ? fs.readFileSync(this.opts.logFile, 'utf8') : '';
@@ -113,7 +113,7 @@ export class AgentProcess {
   }
 
   /** Waits until /readyz answers 200. */
-  async waitReady(timeoutMs = 30000): Promise<AgentStatus> {
+  async waitReady(timeoutMs = 90_000): Promise<AgentStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const port = await this.discoverPort();
@@ -125,7 +125,7 @@ export class AgentProcess {
   }
 
   /** Waits until `pred` holds for /status. */
-  async waitStatus(pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 30000): Promise<AgentStatus> {
+  async waitStatus(pred: (s: AgentStatus) => boolean, what: string, timeoutMs = 90_000): Promise<AgentStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = await this.status().catch(() => undefined);

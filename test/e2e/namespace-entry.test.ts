@@ -56,7 +56,7 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
     expect(brief.status).toBe(0);
     exitedPid = brief.pid;
     expect(processAlive(exitedPid)).toBe(false);
-  }, 60000);
+  }, 240_000);
 
   afterAll(async () => {
     if (holder?.pid !== undefined && holder.exitCode === null) holder.kill('SIGKILL');

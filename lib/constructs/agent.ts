@@ -4,10 +4,17 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
+import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
 import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
 import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
 
-export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {}
+export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {
+  /**
+   * Annotate the pods for Prometheus's annotation-based pod discovery (prometheus.io/scrape, port, path).
+   * @default false
+   */
+  readonly prometheusAnnotations?: boolean;
+}
 
 /**
  * The agent DaemonSet and its ServiceAccount. The agent needs no Kubernetes API
@@ -67,7 +74,7 @@ export class LxcfsAgent extends Construct {
         // stops: one extra pod per node during the roll, never zero.
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels: objectLabels(ctx, AGENT_COMPONENT) },
+          metadata: { labels: objectLabels(ctx, AGENT_COMPONENT), ...(props.prometheusAnnotations ? { annotations: { ...AGENT_SCRAPE_ANNOTATIONS } } : {}) },
           spec: {
             serviceAccountName: agentName,
             automountServiceAccountToken: false,

@@ -5,4 +5,5 @@ export * from './webhook';
 export * from './webhook-configuration';
 export * from './certificates';
 export * from './kit';
+export * from './monitoring';
 export * from './placeholder';

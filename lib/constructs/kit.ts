@@ -11,9 +11,11 @@ import {
   LxcfsAgentOptions,
   LxcfsCommonProps,
   LxcfsWebhookOptions,
+  MonitoringOptions,
   ServiceMonitorOptions,
   WEBHOOK_DEFAULTS,
 } from './props';
+import { LxcfsMonitoring } from './monitoring';
 import { LxcfsWebhook } from './webhook';
 
 export interface LxcfsKitProps extends LxcfsCommonProps {
@@ -49,6 +51,11 @@ export interface LxcfsKitProps extends LxcfsCommonProps {
    * @default { enabled: false }
    */
   readonly serviceMonitor?: ServiceMonitorOptions;
+  /**
+   * Prometheus scrape annotations on the agent pods, alerts (PrometheusRule) and a Grafana dashboard.
+   * @default {} (none of them)
+   */
+  readonly monitoring?: MonitoringOptions;
 }
 
 export class LxcfsKit extends Construct {
@@ -102,11 +109,17 @@ export class LxcfsKit extends Construct {
         },
       });
     }
-    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent });
+    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent, prometheusAnnotations: props.monitoring?.prometheusAnnotations });
     this.webhook = new LxcfsWebhook(this, 'Webhook', {
       ...common,
       ...props.webhook,
       files: props.files,
+      serviceMonitor: props.serviceMonitor,
+    });
+    new LxcfsMonitoring(this, 'Monitoring', {
+      ...props.monitoring,
+      ctx,
+      failurePolicy: props.webhook?.failurePolicy ?? WEBHOOK_DEFAULTS.failurePolicy,
       serviceMonitor: props.serviceMonitor,
     });
   }

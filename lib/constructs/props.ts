@@ -229,10 +229,10 @@ export interface LxcfsWebhookOptions {
   readonly certificates?: CertificateSource;
 }
 
-/** Prometheus Operator ServiceMonitor for the webhook's metrics. */
+/** Prometheus Operator ServiceMonitors for the webhook's and the agent's metrics. */
 export interface ServiceMonitorOptions {
   /**
-   * Create the ServiceMonitor (needs the monitoring.coreos.com CRDs).
+   * Create the ServiceMonitors (needs the monitoring.coreos.com CRDs); the agent's comes with a headless Service.
    * @default false
    */
   readonly enabled?: boolean;
@@ -242,6 +242,56 @@ export interface ServiceMonitorOptions {
    */
   readonly interval?: string;
 }
+
+/** Alerts and dashboard beyond the ServiceMonitors (lib/monitoring has their definitions). */
+export interface MonitoringOptions {
+  /**
+   * Annotate the agent pods with `prometheus.io/scrape`, `prometheus.io/port` and `prometheus.io/path`,
+   * for a Prometheus that discovers pods by annotation (no Prometheus Operator).
+   * @default false
+   */
+  readonly prometheusAnnotations?: boolean;
+  /**
+   * A PrometheusRule with lxcfs-kit's alerts (needs the monitoring.coreos.com CRDs).
+   * @default { enabled: false }
+   */
+  readonly prometheusRule?: PrometheusRuleOptions;
+  /**
+   * A Grafana dashboard in a ConfigMap, labelled for the Grafana sidecar that loads dashboards.
+   * @default { enabled: false }
+   */
+  readonly dashboard?: DashboardOptions;
+}
+
+/** The PrometheusRule with lxcfs-kit's alerts. */
+export interface PrometheusRuleOptions {
+  /**
+   * Create the PrometheusRule.
+   * @default false
+   */
+  readonly enabled?: boolean;
+  /**
+   * Extra labels on the PrometheusRule, e.g. the one your Prometheus's ruleSelector matches (`release: kube-prometheus-stack`).
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** The Grafana dashboard ConfigMap. */
+export interface DashboardOptions {
+  /**
+   * Create the dashboard ConfigMap.
+   * @default false
+   */
+  readonly enabled?: boolean;
+  /**
+   * Labels the Grafana sidecar selects dashboards by.
+   * @default { grafana_dashboard: '1' }
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export const DASHBOARD_DEFAULT_LABELS: Readonly<Record<string, string>> = { grafana_dashboard: '1' };
 
 export const DEFAULT_NAME = PROJECT_NAME;
 export const DEFAULT_NAMESPACE = PROJECT_NAME;

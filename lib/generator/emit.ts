@@ -20,7 +20,9 @@ const pad = (n: number) => ' '.repeat(n);
 export function scalar(v: Json): string {
   if (isMap(v) && Object.keys(v).length === 0) return '{}';
   if (Array.isArray(v) && v.length === 0) return '[]';
-  return toYaml(v).trimEnd();
+  // Values may hold Go-template text of their own (Prometheus alert annotations, Grafana legends):
+  // Helm must print it, not run it.
+  return toYaml(v).trimEnd().replace(/\{\{/g, '{{ "{{" }}');
 }
 const isScalarLike = (v: Json) => !(isMap(v) && Object.keys(v).length > 0) && !(Array.isArray(v) && v.length > 0);
 

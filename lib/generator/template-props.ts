@@ -54,6 +54,12 @@ export interface Dimension {
   readonly values: readonly string[];
   /** Go-template condition that holds when the values select `value`. */
   condition(value: string): string;
+  /**
+   * The choice only adds objects or fields of its own, whatever the other dimensions say: its
+   * values are synthesized with every other dimension at its default, instead of multiplying
+   * the combinations (and the chart tests' renders).
+   */
+  readonly additive?: boolean;
 }
 
 const eq = (path: string) => (value: string) => `eq ${path} ${JSON.stringify(value)}`;
@@ -70,14 +76,19 @@ export const DIMENSIONS: readonly Dimension[] = [
   { name: 'repair', values: ['report', 'off', 'evict'], condition: eq('$.Values.webhook.repairMode') },
   { name: 'quota', values: ['false', 'true'], condition: flag('$.Values.criticalPodsQuota.enabled') },
   { name: 'serviceMonitor', values: ['false', 'true'], condition: flag('$.Values.serviceMonitor.enabled') },
+  { name: 'prometheusAnnotations', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusAnnotations'), additive: true },
+  { name: 'prometheusRule', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusRule.enabled'), additive: true },
+  { name: 'dashboard', values: ['false', 'true'], condition: flag('$.Values.monitoring.dashboard.enabled'), additive: true },
 ];
 
 export type Combo = Readonly<Record<string, string>>;
 
-/** Every combination of dimension values, the all-defaults one first. */
+/** Every combination of dimension values, the all-defaults one first; additive dimensions vary on the defaults only. */
 export function allCombos(dimensions: readonly Dimension[] = DIMENSIONS): Combo[] {
-  let combos: Record<string, string>[] = [{}];
-  for (const d of dimensions) combos = combos.flatMap((c) => d.values.map((v) => ({ ...c, [d.name]: v })));
+  const defaults = Object.fromEntries(dimensions.map((d) => [d.name, d.values[0]]));
+  let combos: Record<string, string>[] = [defaults];
+  for (const d of dimensions) if (!d.additive) combos = combos.flatMap((c) => d.values.map((v) => ({ ...c, [d.name]: v })));
+  for (const d of dimensions) if (d.additive) combos.push(...d.values.slice(1).map((v) => ({ ...defaults, [d.name]: v })));
   return combos;
 }
 
@@ -123,6 +134,11 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
     imagePullPolicy: s('$.Values.imagePullPolicy') as 'IfNotPresent',
     criticalPodsQuota: combo.quota === 'true',
     serviceMonitor: { enabled: combo.serviceMonitor === 'true', interval: s('$.Values.serviceMonitor.interval') },
+    monitoring: {
+      prometheusAnnotations: combo.prometheusAnnotations === 'true',
+      prometheusRule: { enabled: combo.prometheusRule === 'true', labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.monitoring.prometheusRule.labels' })]: '' } },
+      dashboard: { enabled: combo.dashboard === 'true', labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.monitoring.dashboard.labels' })]: '' } },
+    },
     agent: {
       image: image('agent'),
       resources: block('$.Values.agent.resources'),

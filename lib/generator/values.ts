@@ -4,7 +4,7 @@
  * (the equivalence tests synthesize the constructs through it).
  */
 import { AGENT_IMAGE, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
-import { AGENT_DEFAULTS, CertificateSource, Json, JsonObject, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
+import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
 export interface Schema {
@@ -113,9 +113,20 @@ export const VALUES: Section = section('lxcfs-kit values', {
   criticalPodsQuota: section('ResourceQuota that admits system-*-critical pods outside kube-system (some managed clusters require it).', {
     enabled: leaf(false, { type: 'boolean' }, 'Create the ResourceQuota.'),
   }),
-  serviceMonitor: section('Prometheus Operator ServiceMonitor for the webhook metrics.', {
-    enabled: leaf(false, { type: 'boolean' }, 'Create the ServiceMonitor (needs the monitoring.coreos.com CRDs).'),
+  serviceMonitor: section('Prometheus Operator ServiceMonitors for the webhook and agent metrics.', {
+    enabled: leaf(false, { type: 'boolean' }, 'Create the ServiceMonitors (needs the monitoring.coreos.com CRDs); the agent\'s comes with a headless Service.'),
     interval: leaf('30s', { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' }, 'Scrape interval.'),
+  }),
+  monitoring: section('Alerts, dashboard and annotation-based scraping (see docs/runbooks.md).', {
+    prometheusAnnotations: leaf(false, { type: 'boolean' }, 'Annotate the agent pods with `prometheus.io/scrape`, `port` and `path` for a Prometheus without the Operator.'),
+    prometheusRule: section('PrometheusRule with lxcfs-kit\'s alerts (needs the monitoring.coreos.com CRDs).', {
+      enabled: leaf(false, { type: 'boolean' }, 'Create the PrometheusRule.'),
+      labels: leaf({}, stringMap, 'Extra labels, e.g. the one your Prometheus\'s ruleSelector matches (`release: kube-prometheus-stack`).'),
+    }),
+    dashboard: section('Grafana dashboard in a ConfigMap for the Grafana sidecar.', {
+      enabled: leaf(false, { type: 'boolean' }, 'Create the dashboard ConfigMap.'),
+      labels: leaf({ ...DASHBOARD_DEFAULT_LABELS }, stringMap, 'Labels the Grafana sidecar selects dashboards by.'),
+    }),
   }),
 });
 
@@ -187,6 +198,11 @@ export interface ChartValues {
   };
   criticalPodsQuota: { enabled: boolean };
   serviceMonitor: { enabled: boolean; interval: string };
+  monitoring: {
+    prometheusAnnotations: boolean;
+    prometheusRule: { enabled: boolean; labels: Record<string, string> };
+    dashboard: { enabled: boolean; labels: Record<string, string> };
+  };
 }
 
 /** Deep merge of user values over the defaults, as Helm does (maps merge, everything else replaces). */
@@ -227,6 +243,11 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
     imagePullPolicy: values.imagePullPolicy,
     criticalPodsQuota: values.criticalPodsQuota.enabled,
     serviceMonitor: { enabled: values.serviceMonitor.enabled, interval: values.serviceMonitor.interval },
+    monitoring: {
+      prometheusAnnotations: values.monitoring.prometheusAnnotations,
+      prometheusRule: { enabled: values.monitoring.prometheusRule.enabled, labels: values.monitoring.prometheusRule.labels },
+      dashboard: { enabled: values.monitoring.dashboard.enabled, labels: values.monitoring.dashboard.labels },
+    },
     agent: {
       image: `${values.agent.image.repository}:${version(values.agent.image.tag)}`,
       lxcfsArgs: values.agent.lxcfsArgs,

@@ -11,13 +11,13 @@ const shared = {
 /** Project name → test file globs, relative to the repository. */
 const projects = {
   // Pure logic: no root, no child processes, no network.
-  unit: ['test/*.test.ts', 'test/constructs/**/*.test.ts', 'test/agent/**/*.test.ts', 'test/unit/**/*.test.ts'],
+  unit: ['test/*.test.ts', 'test/constructs/**/*.test.ts', 'test/agent/**/*.test.ts', 'test/unit/**/*.test.ts', 'test/monitoring/*.test.ts'],
   // Generated chart and manifests with the real Helm binaries; release, README and Dockerfile checks.
   chart: ['test/chart/**/*.test.ts', 'test/release/**/*.test.ts'],
   // The webhook as a real HTTPS process (against the fake API server where a cluster is needed).
-  webhook: ['test/webhook/**/*.test.ts'],
+  webhook: ['test/webhook/**/*.test.ts', 'test/doctor/**/*.test.ts'],
   // Real lxcfs, real runc, real mounts (root).
-  e2e: ['test/e2e/**/*.test.ts', 'test/csi/**/*.test.ts'],
+  e2e: ['test/e2e/**/*.test.ts', 'test/csi/**/*.test.ts', 'test/monitoring/live/**/*.test.ts'],
   // cgroup v2 and other kernels, in QEMU virtual machines.
   vm: ['test/vm/**/*.test.ts'],
 };

@@ -6,7 +6,7 @@
 import { VERSION } from './contract';
 import { UsageError } from './flags';
 
-const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<void>> }>> = {
+const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<void | number>> }>> = {
   webhook: {
     summary: 'serve the mutating admission webhook (HTTPS), certificates and repair reconciler',
     load: async () => (await import('./webhook/main')).runWebhook,
@@ -14,6 +14,10 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<(
   agent: {
     summary: 'run and supervise lxcfs on this node and heal stale lxcfs mounts in every container',
     load: async () => (await import('./agent/main')).runAgent,
+  },
+  doctor: {
+    summary: 'check an install with your kubeconfig and say what is wrong and what to do (exit 1 when something is)',
+    load: async () => (await import('./doctor/main')).runDoctor,
   },
 };
 
@@ -39,8 +43,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const run = await entry.load();
-    await run(rest);
-    return 0;
+    // A command that judges something (doctor) returns its exit status.
+    const code = await run(rest);
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`lxcfs-kit ${command}: ${err.message}\nRun "lxcfs-kit ${command} --help" for the flags.\n`);

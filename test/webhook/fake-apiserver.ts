@@ -6,7 +6,10 @@
  * webhook relies on: 409 on create of an existing object and on update with a
  * stale resourceVersion, RFC 6902 JSON Patch (422 when a `test` fails),
  * equality label selectors, 429 from an eviction a PodDisruptionBudget would
- * refuse (simulated by the pod label `fake-pdb=block`). Nothing more.
+ * refuse (simulated by the pod label `fake-pdb=block`). For `lxcfs-kit doctor`: DaemonSets and
+ * Deployments (read as stored), and the pod proxy (`pods/<name>:<port>/proxy/<path>`), which answers
+ * what a test registered with `proxy()` and 503 otherwise, as the real one does for a pod it
+ * cannot reach. Nothing more.
  */
 import * as fs from 'fs';
 import * as https from 'https';
@@ -37,6 +40,8 @@ const KINDS: Record<string, { kind: string; apiVersion: string; namespaced: bool
   events: { kind: 'Event', apiVersion: 'v1', namespaced: true },
   leases: { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1', namespaced: true },
   mutatingwebhookconfigurations: { kind: 'MutatingWebhookConfiguration', apiVersion: 'admissionregistration.k8s.io/v1', namespaced: false },
+  daemonsets: { kind: 'DaemonSet', apiVersion: 'apps/v1', namespaced: true },
+  deployments: { kind: 'Deployment', apiVersion: 'apps/v1', namespaced: true },
 };
 
 export class FakeApiServer {
@@ -48,6 +53,7 @@ export class FakeApiServer {
   private server?: https.Server;
   private readonly watchers = new Set<{ resource: string; name?: string; res: import('http').ServerResponse }>();
   private readonly gates: Gate[] = [];
+  private readonly proxied = new Map<string, unknown>(); // `${namespace}/${pod}:${port}/${path}`
   port = 0;
   /** A kubeconfig for this server, written by start() and removed by stop(): what the webhook process reads through $KUBECONFIG. */
   kubeconfigPath = '';
@@ -162,6 +168,11 @@ export class FakeApiServer {
     return stored;
   }
 
+  /** What the pod proxy answers (200, as JSON) for GET `pods/<pod>:<port>/proxy/<path>`. */
+  proxy(namespace: string, pod: string, port: number, path: string, answer: unknown): void {
+    this.proxied.set(`${namespace}/${pod}:${port}/${path}`, answer);
+  }
+
   /** Deletes an object, as `kubectl delete` would. */
   remove(resource: string, namespace: string | undefined, name: string): void {
     const key = this.key(resource, namespace, name);
@@ -186,6 +197,12 @@ export class FakeApiServer {
     if (headers.authorization !== `Bearer ${FAKE_TOKEN}`) return status(401, 'Unauthorized', 'missing or wrong bearer token');
     const [pathPart, query = ''] = url.split('?');
     const params = new URLSearchParams(query);
+    const proxy = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/:]+:\d+)\/proxy\/(.*)$/.exec(pathPart);
+    if (proxy) {
+      if (method !== 'GET') return status(405, 'MethodNotAllowed', method);
+      const key = `${proxy[1]}/${proxy[2]}/${proxy[3]}`;
+      return this.proxied.has(key) ? { status: 200, payload: this.proxied.get(key) } : status(503, 'ServiceUnavailable', `error trying to reach service: dial tcp ${proxy[2]}: connect: connection refused`);
+    }
     const m =
       /^\/(?:api\/v1|apis\/([a-z0-9.]+)\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/(eviction))?$/.exec(pathPart);
     if (!m) return status(404, 'NotFound', `no route ${pathPart}`);

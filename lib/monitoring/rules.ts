@@ -136,7 +136,7 @@ export function alertRules(t: MonitoringTarget): AlertRule[] {
       '10m',
       `increase(lxcfs_kit_webhook_errors_total{${ns}, kind="tls"}[10m]) > 5`,
       'clients of webhook {{ $labels.pod }} fail the TLS handshake',
-      'Usually the caBundle published in the webhook configuration does not match the serving certificate, so the API server cannot call the webhook.',
+      'Usually the CA bundle published in the webhook configuration does not match the serving certificate, so the API server cannot call the webhook.',
     ),
     rule(
       'LxcfsKitWebhookAdmissionErrors',

@@ -49,6 +49,7 @@ export const MATRIX: readonly MatrixEntry[] = [
       commonAnnotations: { 'example.com/owner': 'platform' },
       criticalPodsQuota: { enabled: true },
       serviceMonitor: { enabled: true, interval: '1m' },
+      monitoring: { prometheusAnnotations: true, prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, dashboard: { enabled: true } },
     },
   },
   { name: 'failurePolicy Ignore', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: { webhook: { failurePolicy: 'Ignore', replicas: 1, repairMode: 'off' } } },

@@ -56,7 +56,7 @@ test('every object of every matrix render (Helm 4.1) validates', () => {
   const objects = MATRIX.flatMap((e) => parseObjects(helmTemplate(helm4, CHART, e.release, e.namespace, e.values)));
   const kinds = new Set(objects.map((o) => String(o.kind)));
   // The matrix covers every kind the chart can render, CRDs included.
-  for (const kind of ['DaemonSet', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Certificate', 'Issuer', 'ServiceMonitor', 'ResourceQuota', 'ClusterRole']) {
+  for (const kind of ['DaemonSet', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Certificate', 'Issuer', 'ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'ResourceQuota', 'ClusterRole']) {
     expect(kinds).toContain(kind);
   }
   const failures = validateObjects(objects).filter((r) => !r.ok);

@@ -1,6 +1,7 @@
 /** What doctor reads from the cluster, in one snapshot the checks (checks.ts) judge. */
-import { AGENT_COMPONENT, AGENT_HEALTH_PORT, INJECT_ENABLED, INJECT_LABEL, LEGACY_NAMESPACE_LABEL, LEGACY_NAMESPACE_VALUE, WEBHOOK_COMPONENT } from '../contract';
+import { AGENT_COMPONENT, AGENT_HEALTH_PORT, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, WEBHOOK_COMPONENT } from '../contract';
 import { ClusterReader } from './cluster';
+import { LabelSelector, matchesSelector } from './selector';
 
 export interface Meta {
   readonly name: string;
@@ -19,7 +20,13 @@ export interface Namespace {
 }
 export interface WebhookConfiguration {
   readonly metadata: Meta;
-  readonly webhooks?: ReadonlyArray<{ readonly name: string; readonly failurePolicy?: string; readonly clientConfig?: { readonly caBundle?: string; readonly service?: { readonly name?: string; readonly namespace?: string } } }>;
+  readonly webhooks?: ReadonlyArray<{
+    readonly name: string;
+    readonly failurePolicy?: string;
+    readonly clientConfig?: { readonly caBundle?: string; readonly service?: { readonly name?: string; readonly namespace?: string } };
+    readonly namespaceSelector?: LabelSelector;
+    readonly objectSelector?: LabelSelector;
+  }>;
 }
 export interface Deployment {
   readonly metadata: Meta;
@@ -47,7 +54,7 @@ export interface Snapshot {
   readonly webhookDeployment: Read<Deployment>;
   readonly configuration: Read<WebhookConfiguration>;
   readonly servingCertificate: Read<{ secretName: string; certPem: string | undefined }>;
-  /** Namespaces whose pods are opted in (by label), and namespaces of pods opted in one by one. */
+  /** Namespaces opted in as a whole, and namespaces of opted-in pods. */
   readonly namespaces: readonly Namespace[];
   /** Opted-in pods (namespace or pod label), in scope of the webhook. */
   readonly optedInPods: readonly Pod[];
@@ -87,23 +94,24 @@ export async function gather(api: ClusterReader, name: string, namespace: string
     return { secretName, certPem: crt === undefined ? undefined : Buffer.from(crt, 'base64').toString('utf8') };
   });
 
-  // The opt-in scope as the webhook configuration states it: the legacy label only when it selects on it.
-  const legacy = configuration.ok && JSON.stringify(configuration.value ?? {}).includes(LEGACY_NAMESPACE_LABEL);
+  // The opt-in scope as the webhook configuration states it (its namespace and object selectors:
+  // opt-in labels, opt-out label, excluded namespaces, legacy label); the default scope of the
+  // design when the configuration cannot be read.
   const allNamespaces = (await api.get<List<Namespace>>('/api/v1/namespaces'))?.items ?? [];
+  const nsLabels = new Map(allNamespaces.map((n) => [n.metadata.name, { ...n.metadata.labels, 'kubernetes.io/metadata.name': n.metadata.name }]));
+  const entries = configuration.ok ? configuration.value?.webhooks : undefined;
   const excluded = new Set([...systemNamespaces, namespace]);
-  const optedInNamespace = (n: Namespace) =>
-    n.metadata.labels?.[INJECT_LABEL] === INJECT_ENABLED || (legacy && n.metadata.labels?.[LEGACY_NAMESPACE_LABEL] === LEGACY_NAMESPACE_VALUE);
-  const scopeNamespaces = allNamespaces.filter((n) => optedInNamespace(n) && !excluded.has(n.metadata.name));
-  const pods = new Map<string, Pod>();
-  for (const n of scopeNamespaces) {
-    for (const p of (await api.get<List<Pod>>(`/api/v1/namespaces/${encodeURIComponent(n.metadata.name)}/pods`))?.items ?? []) pods.set(`${n.metadata.name}/${p.metadata.name}`, p);
-  }
-  for (const p of (await api.get<List<Pod>>(`/api/v1/pods?labelSelector=${selector({ [INJECT_LABEL]: INJECT_ENABLED })}`))?.items ?? []) {
-    if (!excluded.has(p.metadata.namespace ?? '')) pods.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
-  }
-  const optedInPods = [...pods.values()].filter((p) => p.metadata.labels?.[INJECT_LABEL] !== 'disabled');
+  const inScope = (p: Pod): boolean => {
+    const labels = p.metadata.labels ?? {};
+    const nsl: Readonly<Record<string, string>> = nsLabels.get(p.metadata.namespace ?? '') ?? {};
+    if (entries && entries.length > 0) return entries.some((w) => matchesSelector(w.namespaceSelector, nsl) && matchesSelector(w.objectSelector, labels));
+    if (excluded.has(p.metadata.namespace ?? '') || labels[INJECT_LABEL] === INJECT_DISABLED) return false;
+    return labels[INJECT_LABEL] === INJECT_ENABLED || nsl[INJECT_LABEL] === INJECT_ENABLED;
+  };
+  const optedInPods = ((await api.get<List<Pod>>('/api/v1/pods'))?.items ?? []).filter(inScope);
   const podNamespaces = new Set(optedInPods.map((p) => p.metadata.namespace));
-  const namespaces = allNamespaces.filter((n) => scopeNamespaces.includes(n) || podNamespaces.has(n.metadata.name));
+  // Opted in as a whole: a pod without labels created there would be injected.
+  const namespaces = allNamespaces.filter((n) => podNamespaces.has(n.metadata.name) || inScope({ metadata: { name: '', namespace: n.metadata.name } }));
 
   const agentStatus = new Map<string, Read<AgentStatus>>();
   for (const p of agentPods) {

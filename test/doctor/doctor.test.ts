@@ -6,6 +6,7 @@
  */
 import { spawn } from 'child_process';
 import { AGENT_HEALTH_PORT, INJECTED_ANNOTATION } from '../../lib/contract';
+import { synthesizeObjects } from '../../lib/generator';
 import { FakeApiServer } from '../webhook/fake-apiserver';
 import { makePki, REPO, TestPki } from '../webhook/helpers';
 
@@ -54,13 +55,16 @@ function seedHealthy(fake: FakeApiServer, pki: TestPki, statusReachable: readonl
   // Not opted in: never judged.
   fake.put('pods', { metadata: { name: 'plain', namespace: 'other' }, spec: { nodeName: 'n2' }, status: ready } as never);
   fake.put('secrets', { metadata: { name: `${NAME}-webhook-tls`, namespace: NS }, data: { 'tls.crt': Buffer.from(pki.serving.certPem).toString('base64') } } as never);
-  fake.put('mutatingwebhookconfigurations', {
-    metadata: { name: NAME },
-    webhooks: [
-      { name: 'namespaces.lxcfs-kit.io', failurePolicy: 'Fail', clientConfig: { caBundle: Buffer.from(pki.ca.certPem).toString('base64'), service: { name: `${NAME}-webhook`, namespace: NS } } },
-      { name: 'pods.lxcfs-kit.io', failurePolicy: 'Fail', clientConfig: { caBundle: Buffer.from(pki.ca.certPem).toString('base64'), service: { name: `${NAME}-webhook`, namespace: NS } } },
-    ],
-  } as never);
+  // The configuration the constructs create (its selectors define the opt-in scope doctor judges),
+  // with the CA published as the webhook would.
+  const config = synthesizeObjects({ name: NAME, namespace: NS, webhook: { excludedNamespaces: ['batch'] } }).find((o) => o.kind === 'MutatingWebhookConfiguration')!;
+  const caBundle = Buffer.from(pki.ca.certPem).toString('base64');
+  const webhooks = (config.webhooks as Array<{ clientConfig: object }>).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } }));
+  fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks } as never);
+  // Outside the scope the configuration selects: an excluded namespace, an opted-out pod, the install's own pods.
+  fake.put('namespaces', { metadata: { name: 'batch', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+  fake.put('pods', { metadata: { name: 'etl-1', namespace: 'batch' }, spec: { nodeName: 'n1' }, status: ready } as never);
+  fake.put('pods', { metadata: { name: 'tool-1', namespace: 'apps', labels: { 'lxcfs-kit.io/inject': 'disabled' } }, spec: { nodeName: 'n1' }, status: ready } as never);
 }
 
 describe('lxcfs-kit doctor against the fake API server', () => {

@@ -11,7 +11,7 @@
  * small evaluator in ../promql.ts (its own tests: ../promql.test.ts).
  */
 import * as net from 'net';
-import { alertRules, AlertRule, MonitoringTarget, SLOW_ADMISSION_BUCKET, TARGET_LABELS } from '../../../lib/monitoring/rules';
+import { alertRules, AlertRule, MonitoringTarget, TARGET_LABELS } from '../../../lib/monitoring/rules';
 import { dashboardPanels } from '../../../lib/monitoring/dashboard';
 import { E2EEnv } from '../../e2e/support/env';
 import { describeE2E } from '../../e2e/support/prereqs';
@@ -167,9 +167,6 @@ describeE2E('alerts and dashboard against a running agent (real lxcfs) and webho
       for (const l of refs.labels) if (!known.has(l)) problems.push(`${where}: label ${l} exists on none of its metrics`);
     }
     expect(problems).toEqual([]);
-    // The slow-admission alert compares against the webhook's largest finite bucket.
-    const buckets = webhookExposed.samples.filter((s) => s.labels.__name__ === 'lxcfs_kit_webhook_admission_duration_seconds_bucket').map((s) => s.labels.le);
-    expect(buckets.filter((b) => b !== '+Inf').map(Number).sort((a, b) => b - a)[0]).toBe(Number(SLOW_ADMISSION_BUCKET));
   });
 
   test('the healthy install fires no alert, and every dashboard query returns data', () => {

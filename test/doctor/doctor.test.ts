@@ -153,6 +153,9 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       const report = JSON.parse(missing.out) as Report;
       expect(report.findings.find((f) => f.check === 'agent')).toMatchObject({ severity: 'error', message: 'the agent DaemonSet does not exist', fix: expect.stringContaining('--namespace') });
       expect(report.findings.find((f) => f.subject === `mutatingwebhookconfiguration ${NAME}`)).toMatchObject({ severity: 'error' });
+      const help = await doctor(fake, '--help');
+      expect(help.code).toBe(0);
+      for (const flag of ['--namespace', '--name', '--kubeconfig', '--context', '--output']) expect(help.out).toContain(flag);
       const bad = await doctor(fake, '--output=yaml');
       expect(bad.code).toBe(2);
       expect(bad.err).toMatch(/--output must be one of text, json/);

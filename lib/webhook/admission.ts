@@ -4,9 +4,10 @@
  * a well-formed review always gets an answer, so the API server never sees a
  * hang or a crash.
  */
+import { clientString, clientText } from './client-text';
 import { PodLike, PodMutator, SkipReason } from './mutate';
 
-export type AdmissionResult = 'mutated' | 'unchanged' | 'skipped' | 'ignored' | 'rejected';
+export type AdmissionResult = 'mutated' | 'unchanged' | 'skipped' | 'ignored' | 'denied' | 'rejected';
 
 export interface AdmissionOutcome {
   readonly status: number;
@@ -37,9 +38,18 @@ function rejected(reason: string, status = 400): AdmissionOutcome {
   return { status, body: JSON.stringify({ error: reason }), result: 'rejected', injectedContainers: 0, reason };
 }
 
-function answer(uid: string, extra: string): string {
+function answer(uid: string, extra: string, allowed = true): string {
   // Built by hand: the uid is the only variable part besides the patch, and JSON.stringify of it keeps it safe.
-  return `{"apiVersion":"${API_VERSION}","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true${extra}}}`;
+  return `{"apiVersion":"${API_VERSION}","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${allowed}${extra}}}`;
+}
+
+/** `warnings` of an AdmissionResponse: shown to the pod's creator (kubectl prints them). */
+function warningsField(warnings: readonly string[] | undefined): string {
+  return warnings && warnings.length > 0 ? `,"warnings":${JSON.stringify(warnings)}` : '';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
@@ -49,39 +59,47 @@ export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
   } catch {
     return rejected('body is not valid JSON');
   }
-  if (review === null || typeof review !== 'object' || Array.isArray(review)) return rejected('body is not a JSON object');
-  const r = review as { apiVersion?: unknown; kind?: unknown; request?: ReviewRequest };
-  if (r.kind !== 'AdmissionReview') return rejected(`kind must be AdmissionReview, got ${JSON.stringify(r.kind) ?? 'nothing'}`);
-  if (r.apiVersion !== API_VERSION) return rejected(`apiVersion must be ${API_VERSION}, got ${JSON.stringify(r.apiVersion) ?? 'nothing'}`);
-  const req = r.request;
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) return rejected('request is missing');
+  if (!isRecord(review)) return rejected('body is not a JSON object');
+  const r = review as { apiVersion?: unknown; kind?: unknown; request?: unknown };
+  if (r.kind !== 'AdmissionReview') return rejected(`kind must be AdmissionReview, got ${clientText(r.kind)}`);
+  if (r.apiVersion !== API_VERSION) return rejected(`apiVersion must be ${API_VERSION}, got ${clientText(r.apiVersion)}`);
+  if (!isRecord(r.request)) return rejected('request is missing');
+  const req = r.request as ReviewRequest;
   if (typeof req.uid !== 'string' || req.uid === '') return rejected('request.uid is missing');
   const uid = req.uid;
   const namespace = typeof req.namespace === 'string' ? req.namespace : undefined;
   const base = { uid, namespace, status: 200, injectedContainers: 0 } as const;
 
-  const kind = req.kind && typeof req.kind === 'object' ? req.kind : {};
+  const kind: Record<string, unknown> = isRecord(req.kind) ? req.kind : {};
   const isPod = kind.group === '' && kind.version === 'v1' && kind.kind === 'Pod' && (req.subResource === undefined || req.subResource === '');
   if (!isPod || req.operation !== 'CREATE') {
-    const what = `${String(kind.kind ?? '?')}${req.subResource ? `/${String(req.subResource)}` : ''} ${String(req.operation ?? '?')}`;
-    return { ...base, body: answer(uid, ''), result: 'ignored', reason: `not a Pod CREATE (${what})` };
+    const sub = req.subResource === undefined || req.subResource === '' ? '' : `/${clientText(req.subResource)}`;
+    return { ...base, body: answer(uid, ''), result: 'ignored', reason: `not a Pod CREATE (${clientText(kind.kind)}${sub} ${clientText(req.operation)})` };
   }
   const pod = req.object;
-  if (pod === null || typeof pod !== 'object' || Array.isArray(pod)) {
+  if (!isRecord(pod)) {
     return { ...base, body: answer(uid, ''), result: 'ignored', reason: 'request.object is not a pod' };
   }
   const p = pod as PodLike;
-  const meta = p.metadata && typeof p.metadata === 'object' ? p.metadata : undefined;
-  const name = typeof meta?.name === 'string' && meta.name !== '' ? meta.name : typeof meta?.generateName === 'string' ? `${meta.generateName}*` : undefined;
-  if (p.spec !== undefined && (p.spec === null || typeof p.spec !== 'object' || Array.isArray(p.spec))) {
+  if (p.metadata !== undefined && !isRecord(p.metadata)) {
+    return { ...base, body: answer(uid, ''), result: 'ignored', reason: 'metadata is not an object' };
+  }
+  const meta = p.metadata;
+  const name = clientString(meta?.name) || (typeof meta?.generateName === 'string' ? `${clientString(meta.generateName)}*` : undefined);
+  if (p.spec !== undefined && !isRecord(p.spec)) {
     // Validation after admission rejects such a pod; do not guess at it.
     return { ...base, name, body: answer(uid, ''), result: 'ignored', reason: 'spec is not an object' };
   }
   const plan = mutator.plan(p, namespace);
   if (plan.skipped) return { ...base, name, body: answer(uid, ''), result: 'skipped', reason: skipText(plan.skipped) };
-  if (plan.patch.length === 0) return { ...base, name, body: answer(uid, ''), result: 'unchanged' };
+  if (plan.denied) {
+    const status = `,"status":{"code":400,"reason":"BadRequest","message":${JSON.stringify(plan.denied)}}`;
+    return { ...base, name, body: answer(uid, status, false), result: 'denied', reason: plan.denied };
+  }
+  const warnings = warningsField(plan.warnings);
+  if (plan.patch.length === 0) return { ...base, name, body: answer(uid, warnings), result: 'unchanged' };
   const patch = Buffer.from(mutator.serializePatch(plan.patch)).toString('base64');
-  return { ...base, name, body: answer(uid, `,"patchType":"JSONPatch","patch":"${patch}"`), result: 'mutated', injectedContainers: plan.injectedContainers };
+  return { ...base, name, body: answer(uid, `,"patchType":"JSONPatch","patch":"${patch}"${warnings}`), result: 'mutated', injectedContainers: plan.injectedContainers };
 }
 
 function skipText(r: SkipReason): string {

@@ -62,6 +62,12 @@ export const WEBHOOK_FLAGS = {
     min: 1024,
     help: 'largest admission request body accepted; larger ones get 413 (a pod is at most ~1.5 MB in etcd)',
   },
+  'max-in-flight': {
+    kind: 'integer',
+    default: 16,
+    min: 1,
+    help: 'admission requests received or answered at once; more get 429 with Retry-After (the API server retries). With --max-request-bytes it bounds the memory requests can hold',
+  },
   'shutdown-delay': {
     kind: 'integer',
     default: 5,

@@ -18,7 +18,7 @@ import { PodMutator } from './mutate';
 import { LeaderElector, RepairReconciler } from './repair';
 import { SelfCertManager } from './self-certs';
 import { WebhookServer } from './server';
-import { KeyPairPem } from './tls';
+import { createCa, KeyPairPem } from './tls';
 
 const SUMMARY =
   'Serve the lxcfs-kit mutating admission webhook over HTTPS (TLS 1.2+): POST /mutate, GET /healthz, GET /readyz;\n' +
@@ -66,19 +66,28 @@ export async function runWebhook(argv: string[]): Promise<void> {
   }
 
   let selfCerts: SelfCertManager | undefined;
-  const server = new WebhookServer({ mutator, metrics, logger, limits: { maxBodyBytes: flags['max-request-bytes'] }, extraReady: () => selfCerts?.isPublished() ?? true });
-  let firstPair: KeyPairPem;
-  let onPair: (pair: KeyPairPem) => void = () => undefined;
-  let latestPair: () => KeyPairPem | undefined = () => undefined;
+  const server = new WebhookServer({
+    mutator,
+    metrics,
+    logger,
+    limits: { maxBodyBytes: flags['max-request-bytes'], maxInFlight: flags['max-in-flight'] },
+    extraReady: () => selfCerts?.readyToServe() ?? true,
+  });
+  let port: number;
 
   if (flags['cert-mode'] === 'files') {
-    firstPair = readPair(flags['tls-cert-file'], flags['tls-key-file']);
+    const firstPair = readPair(flags['tls-cert-file'], flags['tls-key-file']);
+    port = await server.listen(firstPair, flags.port, flags.address);
     const watcher = new CertFileWatcher(flags['tls-cert-file'], flags['tls-key-file'], firstPair, (p) => server.reload(p), logger.child({ subsystem: 'certificates' }));
     watcher.start(syncMs);
     stops.push(() => watcher.stop());
   } else {
-    let latest: KeyPairPem | undefined;
-    selfCerts = new SelfCertManager({
+    // Listen at once with a throwaway certificate: /healthz answers from the first second even
+    // when the API server is not reachable yet (after a power loss), and /readyz stays failing
+    // until the shared serving certificate is loaded, so the Service never routes to this one.
+    port = await server.listen(provisionalPair(), flags.port, flags.address, { provisional: true });
+    const certLog = logger.child({ subsystem: 'certificates' });
+    const certs = new SelfCertManager({
       kube: kube as KubeApi,
       namespace,
       secretName: flags['secret-name'],
@@ -89,42 +98,36 @@ export async function runWebhook(argv: string[]): Promise<void> {
       logger,
       metrics,
       onServingPair: (p) => {
-        latest = p;
-        onPair(p);
+        try {
+          server.reload(p);
+        } catch (err) {
+          metrics.errors.inc({ kind: 'certificate' });
+          certLog.error('could not load the new serving certificate; keeping the current one', { error: errorText(err) });
+        }
       },
     });
-    firstPair = await retryUntil(() => selfCerts!.sync(), logger, 'certificate setup');
-    const certs = selfCerts;
+    selfCerts = certs;
+    const backoff = new Backoff(500, Math.max(10_000, syncMs));
     const sync = loop(syncMs, async () => {
       try {
         await certs.sync();
+        backoff.reset();
+        return undefined;
       } catch (err) {
         metrics.errors.inc({ kind: 'certificate' });
-        logger.warn('certificate sync failed; retrying', { subsystem: 'certificates', error: errorText(err) });
+        const retryInMs = backoff.next();
+        certLog.warn('certificate sync failed; retrying', { error: errorText(err), retryInMs });
+        return retryInMs;
       }
-    });
+    }, true);
     stops.push(sync.stop);
     // The poll is the safety net; the watch re-publishes the caBundle within moments of an
     // upgrade or GitOps sync replacing the configuration.
     const unwatch = (kube as KubeApi).watchWebhookConfiguration(flags['webhook-configuration'], sync.kick, (err) =>
-      logger.debug('webhook configuration watch ended; restarting', { subsystem: 'certificates', error: errorText(err) }),
+      certLog.debug('webhook configuration watch ended; restarting', { error: errorText(err) }),
     );
     stops.push(unwatch);
-    latestPair = () => latest;
   }
-
-  const port = await server.listen(firstPair, flags.port, flags.address);
-  onPair = (p) => {
-    try {
-      server.reload(p);
-    } catch (err) {
-      metrics.errors.inc({ kind: 'certificate' });
-      logger.error('could not load the new serving certificate; keeping the current one', { error: errorText(err) });
-    }
-  };
-  // A rotation that landed while the listener was starting was handed to no one yet.
-  const missed = latestPair();
-  if (missed && missed.certPem !== firstPair.certPem) onPair(missed);
   stops.push(() => server.close());
 
   const metricsServer = metrics.createServer();
@@ -213,11 +216,11 @@ function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: 
 }
 
 /**
- * Runs `fn` every `ms`, never overlapping. `kick` runs it as soon as possible
- * (right after the current round if one is running); `stop` ends the loop and
- * waits for a running round.
+ * Runs `fn` every `ms` (or after the delay a round returns), never overlapping. `kick` runs it
+ * as soon as possible (right after the current round if one is running); `stop` ends the loop
+ * and waits for a running round.
  */
-function loop(ms: number, fn: () => Promise<void>, immediately = false): { stop: () => Promise<void>; kick: () => void } {
+function loop(ms: number, fn: () => Promise<number | undefined | void>, immediately = false): { stop: () => Promise<void>; kick: () => void } {
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
@@ -226,14 +229,19 @@ function loop(ms: number, fn: () => Promise<void>, immediately = false): { stop:
     if (stopped) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    running = fn().finally(() => {
-      running = undefined;
-      if (stopped) return;
-      if (again) {
-        again = false;
-        setImmediate(tick);
-      } else timer = setTimeout(tick, ms);
-    });
+    let delay: number | undefined | void;
+    running = fn()
+      .then((d) => {
+        delay = d;
+      })
+      .finally(() => {
+        running = undefined;
+        if (stopped) return;
+        if (again) {
+          again = false;
+          setImmediate(tick);
+        } else timer = setTimeout(tick, delay ?? ms);
+      });
   };
   timer = setTimeout(tick, immediately ? 0 : ms);
   return {
@@ -250,18 +258,25 @@ function loop(ms: number, fn: () => Promise<void>, immediately = false): { stop:
   };
 }
 
-/** Retries `fn` with capped backoff until it succeeds (the API server may still be starting after a power loss). */
-async function retryUntil<T>(fn: () => Promise<T>, logger: Logger, what: string): Promise<T> {
-  let delay = 500;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      logger.warn(`${what} failed; retrying`, { error: errorText(err), retryInMs: delay });
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
-    }
+/** Capped exponential backoff between retries (the API server may still be starting after a power loss). */
+class Backoff {
+  private current: number;
+  constructor(private readonly first: number, private readonly max: number) {
+    this.current = first;
   }
+  next(): number {
+    const d = this.current;
+    this.current = Math.min(this.current * 2, this.max);
+    return d;
+  }
+  reset(): void {
+    this.current = this.first;
+  }
+}
+
+/** A throwaway self-signed pair that lets the listener (and /healthz) start before the real certificate exists. */
+function provisionalPair(): KeyPairPem {
+  return createCa('lxcfs-kit-webhook-provisional', 24 * 3600 * 1000);
 }
 
 function kubeConfigured(): boolean {

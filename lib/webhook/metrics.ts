@@ -6,7 +6,7 @@ export class WebhookMetrics {
   readonly registry = new Registry();
   readonly admissions = new Counter({
     name: 'lxcfs_kit_webhook_admissions_total',
-    help: 'Admission requests by result (mutated, unchanged, skipped, ignored, rejected)',
+    help: 'Admission requests by result (mutated, unchanged, skipped, ignored, denied, rejected)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -17,7 +17,7 @@ export class WebhookMetrics {
   });
   readonly errors = new Counter({
     name: 'lxcfs_kit_webhook_errors_total',
-    help: 'Errors by kind (bad-request, too-large, method, not-found, certificate, kubernetes, repair)',
+    help: 'Errors by kind (bad-request, too-large, overloaded, internal, method, not-found, tls, certificate, kubernetes, repair)',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

@@ -22,7 +22,8 @@ export interface PodLike {
   spec?: {
     os?: { name?: string };
     nodeSelector?: Record<string, string>;
-    volumes?: { name?: string }[];
+    affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: unknown } } };
+    volumes?: { name?: string; hostPath?: { path?: unknown; type?: unknown } }[];
     containers?: ContainerLike[];
     initContainers?: ContainerLike[];
   };
@@ -52,7 +53,21 @@ export interface MutationPlan {
   readonly skipped?: SkipReason;
   /** Containers that would carry lxcfs mounts after the patch (new or pre-existing). */
   readonly coveredContainers: number;
+  /** Set when the pod must be refused: injecting it would exceed the patch bound (MAX_INJECTED_MOUNTS). */
+  readonly denied?: string;
+  /** What the pod's creator should know (sent as admission warnings). */
+  readonly warnings?: readonly string[];
 }
+
+/**
+ * Bound on the mounts one patch adds (containers and init containers × files): about 70 bytes of
+ * patch each, so a patch stays under ~300 KiB. Real pods are far below it; a pod beyond it is
+ * refused with a message rather than answered with a patch the size of the request.
+ */
+export const MAX_INJECTED_MOUNTS = 4096;
+
+/** Kubernetes' limit on all annotations of an object together; a longer value cannot be valid. */
+const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 /** RFC 6901: `~` becomes `~0` and `/` becomes `~1`, in that order. */
 export function escapePointer(segment: string): string {
@@ -118,36 +133,60 @@ export class PodMutator {
     const skipped = this.skipReason(pod, namespace);
     if (skipped) return { patch: [], injectedContainers: 0, coveredContainers: 0, skipped };
 
-    const spec = pod.spec ?? {};
-    const excluded = excludedContainers(pod.metadata?.annotations?.[EXCLUDE_CONTAINERS_ANNOTATION]);
-    const existingVolumes = new Set((asArray(spec.volumes) ?? []).map((v) => v?.name));
+    // Every field below may have any JSON type (the pod is the client's): read only what has the expected one.
+    const spec = isRecord(pod.spec) ? pod.spec : {};
+    const meta = isRecord(pod.metadata) ? pod.metadata : undefined;
+    const initContainers = asArray(spec.initContainers);
+    const containers = asArray(spec.containers);
+    const count = (initContainers?.length ?? 0) + (containers?.length ?? 0);
+    if (count * this.mounts.length > MAX_INJECTED_MOUNTS) {
+      return {
+        patch: [],
+        injectedContainers: 0,
+        coveredContainers: 0,
+        denied: `the pod has ${count} containers and init containers; lxcfs-kit injects at most ${Math.floor(MAX_INJECTED_MOUNTS / this.mounts.length)} (${MAX_INJECTED_MOUNTS} mounts); exclude containers with the ${EXCLUDE_CONTAINERS_ANNOTATION} annotation or opt the pod out with ${INJECT_LABEL}=${INJECT_DISABLED}`,
+      };
+    }
+    const excluded = excludedContainers(isRecord(meta?.annotations) ? meta.annotations[EXCLUDE_CONTAINERS_ANNOTATION] : undefined);
+    const volumes = asArray(spec.volumes);
+    // A volume of the pod's own that already carries one of our names: ours (an earlier pass) or a
+    // collision, whose content must never be mounted over a /proc file.
+    const volumeState = this.mounts.map((m) => volumeStateOf(volumes, m));
+    const warnings: string[] = [];
+    volumeState.forEach((st, m) => {
+      if (st === 'foreign') warnings.push(`lxcfs-kit did not mount ${this.mounts[m].mountPath}: the pod already has a different volume named ${this.mounts[m].volumeName}; rename that volume to get it`);
+    });
     const neededVolumes = new Array<boolean>(this.mounts.length).fill(false);
     const patch: JsonPatchOp[] = [];
     let injectedContainers = 0;
     let coveredContainers = 0;
 
-    const visit = (list: ContainerLike[] | undefined, field: 'containers' | 'initContainers'): void => {
+    const visit = (list: readonly unknown[] | undefined, field: 'containers' | 'initContainers'): void => {
       if (!list) return;
       for (let i = 0; i < list.length; i++) {
         const c = list[i];
-        if (c === null || typeof c !== 'object' || (c.name !== undefined && excluded.has(c.name))) continue;
+        if (!isRecord(c) || (typeof c.name === 'string' && excluded.has(c.name))) continue;
         const existing = asArray(c.volumeMounts);
-        const taken = new Set<string>();
+        const taken = new Array<boolean>(this.mounts.length).fill(false);
         let ours = false;
         for (const vm of existing ?? []) {
-          if (vm && typeof vm.mountPath === 'string') taken.add(normalizeMountPath(vm.mountPath));
-          if (vm && typeof vm.name === 'string' && this.isOurVolume(vm.name)) ours = true;
+          if (!isRecord(vm)) continue;
+          if (typeof vm.mountPath === 'string') {
+            const m = this.indexOfPath(normalizeMountPath(vm.mountPath));
+            if (m >= 0) taken[m] = true;
+          }
+          // Volumes already mounted by an earlier pass must stay declared.
+          const v = typeof vm.name === 'string' ? this.indexOfVolume(vm.name) : -1;
+          if (v >= 0) {
+            ours = true;
+            neededVolumes[v] = true;
+          }
         }
         const add: object[] = [];
         for (let m = 0; m < this.mounts.length; m++) {
-          if (taken.has(this.mounts[m].mountPath)) continue;
+          if (taken[m] || volumeState[m] === 'foreign') continue;
           add.push(this.volumeMounts[m]);
           neededVolumes[m] = true;
-        }
-        // Volumes already mounted by an earlier pass must stay declared.
-        for (const vm of existing ?? []) {
-          const m = vm && typeof vm.name === 'string' ? this.indexOfVolume(vm.name) : -1;
-          if (m >= 0) neededVolumes[m] = true;
         }
         if (add.length > 0) {
           injectedContainers++;
@@ -158,30 +197,31 @@ export class PodMutator {
         if (add.length > 0 || ours) coveredContainers++;
       }
     };
-    visit(asArray(spec.initContainers), 'initContainers');
-    visit(asArray(spec.containers), 'containers');
+    visit(initContainers, 'initContainers');
+    visit(containers, 'containers');
 
-    if (coveredContainers === 0) return { patch: [], injectedContainers: 0, coveredContainers: 0 };
+    const withWarnings = warnings.length > 0 ? { warnings } : {};
+    if (coveredContainers === 0) return { patch: [], injectedContainers: 0, coveredContainers: 0, ...withWarnings };
 
     const newVolumes: object[] = [];
     for (let m = 0; m < this.mounts.length; m++) {
-      if (neededVolumes[m] && !existingVolumes.has(this.mounts[m].volumeName)) newVolumes.push(this.volumes[m]);
+      if (neededVolumes[m] && volumeState[m] === 'absent') newVolumes.push(this.volumes[m]);
     }
     if (newVolumes.length > 0) {
-      if (asArray(spec.volumes) === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes.length === this.mounts.length ? this.allVolumes : newVolumes });
+      if (volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes.length === this.mounts.length ? this.allVolumes : newVolumes });
       else for (const v of newVolumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
     }
 
-    const annotations = pod.metadata?.annotations;
+    const annotations = meta?.annotations;
     const marker = this.markerValue;
-    if (annotations === undefined || annotations === null || typeof annotations !== 'object') {
-      if (pod.metadata === undefined || pod.metadata === null) patch.push({ op: 'add', path: '/metadata', value: { annotations: { [INJECTED_ANNOTATION]: marker } } });
+    if (!isRecord(annotations)) {
+      if (meta === undefined) patch.push({ op: 'add', path: '/metadata', value: { annotations: { [INJECTED_ANNOTATION]: marker } } });
       else patch.push({ op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: marker } });
     } else if (annotations[INJECTED_ANNOTATION] !== marker) {
       // `add` on an existing member replaces it (RFC 6902 4.1).
       patch.push({ op: 'add', path: ANNOTATION_PATH, value: marker });
     }
-    return { patch, injectedContainers, coveredContainers };
+    return { patch, injectedContainers, coveredContainers, ...withWarnings };
   }
 
   /** True when the pod would get mounts that it does not have yet (used by the reconciler). */
@@ -194,21 +234,58 @@ export class PodMutator {
     return -1;
   }
 
-  private isOurVolume(name: string): boolean {
-    return this.indexOfVolume(name) >= 0;
+  private indexOfPath(mountPath: string): number {
+    for (let m = 0; m < this.mounts.length; m++) if (this.mounts[m].mountPath === mountPath) return m;
+    return -1;
   }
 }
 
+const OS_LABEL = 'kubernetes.io/os';
+
+/** Pinned to Windows nodes: by spec.os, by nodeSelector, or by a required node affinity every term of which demands Windows. */
 export function isWindows(pod: PodLike): boolean {
-  const os = pod.spec?.os?.name;
+  const spec = isRecord(pod.spec) ? pod.spec : undefined;
+  const os = isRecord(spec?.os) ? spec.os.name : undefined;
   if (typeof os === 'string' && os.toLowerCase() === 'windows') return true;
-  const sel = pod.spec?.nodeSelector?.['kubernetes.io/os'];
-  return typeof sel === 'string' && sel.toLowerCase() === 'windows';
+  const sel = isRecord(spec?.nodeSelector) ? spec.nodeSelector[OS_LABEL] : undefined;
+  if (typeof sel === 'string' && sel.toLowerCase() === 'windows') return true;
+  const affinity = isRecord(spec?.affinity) ? spec.affinity.nodeAffinity : undefined;
+  const required = isRecord(affinity) ? affinity.requiredDuringSchedulingIgnoredDuringExecution : undefined;
+  const terms = isRecord(required) ? asArray(required.nodeSelectorTerms) : undefined;
+  // Terms are alternatives: the pod is pinned only when every one of them requires Windows.
+  return terms !== undefined && terms.length > 0 && terms.every(termRequiresWindows);
 }
 
-function excludedContainers(value: unknown): Set<string> {
+function termRequiresWindows(term: unknown): boolean {
+  const expressions = isRecord(term) ? asArray(term.matchExpressions) : undefined;
+  // Expressions of one term must all hold: one that admits only Windows pins the term.
+  return (expressions ?? []).some((e) => {
+    if (!isRecord(e) || e.key !== OS_LABEL) return false;
+    const values = asArray(e.values) ?? [];
+    const named = values.filter((v): v is string => typeof v === 'string').map((v) => v.toLowerCase());
+    return e.operator === 'In' && named.length > 0 && named.every((v) => v === 'windows');
+  });
+}
+
+/** Container names to leave alone; a value longer than Kubernetes allows excludes everything (validation rejects the pod anyway). */
+function excludedContainers(value: unknown): { has(name: string): boolean } {
   if (typeof value !== 'string' || value === '') return new Set();
+  if (value.length > MAX_ANNOTATIONS_BYTES) return { has: () => true };
   return new Set(value.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+/** What the pod's own volume list holds under a mount's volume name. */
+function volumeStateOf(volumes: readonly unknown[] | undefined, m: LxcfsFileMount): 'absent' | 'ours' | 'foreign' {
+  const v = volumes?.find((x) => isRecord(x) && x.name === m.volumeName);
+  if (v === undefined) return 'absent';
+  const keys = isRecord(v) ? Object.keys(v) : [];
+  const hp = isRecord(v) ? v.hostPath : undefined;
+  const same = keys.length === 2 && keys.includes('hostPath') && isRecord(hp) && hp.path === m.hostPath && hp.type === m.hostPathType;
+  return same ? 'ours' : 'foreign';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Kubernetes compares mount paths textually; a trailing slash still names the same file. */
@@ -217,6 +294,6 @@ function normalizeMountPath(p: string): string {
   return collapsed.length > 1 ? collapsed.replace(/\/$/, '') : collapsed;
 }
 
-function asArray<T>(v: T[] | undefined | null): T[] | undefined {
+function asArray(v: unknown): readonly unknown[] | undefined {
   return Array.isArray(v) ? v : undefined;
 }

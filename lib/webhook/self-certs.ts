@@ -19,7 +19,7 @@ import { COMPONENT_LABEL, PART_OF_LABEL, PROJECT_NAME, WEBHOOK_COMPONENT } from 
 import { ConflictError, KubeApi, SecretState } from './kube-api';
 import { errorText, Logger } from './log';
 import { WebhookMetrics } from './metrics';
-import { assertKeyMatches, certFacts, createCa, issueServingCert, KeyPairPem, renewalTime, serviceDnsNames, splitPemBundle } from './tls';
+import { assertKeyMatches, bundleTrusts, certFacts, createCa, issueServingCert, KeyPairPem, renewalTime, serviceDnsNames, splitPemBundle } from './tls';
 
 export const SECRET_KEYS = { caBundle: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
 
@@ -50,7 +50,8 @@ const LABELS = { [PART_OF_LABEL]: PROJECT_NAME, [COMPONENT_LABEL]: WEBHOOK_COMPO
 export class SelfCertManager {
   private servingPem = '';
   private knownCas: string[] = [];
-  private published = false;
+  /** What the last look at the webhook configuration found; 'unknown' until one succeeded. */
+  private configState: 'unknown' | 'absent' | 'published' = 'unknown';
   private missingConfigLogged = false;
   private readonly dnsNames: string[];
   private readonly log: Logger;
@@ -62,16 +63,26 @@ export class SelfCertManager {
     this.now = o.now ?? Date.now;
   }
 
-  /** True once this process has seen its CA bundle in the webhook configuration. */
+  /** True when the webhook configuration, at the last look, carried this process's CA bundle. */
   isPublished(): boolean {
-    return this.published;
+    return this.configState === 'published';
+  }
+
+  /**
+   * Whether this replica may receive admissions: the API server verifies it with the published
+   * bundle, or there is no configuration yet to call it at all. Not waiting for publication in
+   * the latter case is what lets a GitOps sync that applies the configuration only after the
+   * Deployment is healthy (Argo CD waves) complete; the watch publishes as soon as it appears.
+   */
+  readyToServe(): boolean {
+    return this.servingPem !== '' && (this.configState === 'published' || this.configState === 'absent');
   }
 
   /** One reconciliation: load or create, publish, rotate when due, hand the serving pair over. */
   async sync(): Promise<KeyPairPem> {
     let state = await this.loadOrCreate();
     let material = this.check(state);
-    const currentCaPublished = await this.publish(material.caBundle);
+    const currentCaPublished = await this.publish(material.caBundle, material.serving.certPem);
     const next = this.rotation(material, currentCaPublished);
     if (next) {
       try {
@@ -83,7 +94,7 @@ export class SelfCertManager {
         state = (await this.o.kube.getSecret(this.o.namespace, this.o.secretName)) ?? state;
       }
       material = this.check(state);
-      await this.publish(material.caBundle);
+      await this.publish(material.caBundle, material.serving.certPem);
     }
     this.deliver(material);
     return material.serving;
@@ -142,6 +153,8 @@ export class SelfCertManager {
     try {
       const cas = splitPemBundle(d[SECRET_KEYS.caBundle]);
       if (cas.length === 0) return `${SECRET_KEYS.caBundle} holds no certificate`;
+      // A leaf certificate there would "sign" serving certificates no TLS client accepts.
+      if (!new crypto.X509Certificate(cas[0]).ca) return `${SECRET_KEYS.caBundle} is not a CA certificate`;
       assertKeyMatches(cas[0], d[SECRET_KEYS.caKey]);
       assertKeyMatches(d[SECRET_KEYS.cert], d[SECRET_KEYS.key]);
       const serving = new crypto.X509Certificate(d[SECRET_KEYS.cert]);
@@ -168,7 +181,7 @@ export class SelfCertManager {
     const cas = splitPemBundle(d[SECRET_KEYS.caBundle] ?? '');
     try {
       assertKeyMatches(cas[0], d[SECRET_KEYS.caKey]);
-      if (renewalTime(certFacts(cas[0])) > this.now()) {
+      if (new crypto.X509Certificate(cas[0]).ca && renewalTime(certFacts(cas[0])) > this.now()) {
         const serving = issueServingCert({ certPem: cas[0], keyPem: d[SECRET_KEYS.caKey] }, this.dnsNames, this.o.certLifetimeMs, this.now());
         return { caBundle: [cas[0], ...this.stillValid(cas.slice(1))].join(''), caKey: d[SECRET_KEYS.caKey], serving };
       }
@@ -204,7 +217,7 @@ export class SelfCertManager {
   private stillValid(cas: string[]): string[] {
     return cas.filter((pem) => {
       try {
-        return certFacts(pem).notAfter.getTime() > this.now();
+        return new crypto.X509Certificate(pem).ca && certFacts(pem).notAfter.getTime() > this.now();
       } catch {
         return false;
       }
@@ -215,11 +228,12 @@ export class SelfCertManager {
    * Makes every webhook of the configuration carry `bundle`. Returns whether the
    * configuration now trusts the current CA (the first of the bundle).
    */
-  private async publish(bundle: string): Promise<boolean> {
+  private async publish(bundle: string, servingPem: string): Promise<boolean> {
     const name = this.o.webhookConfiguration;
     const want = Buffer.from(bundle, 'utf8').toString('base64');
     const config = await this.o.kube.getWebhookConfiguration(name);
-    if (!config) {
+    if (!config || config.webhooks.length === 0) {
+      this.configState = 'absent';
       if (!this.missingConfigLogged) this.log.warn('webhook configuration not found; will publish the caBundle once it exists', { webhookConfiguration: name });
       this.missingConfigLogged = true;
       return false;
@@ -230,12 +244,13 @@ export class SelfCertManager {
       if (w.caBundle === want) return;
       ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name }, { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want });
     });
-    if (config.webhooks.length === 0) return false;
     if (ops.length > 0) {
+      // Until the patch lands, this replica may be called only if the bundle there already verifies it.
+      this.configState = config.webhooks.every((w) => bundleTrusts(w.caBundle, servingPem)) ? 'published' : 'unknown';
       await this.o.kube.patchWebhookConfiguration(name, ops);
       this.log.info('published caBundle', { webhookConfiguration: name, webhooks: ops.length / 2 });
     }
-    this.published = true;
+    this.configState = 'published';
     return true;
   }
 }

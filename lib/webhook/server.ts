@@ -7,11 +7,12 @@ import * as https from 'https';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { MUTATE_PATH } from '../contract';
-import { admit } from './admission';
+import { admit, AdmissionOutcome } from './admission';
+import { clientString, CLIENT_TEXT_MAX } from './client-text';
 import { errorText, Logger } from './log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
-import { assertKeyMatches, certFacts, KeyPairPem } from './tls';
+import { assertKeyMatches, certFacts, KeyPairPem, SERVER_TLS } from './tls';
 
 export interface ServerLimits {
   /** Largest admission body accepted; larger gets 413. Pods in etcd are at most ~1.5 MB; reviews carry one. */
@@ -24,6 +25,11 @@ export interface ServerLimits {
   readonly keepAliveTimeoutMs: number;
   /** Time a client may take for the TLS handshake. */
   readonly handshakeTimeoutMs: number;
+  /**
+   * Admissions being received or answered at once; more get a 429 with Retry-After, which the
+   * API server retries. With maxBodyBytes it bounds the memory requests can hold.
+   */
+  readonly maxInFlight: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -32,6 +38,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   requestTimeoutMs: 15_000,
   keepAliveTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
+  maxInFlight: 16,
 };
 
 export interface WebhookServerOptions {
@@ -49,6 +56,7 @@ export class WebhookServer {
   private server?: https.Server;
   private certLoaded = false;
   private draining = false;
+  private inFlight = 0;
   private readonly limits: ServerLimits;
   private readonly log: Logger;
 
@@ -62,14 +70,17 @@ export class WebhookServer {
     return this.certLoaded && !this.draining && (this.opts.extraReady?.() ?? true);
   }
 
-  /** Listens with `pair`; resolves with the bound port. */
-  async listen(pair: KeyPairPem, port: number, address: string): Promise<number> {
+  /**
+   * Listens with `pair`; resolves with the bound port. A `provisional` pair only lets the
+   * listener and /healthz start: the server is not ready until reload() gives it the real one.
+   */
+  async listen(pair: KeyPairPem, port: number, address: string, options: { provisional?: boolean } = {}): Promise<number> {
     assertKeyMatches(pair.certPem, pair.keyPem);
     const server = https.createServer(
       {
         cert: pair.certPem,
         key: pair.keyPem,
-        minVersion: 'TLSv1.2',
+        ...SERVER_TLS,
         handshakeTimeout: this.limits.handshakeTimeoutMs,
         headersTimeout: this.limits.headersTimeoutMs,
         requestTimeout: this.limits.requestTimeoutMs,
@@ -77,7 +88,7 @@ export class WebhookServer {
         connectionsCheckingInterval: Math.min(1000, this.limits.headersTimeoutMs),
         maxHeaderSize: 16 * 1024,
       },
-      (req, res) => this.handle(req, res),
+      (req, res) => this.guarded(req, res),
     );
     // Sockets idle longer than this (e.g. a stalled body mid-request) are dropped as well.
     server.timeout = this.limits.requestTimeoutMs + 1000;
@@ -86,7 +97,7 @@ export class WebhookServer {
       this.log.debug('TLS client error', { error: errorText(err) });
     });
     this.server = server;
-    this.noteCert(pair);
+    if (!options.provisional) this.noteCert(pair);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, address, () => {
@@ -101,7 +112,7 @@ export class WebhookServer {
   reload(pair: KeyPairPem): void {
     assertKeyMatches(pair.certPem, pair.keyPem);
     if (!this.server) throw new Error('server is not listening');
-    this.server.setSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2' });
+    this.server.setSecureContext({ cert: pair.certPem, key: pair.keyPem, ...SERVER_TLS });
     this.noteCert(pair);
     this.opts.metrics.certReloads.inc();
   }
@@ -135,6 +146,27 @@ export class WebhookServer {
       });
       server.closeIdleConnections();
     });
+  }
+
+  /** Whatever a request does, an exception in handling it is a 500 and a metric, never the end of the process. */
+  private guarded(req: http.IncomingMessage, res: http.ServerResponse): void {
+    try {
+      this.handle(req, res);
+    } catch (err) {
+      this.internalError(res, err);
+    }
+  }
+
+  private internalError(res: http.ServerResponse, err: unknown): void {
+    this.opts.metrics.errors.inc({ kind: 'internal' });
+    this.log.error('request failed unexpectedly', { error: clientString(errorText(err), 200) });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = '{"error":"internal error"}';
+    res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -178,6 +210,18 @@ export class WebhookServer {
     }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > this.limits.maxBodyBytes) return this.tooLarge(req, res);
+    if (this.inFlight >= this.limits.maxInFlight) {
+      // The API server retries a 429 that carries Retry-After (within its timeout), so a burst
+      // costs latency instead of failed pod creations; the body is not even read.
+      req.resume();
+      return this.plain(res, 429, 'too many admissions in flight; retry\n', 'overloaded', { 'retry-after': '1', connection: 'close' });
+    }
+    this.inFlight++;
+    let released = false;
+    res.once('close', () => {
+      if (!released) this.inFlight--;
+      released = true;
+    });
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -196,29 +240,38 @@ export class WebhookServer {
     req.on('error', () => undefined);
     req.on('end', () => {
       if (over || res.headersSent) return;
-      const started = process.hrtime.bigint();
-      const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
-      const outcome = admit(text, this.opts.mutator);
-      res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(outcome.body) });
-      res.end(outcome.body);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const m = this.opts.metrics;
-      m.admissions.inc({ result: outcome.result });
-      if (outcome.result === 'rejected') m.errors.inc({ kind: 'bad-request' });
-      else m.latency.observe(seconds);
-      if (outcome.injectedContainers > 0) m.injectedContainers.inc(outcome.injectedContainers);
-      const level = outcome.result === 'rejected' ? 'warn' : outcome.result === 'mutated' ? 'info' : 'debug';
-      if (this.log.enabled(level)) {
-        this.log.log(level, 'admission', {
-          uid: outcome.uid,
-          namespace: outcome.namespace,
-          pod: outcome.name,
-          result: outcome.result,
-          injectedContainers: outcome.injectedContainers,
-          reason: outcome.reason,
-          durationMs: Math.round(seconds * 1e6) / 1e3,
-        });
+      try {
+        const started = process.hrtime.bigint();
+        const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+        chunks.length = 0;
+        const outcome = admit(text, this.opts.mutator);
+        res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(outcome.body) });
+        res.end(outcome.body);
+        this.record(outcome, Number(process.hrtime.bigint() - started) / 1e9);
+      } catch (err) {
+        this.internalError(res, err);
       }
     });
+  }
+
+  private record(outcome: AdmissionOutcome, seconds: number): void {
+    const m = this.opts.metrics;
+    m.admissions.inc({ result: outcome.result });
+    if (outcome.result === 'rejected') m.errors.inc({ kind: 'bad-request' });
+    else m.latency.observe(seconds);
+    if (outcome.injectedContainers > 0) m.injectedContainers.inc(outcome.injectedContainers);
+    const level = outcome.result === 'rejected' || outcome.result === 'denied' ? 'warn' : outcome.result === 'mutated' ? 'info' : 'debug';
+    if (this.log.enabled(level)) {
+      // Everything here may come from the client: only short, cut pieces of it are logged.
+      this.log.log(level, 'admission', {
+        uid: clientString(outcome.uid),
+        namespace: clientString(outcome.namespace),
+        pod: clientString(outcome.name),
+        result: outcome.result,
+        injectedContainers: outcome.injectedContainers,
+        reason: clientString(outcome.reason, 4 * CLIENT_TEXT_MAX),
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+      });
+    }
   }
 }

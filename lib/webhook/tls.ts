@@ -18,6 +18,27 @@ function forgeApi(): typeof Forge {
   return forgeLib;
 }
 
+/**
+ * What the HTTPS server offers: TLS 1.3 with Node's suites (all forward secret and AEAD by
+ * design), and in TLS 1.2 only ECDHE key exchange with AEAD ciphers, so a recorded session
+ * cannot be decrypted later with the server's key and no CBC construction is ever used.
+ */
+export const SERVER_TLS = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_256_GCM_SHA384',
+    'TLS_CHACHA20_POLY1305_SHA256',
+    'TLS_AES_128_GCM_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256',
+    'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384',
+    'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305',
+    'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
+
 /** Certificates start this far in the past so a node whose clock lags still accepts them. */
 export const BACKDATE_MS = 5 * 60 * 1000;
 
@@ -139,4 +160,21 @@ export function renewalTime(facts: Pick<CertFacts, 'notBefore' | 'notAfter'>): n
 /** Splits a PEM bundle into its certificates. */
 export function splitPemBundle(bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((s) => `${s}\n`) ?? [];
+}
+
+/**
+ * Whether a caBundle as stored in a webhook configuration (base64 of PEM CAs) lets a client
+ * verify `certPem`: some CA certificate in it signed the certificate. False for garbage.
+ */
+export function bundleTrusts(caBundleBase64: string | undefined, certPem: string): boolean {
+  if (!caBundleBase64) return false;
+  try {
+    const cert = new crypto.X509Certificate(certPem);
+    return splitPemBundle(Buffer.from(caBundleBase64, 'base64').toString('utf8')).some((pem) => {
+      const ca = new crypto.X509Certificate(pem);
+      return ca.ca && cert.checkIssued(ca) && cert.verify(ca.publicKey);
+    });
+  } catch {
+    return false;
+  }
 }

@@ -52,7 +52,32 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/**
+ * Deepest JSON nesting accepted. A pod review nests about 15 levels (managedFields a few more);
+ * parsing time grows steeply with depth (a 4 MiB body of brackets costs V8 seconds), so deeper
+ * bodies are refused before they are parsed.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** True when the JSON text nests arrays/objects deeper than `max`: one pass, strings skipped, no allocation. */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
+  if (nestsDeeperThan(bodyText, MAX_JSON_DEPTH)) return rejected(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let review: unknown;
   try {
     review = JSON.parse(bodyText);

@@ -149,6 +149,8 @@ beforeAll(async () => {
   const [a, b] = await Promise.all([startReplica('replica-a'), startReplica('replica-b')]);
   replicas.a = a;
   replicas.b = b;
+  // Self mode listens before it has its certificate; the tests start from replicas that have one.
+  await Promise.all([a, b].map((r) => r.waitForLog((e) => e.msg === 'serving certificate loaded')));
 }, 240_000);
 
 afterAll(async () => {

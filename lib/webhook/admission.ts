@@ -59,9 +59,23 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export const MAX_JSON_DEPTH = 100;
 
-/** True when the JSON text nests arrays/objects deeper than `max`: one pass, strings skipped, no allocation. */
-export function nestsDeeperThan(text: string, max: number): boolean {
+/**
+ * Most JSON values (array elements, object members, containers) accepted. Decoded, each costs
+ * V8 up to ~60 bytes whatever its text costs, so a 4 MiB body of `{},{},…` would become ~90 MB of
+ * heap; this bounds a decoded request to ~20 MB. A large real pod has some tens of thousands.
+ */
+export const MAX_JSON_VALUES = 250_000;
+
+/** Longest request uid accepted (the API server sends 36-character UUIDs). */
+export const MAX_UID_LENGTH = 256;
+
+/**
+ * Why the JSON text is too costly to decode (too deep, too many values), or undefined: one
+ * pass over the text, strings skipped, no allocation.
+ */
+export function jsonCostProblem(text: string, maxDepth = MAX_JSON_DEPTH, maxValues = MAX_JSON_VALUES): string | undefined {
   let depth = 0;
+  let values = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -70,14 +84,18 @@ export function nestsDeeperThan(text: string, max: number): boolean {
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
+      if (++depth > maxDepth) return `body nests deeper than ${maxDepth} levels`;
+      if (++values > maxValues) return `body holds more than ${maxValues} JSON values`;
+    } else if (c === 0x2c) {
+      if (++values > maxValues) return `body holds more than ${maxValues} JSON values`;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return false;
+  return undefined;
 }
 
 export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
-  if (nestsDeeperThan(bodyText, MAX_JSON_DEPTH)) return rejected(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  const tooCostly = jsonCostProblem(bodyText);
+  if (tooCostly) return rejected(tooCostly);
   let review: unknown;
   try {
     review = JSON.parse(bodyText);
@@ -91,6 +109,8 @@ export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
   if (!isRecord(r.request)) return rejected('request is missing');
   const req = r.request as ReviewRequest;
   if (typeof req.uid !== 'string' || req.uid === '') return rejected('request.uid is missing');
+  // The API server sends a UUID; a long one would only make the answer (which echoes it) costly.
+  if (req.uid.length > MAX_UID_LENGTH) return rejected(`request.uid is longer than ${MAX_UID_LENGTH} characters`);
   const uid = req.uid;
   const namespace = typeof req.namespace === 'string' ? req.namespace : undefined;
   const base = { uid, namespace, status: 200, injectedContainers: 0 } as const;

@@ -38,7 +38,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   requestTimeoutMs: 15_000,
   keepAliveTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
-  maxInFlight: 16,
+  maxInFlight: 8,
 };
 
 export interface WebhookServerOptions {

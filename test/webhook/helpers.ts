@@ -180,7 +180,7 @@ export async function startWebhookProcess(args: string[], env: Record<string, st
  * Runs the webhook in file mode on loopback, serving `pki.serving` from files in a
  * temporary directory that `stop()` removes.
  */
-export async function startFileModeWebhook(pki: TestPki, args: string[] = []): Promise<WebhookProcess> {
+export async function startFileModeWebhook(pki: TestPki, args: string[] = [], env: Record<string, string> = {}): Promise<WebhookProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-webhook-'));
   const certFile = path.join(dir, 'tls.crt');
   const keyFile = path.join(dir, 'tls.key');
@@ -188,7 +188,7 @@ export async function startFileModeWebhook(pki: TestPki, args: string[] = []): P
   fs.writeFileSync(keyFile, pki.serving.keyPem);
   let w: WebhookProcess;
   try {
-    w = await startWebhookProcess([`--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', ...args]);
+    w = await startWebhookProcess([`--tls-cert-file=${certFile}`, `--tls-key-file=${keyFile}`, '--address=127.0.0.1', '--port=0', '--metrics-port=0', '--repair-mode=off', ...args], env);
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -4,6 +4,7 @@
  * a well-formed review always gets an answer, so the API server never sees a
  * hang or a crash.
  */
+import { podSecurityWarning } from '../pod-security';
 import { clientString, clientText } from './client-text';
 import { PodLike, PodMutator, SkipReason } from './mutate';
 
@@ -93,7 +94,12 @@ export function jsonCostProblem(text: string, maxDepth = MAX_JSON_DEPTH, maxValu
   return undefined;
 }
 
-export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
+/**
+ * `mode` 'pod-security-warning' is the endpoint the configuration calls (failurePolicy Ignore)
+ * for opted-in pods of namespaces left out for their Pod Security level: it never mutates, it
+ * only tells the pod's creator why there is no lxcfs.
+ */
+export function admit(bodyText: string, mutator: PodMutator, mode: 'mutate' | 'pod-security-warning' = 'mutate'): AdmissionOutcome {
   const tooCostly = jsonCostProblem(bodyText);
   if (tooCostly) return rejected(tooCostly);
   let review: unknown;
@@ -115,6 +121,10 @@ export function admit(bodyText: string, mutator: PodMutator): AdmissionOutcome {
   const namespace = typeof req.namespace === 'string' ? req.namespace : undefined;
   const base = { uid, namespace, status: 200, injectedContainers: 0 } as const;
 
+  if (mode === 'pod-security-warning') {
+    const warning = podSecurityWarning(clientString(namespace) ?? '?');
+    return { ...base, body: answer(uid, warningsField([warning])), result: 'skipped', reason: 'namespace enforces a Pod Security level that forbids hostPath' };
+  }
   const kind: Record<string, unknown> = isRecord(req.kind) ? req.kind : {};
   const isPod = kind.group === '' && kind.version === 'v1' && kind.kind === 'Pod' && (req.subResource === undefined || req.subResource === '');
   if (!isPod || req.operation !== 'CREATE') {

@@ -35,6 +35,12 @@ export const WEBHOOK_FLAGS = {
     choices: ['off', 'report', 'evict'],
     help: 'what the leader-elected reconciler does with opted-in pods created without injection',
   },
+  'pod-security-enforced-namespaces': {
+    kind: 'string',
+    default: 'skip',
+    choices: ['skip', 'inject'],
+    help: 'skip: the reconciler reports opted-in namespaces enforcing Pod Security baseline/restricted (which forbid hostPath) instead of their pods, as the webhook configuration leaves them out; inject: treat them like any other (the cluster exempts them from Pod Security)',
+  },
   'repair-interval': { kind: 'integer', default: 60, min: 5, help: 'seconds between repair scans' },
   'evictions-per-minute': { kind: 'integer', default: 6, min: 1, help: 'rate limit of repair evictions' },
   'lease-name': { kind: 'string', default: 'lxcfs-kit-webhook-repair', help: 'Lease used to elect the replica that runs the reconciler' },

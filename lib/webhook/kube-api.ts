@@ -41,7 +41,7 @@ export interface ClusterPod extends PodLike {
   metadata: NonNullable<PodLike['metadata']> & {
     uid?: string;
     deletionTimestamp?: unknown;
-    ownerReferences?: { kind?: string; name?: string; controller?: boolean }[];
+    ownerReferences?: { kind?: string; name?: string; uid?: string; controller?: boolean }[];
   };
   status?: { phase?: string };
 }
@@ -54,6 +54,11 @@ export interface EventInput {
   readonly message: string;
   readonly type: 'Normal' | 'Warning';
   readonly reportingInstance: string;
+}
+
+export interface NamespaceState {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export type EvictionResult = 'evicted' | 'blocked' | 'gone';
@@ -81,7 +86,7 @@ export interface KubeApi {
   createLease(namespace: string, name: string, spec: LeaseSpecInput): Promise<LeaseState>;
   replaceLease(namespace: string, name: string, spec: LeaseSpecInput, resourceVersion: string): Promise<LeaseState>;
 
-  listNamespaces(labelSelector: string): Promise<string[]>;
+  listNamespaces(labelSelector: string): Promise<NamespaceState[]>;
   /** Pods of one namespace, or of all namespaces when `namespace` is undefined; optionally by label. */
   listPods(namespace?: string, labelSelector?: string): Promise<ClusterPod[]>;
   createEvent(event: EventInput): Promise<void>;

@@ -3,7 +3,7 @@
  * module is loaded with a dynamic import by the running webhook only.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { ClusterPod, ConflictError, EventInput, EvictionResult, KubeApi, LeaseSpecInput, LeaseState, SecretState, WebhookConfigurationState } from './kube-api';
+import { ClusterPod, ConflictError, EventInput, EvictionResult, KubeApi, LeaseSpecInput, LeaseState, NamespaceState, SecretState, WebhookConfigurationState } from './kube-api';
 
 type Client = typeof k8s;
 
@@ -188,9 +188,9 @@ export class ClientNodeKubeApi implements KubeApi {
     return leaseState(await conflictAware(this.coordination.replaceNamespacedLease({ namespace, name, body }), `update Lease ${name}`));
   }
 
-  async listNamespaces(labelSelector: string): Promise<string[]> {
+  async listNamespaces(labelSelector: string): Promise<NamespaceState[]> {
     const list = await conflictAware(this.core.listNamespace({ labelSelector, resourceVersion: '0' }), 'list namespaces');
-    return list.items.map((n) => n.metadata?.name ?? '').filter(Boolean);
+    return list.items.map((n) => ({ name: n.metadata?.name ?? '', labels: n.metadata?.labels ?? {} })).filter((n) => n.name !== '');
   }
 
   async listPods(namespace?: string, labelSelector?: string): Promise<ClusterPod[]> {

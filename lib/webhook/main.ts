@@ -18,7 +18,7 @@ import { PodMutator } from './mutate';
 import { LeaderElector, RepairReconciler } from './repair';
 import { SelfCertManager } from './self-certs';
 import { WebhookServer } from './server';
-import { createCa, KeyPairPem } from './tls';
+import { bundleTrusts, createCa, KeyPairPem } from './tls';
 
 const SUMMARY =
   'Serve the lxcfs-kit mutating admission webhook over HTTPS (TLS 1.2+): POST /mutate, GET /healthz, GET /readyz;\n' +
@@ -138,7 +138,12 @@ export async function runWebhook(argv: string[]): Promise<void> {
   stops.push(() => new Promise<void>((r) => metricsServer.close(() => r())));
   const metricsPort = (metricsServer.address() as AddressInfo).port;
 
-  stops.push(...startRepair(flags, kube, namespace, identity, mutator, logger, metrics));
+  const configurationReady = async (): Promise<boolean> => {
+    const config = await (kube as KubeApi).getWebhookConfiguration(flags['webhook-configuration']);
+    const cert = server.servingCertPem();
+    return config !== undefined && config.webhooks.length > 0 && cert !== undefined && config.webhooks.every((w) => bundleTrusts(w.caBundle, cert));
+  };
+  stops.push(...startRepair(flags, kube, namespace, identity, mutator, logger, metrics, configurationReady));
   logger.always('listening', { port, metricsPort, certMode: flags['cert-mode'], repairMode: flags['repair-mode'], files: flags.file });
 
   await new Promise<void>((resolve) => {
@@ -168,7 +173,16 @@ export async function runWebhook(argv: string[]): Promise<void> {
   });
 }
 
-function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: string, identity: string, mutator: PodMutator, logger: Logger, metrics: WebhookMetrics): (() => Promise<void> | void)[] {
+function startRepair(
+  flags: WebhookFlags,
+  kube: KubeApi | undefined,
+  namespace: string,
+  identity: string,
+  mutator: PodMutator,
+  logger: Logger,
+  metrics: WebhookMetrics,
+  configurationReady: () => Promise<boolean>,
+): (() => Promise<void> | void)[] {
   const mode = flags['repair-mode'];
   if (mode === 'off') return [];
   const log = logger.child({ subsystem: 'repair' });
@@ -183,6 +197,8 @@ function startRepair(flags: WebhookFlags, kube: KubeApi | undefined, namespace: 
     mode: mode === 'evict' ? 'evict' : 'report',
     legacyNamespaceLabel: flags['legacy-namespace-label'],
     evictionsPerMinute: flags['evictions-per-minute'],
+    skipPodSecurityEnforced: flags['pod-security-enforced-namespaces'] === 'skip',
+    configurationReady,
     identity,
     logger,
     metrics,

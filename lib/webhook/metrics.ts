@@ -48,9 +48,14 @@ export class WebhookMetrics {
     help: 'Opted-in pods found without lxcfs injection in the last repair scan',
     registers: [this.registry],
   });
+  readonly podSecurityNamespaces = new Gauge({
+    name: 'lxcfs_kit_webhook_pod_security_skipped_namespaces',
+    help: 'Opted-in namespaces not injected because they enforce a Pod Security level that forbids hostPath (last repair scan)',
+    registers: [this.registry],
+  });
   readonly repairActions = new Counter({
     name: 'lxcfs_kit_webhook_repair_actions_total',
-    help: 'Repair actions on uninjected pods (reported, evicted, evict-skipped, evict-failed)',
+    help: 'Repair actions on uninjected pods (reported, evicted, evict-skipped, evict-blocked, evict-paused, evict-given-up, evict-failed)',
     labelNames: ['action'] as const,
     registers: [this.registry],
   });

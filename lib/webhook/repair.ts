@@ -7,6 +7,7 @@
  * will recreate the pod.
  */
 import { INJECTED_ANNOTATION, INJECT_ENABLED, INJECT_LABEL, LEGACY_NAMESPACE_LABEL, LEGACY_NAMESPACE_VALUE, PART_OF_LABEL, PROJECT_NAME } from '../contract';
+import { POD_SECURITY_ENFORCE_LABEL, forbidsHostPath } from '../pod-security';
 import { ClusterPod, ConflictError, KubeApi, LeaseState } from './kube-api';
 import { errorText, Logger } from './log';
 import { WebhookMetrics } from './metrics';
@@ -99,16 +100,52 @@ export interface ReconcilerOptions {
   readonly identity: string;
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
+  /**
+   * Namespaces enforcing a Pod Security level that forbids hostPath are left out of injection
+   * (the webhook configuration's selector); the reconciler then reports them instead of their pods.
+   * @default true
+   */
+  readonly skipPodSecurityEnforced?: boolean;
+  /**
+   * Whether a replacement pod would be injected now: the webhook configuration exists and its
+   * caBundle verifies the serving certificate. Evictions wait while it is false.
+   * @default always true
+   */
+  readonly configurationReady?: () => Promise<boolean>;
   readonly now?: () => number;
 }
 
+export type RepairAction =
+  | 'reported'
+  | 'already-reported'
+  | 'evicted'
+  | 'evict-skipped'
+  | 'evict-blocked'
+  | 'evict-deferred'
+  | 'evict-paused'
+  | 'evict-given-up'
+  | 'evict-failed';
+
 export interface ScanResult {
-  readonly uninjected: { namespace: string; name: string; action: 'reported' | 'evicted' | 'evict-skipped' | 'evict-blocked' | 'evict-deferred' | 'evict-failed' | 'already-reported' }[];
+  readonly uninjected: { namespace: string; name: string; action: RepairAction }[];
+  /** Opted-in namespaces left out because their Pod Security level forbids hostPath. */
+  readonly podSecurityNamespaces: string[];
 }
+
+/** A workload whose pods this leader evicted: the pods it had then, and whether evicting it was given up. */
+interface WorkloadState {
+  readonly podsAtEviction: Set<string>;
+  gaveUp: boolean;
+}
+
+/** Annotation kubelet sets on the API mirror of a static pod; evicting a mirror pod changes nothing. */
+const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
 export class RepairReconciler {
   /** Pod uids already given an Event, so a long-lived pod does not get one per scan. */
   private readonly reported = new Set<string>();
+  private readonly reportedNamespaces = new Set<string>();
+  private readonly workloads = new Map<string, WorkloadState>();
   private evictionTimes: number[] = [];
   private readonly now: () => number;
   private readonly log: Logger;
@@ -118,17 +155,23 @@ export class RepairReconciler {
     this.log = o.logger.child({ subsystem: 'repair' });
   }
 
-  /** The pods this scan considers created without injection. */
-  async findUninjected(): Promise<ClusterPod[]> {
+  /** The pods this scan considers created without injection, and the opted-in namespaces left out for Pod Security. */
+  async findUninjected(): Promise<{ pods: ClusterPod[]; podSecurityNamespaces: string[] }> {
     const { kube } = this.o;
     const nsLists = [kube.listNamespaces(`${INJECT_LABEL}=${INJECT_ENABLED}`)];
     if (this.o.legacyNamespaceLabel) nsLists.push(kube.listNamespaces(`${LEGACY_NAMESPACE_LABEL}=${LEGACY_NAMESPACE_VALUE}`));
-    const optedIn = new Set((await Promise.all(nsLists)).flat());
+    const namespaces = (await Promise.all(nsLists)).flat();
+    const skipPsa = this.o.skipPodSecurityEnforced ?? true;
+    const podSecurity = new Set(skipPsa ? namespaces.filter((n) => forbidsHostPath(n.labels)).map((n) => n.name) : []);
+    const optedIn = new Set(namespaces.map((n) => n.name).filter((n) => !podSecurity.has(n)));
     // Only what can be in scope: the opted-in namespaces, and pods opted in by label anywhere.
     const lists = await Promise.all([
       kube.listPods(undefined, `${INJECT_LABEL}=${INJECT_ENABLED}`),
       ...[...optedIn].filter((ns) => !this.o.mutator.skipReason({}, ns)).map((ns) => kube.listPods(ns)),
     ]);
+    // Pods opted in by label in a namespace left out for Pod Security: its level is only known for opted-in namespaces,
+    // so label-opted pods elsewhere are judged by the namespaces listed here.
+    const psaLabelled = skipPsa ? await this.podSecurityNamespacesOf(lists[0]) : new Set<string>();
     const seen = new Set<string>();
     const pods: ClusterPod[] = [];
     for (const p of lists.flat()) {
@@ -138,7 +181,16 @@ export class RepairReconciler {
         pods.push(p);
       }
     }
-    return pods.filter((pod) => this.isUninjected(pod, optedIn));
+    for (const ns of psaLabelled) podSecurity.add(ns);
+    return { pods: pods.filter((pod) => !podSecurity.has(pod.metadata.namespace ?? '') && this.isUninjected(pod, optedIn)), podSecurityNamespaces: [...podSecurity].sort() };
+  }
+
+  /** Namespaces of label-opted pods that enforce a hostPath-forbidding level (the webhook is not called for those pods either). */
+  private async podSecurityNamespacesOf(pods: ClusterPod[]): Promise<Set<string>> {
+    const names = new Set(pods.map((p) => p.metadata.namespace ?? ''));
+    if (names.size === 0) return new Set();
+    const all = await this.o.kube.listNamespaces('');
+    return new Set(all.filter((n) => names.has(n.name) && forbidsHostPath(n.labels)).map((n) => n.name));
   }
 
   isUninjected(pod: ClusterPod, optedInNamespaces: ReadonlySet<string>): boolean {
@@ -156,17 +208,24 @@ export class RepairReconciler {
   }
 
   async scan(): Promise<ScanResult> {
-    const pods = await this.findUninjected();
+    const { pods, podSecurityNamespaces } = await this.findUninjected();
+    this.reportPodSecurity(podSecurityNamespaces);
     this.o.metrics.uninjectedPods.set(pods.length);
-    const present = new Set(pods.map((p) => p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`));
+    const present = new Set(pods.map(podKey));
     for (const uid of this.reported) if (!present.has(uid)) this.reported.delete(uid);
+    // Forget workloads with no uninjected pod left: their replacements came back injected.
+    const owners = new Set(pods.map(workloadKey).filter((k): k is string => k !== undefined));
+    for (const k of this.workloads.keys()) if (!owners.has(k)) this.workloads.delete(k);
+
     const result: ScanResult['uninjected'] = [];
+    let ready: Promise<boolean> | undefined;
+    const configurationReady = (): Promise<boolean> => (ready ??= this.checkConfiguration());
     for (const pod of pods) {
       const namespace = pod.metadata.namespace ?? '';
       const name = pod.metadata.name ?? '';
-      const key = pod.metadata.uid ?? `${namespace}/${name}`;
+      const key = podKey(pod);
       const first = !this.reported.has(key);
-      let action: ScanResult['uninjected'][number]['action'] = first ? 'reported' : 'already-reported';
+      let action: RepairAction = first ? 'reported' : 'already-reported';
       if (first) {
         this.reported.add(key);
         this.o.metrics.repairActions.inc({ action: 'reported' });
@@ -175,22 +234,61 @@ export class RepairReconciler {
           ? 'pod was created without lxcfs injection (webhook bypassed or not configured); lxcfs-kit will evict it so its controller recreates it injected'
           : 'pod was created without lxcfs injection (webhook bypassed or not configured); recreate it to get lxcfs');
       }
-      if (this.o.mode === 'evict') action = await this.evict(pod, first) ?? action;
+      if (this.o.mode === 'evict') action = (await this.evict(pod, first, pods, configurationReady)) ?? action;
       result.push({ namespace, name, action });
     }
-    return { uninjected: result };
+    return { uninjected: result, podSecurityNamespaces };
   }
 
-  private async evict(pod: ClusterPod, first: boolean): Promise<ScanResult['uninjected'][number]['action'] | undefined> {
+  private reportPodSecurity(namespaces: string[]): void {
+    this.o.metrics.podSecurityNamespaces.set(namespaces.length);
+    for (const ns of namespaces) {
+      if (this.reportedNamespaces.has(ns)) continue;
+      this.log.warn('opted-in namespace enforces a Pod Security level that forbids hostPath; its pods are not injected', { namespace: ns, label: POD_SECURITY_ENFORCE_LABEL });
+    }
+    this.reportedNamespaces.clear();
+    for (const ns of namespaces) this.reportedNamespaces.add(ns);
+  }
+
+  private async checkConfiguration(): Promise<boolean> {
+    let ok: boolean;
+    try {
+      ok = (await this.o.configurationReady?.()) ?? true;
+    } catch (err) {
+      this.log.warn('could not check the webhook configuration; not evicting this round', { error: errorText(err) });
+      return false;
+    }
+    if (!ok) this.log.warn('webhook configuration missing or not trusting the serving certificate: a replacement pod would not be injected either; not evicting');
+    return ok;
+  }
+
+  private async evict(pod: ClusterPod, first: boolean, scanned: readonly ClusterPod[], configurationReady: () => Promise<boolean>): Promise<RepairAction | undefined> {
     const namespace = pod.metadata.namespace ?? '';
     const name = pod.metadata.name ?? '';
-    const controlled = (pod.metadata.ownerReferences ?? []).some((r) => r.controller === true);
-    if (!controlled) {
+    const workload = workloadKey(pod);
+    const mirror = pod.metadata.annotations?.[MIRROR_ANNOTATION] !== undefined || controllerOf(pod)?.kind === 'Node';
+    if (!workload || mirror) {
       if (first) {
         this.o.metrics.repairActions.inc({ action: 'evict-skipped' });
-        await this.event(pod, 'Warning', 'LxcfsNotEvicted', 'pod has no controller that would recreate it, so lxcfs-kit does not evict it; recreate it by hand to get lxcfs');
+        await this.event(pod, 'Warning', 'LxcfsNotEvicted', mirror
+          ? 'pod is the mirror of a static pod, which kubelet recreates unchanged, so lxcfs-kit does not evict it; add the lxcfs mounts to the static pod manifest'
+          : 'pod has no controller that would recreate it, so lxcfs-kit does not evict it; recreate it by hand to get lxcfs');
       }
       return 'evict-skipped';
+    }
+    const state = this.workloads.get(workload);
+    if (state?.gaveUp) return 'evict-given-up';
+    if (state && !state.podsAtEviction.has(podKey(pod))) {
+      // A pod this workload created after an eviction came back without lxcfs: evicting again would loop.
+      state.gaveUp = true;
+      this.o.metrics.repairActions.inc({ action: 'evict-given-up' });
+      this.log.warn('replacement pod came back without lxcfs; no longer evicting this workload', { namespace, pod: name, workload });
+      await this.event(pod, 'Warning', 'LxcfsEvictionStopped', 'this pod replaced one lxcfs-kit evicted and came back without lxcfs again, so lxcfs-kit stops evicting pods of its controller; check that the webhook is reachable and the pod is in its scope');
+      return 'evict-given-up';
+    }
+    if (!(await configurationReady())) {
+      this.o.metrics.repairActions.inc({ action: 'evict-paused' });
+      return 'evict-paused';
     }
     const now = this.now();
     this.evictionTimes = this.evictionTimes.filter((t) => t > now - 60_000);
@@ -203,6 +301,10 @@ export class RepairReconciler {
         this.log.info('eviction refused by a PodDisruptionBudget; will retry', { namespace, pod: name });
         return 'evict-blocked';
       }
+      // Every pod the workload has now is known: any other uninjected one later is a replacement.
+      const known = state?.podsAtEviction ?? new Set<string>();
+      for (const p of scanned) if (workloadKey(p) === workload) known.add(podKey(p));
+      this.workloads.set(workload, { podsAtEviction: known, gaveUp: false });
       if (r === 'evicted') {
         this.o.metrics.repairActions.inc({ action: 'evicted' });
         this.log.info('evicted uninjected pod', { namespace, pod: name });
@@ -233,4 +335,18 @@ export class RepairReconciler {
       this.log.warn('could not create event', { namespace: pod.metadata.namespace, pod: pod.metadata.name, error: errorText(err) });
     }
   }
+}
+
+function podKey(pod: ClusterPod): string {
+  return pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
+}
+
+function controllerOf(pod: ClusterPod): { kind?: string; name?: string; uid?: string } | undefined {
+  return (pod.metadata.ownerReferences ?? []).find((r) => r.controller === true);
+}
+
+/** The controller that recreates the pod, as namespace/kind/name; undefined when nothing would. */
+function workloadKey(pod: ClusterPod): string | undefined {
+  const c = controllerOf(pod);
+  return c ? `${pod.metadata.namespace ?? ''}/${c.kind ?? ''}/${c.name ?? ''}` : undefined;
 }

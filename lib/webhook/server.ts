@@ -7,6 +7,7 @@ import * as https from 'https';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { MUTATE_PATH } from '../contract';
+import { POD_SECURITY_WARNING_PATH } from '../pod-security';
 import { admit, AdmissionOutcome } from './admission';
 import { clientString, CLIENT_TEXT_MAX } from './client-text';
 import { errorText, Logger } from './log';
@@ -57,6 +58,7 @@ export class WebhookServer {
   private certLoaded = false;
   private draining = false;
   private inFlight = 0;
+  private servedPem?: string;
   private readonly limits: ServerLimits;
   private readonly log: Logger;
 
@@ -117,7 +119,13 @@ export class WebhookServer {
     this.opts.metrics.certReloads.inc();
   }
 
+  /** The certificate served now (undefined while only the provisional one is). */
+  servingCertPem(): string | undefined {
+    return this.servedPem;
+  }
+
   private noteCert(pair: KeyPairPem): void {
+    this.servedPem = pair.certPem;
     const facts = certFacts(pair.certPem);
     this.opts.metrics.certExpiry.set({ cert: 'serving' }, facts.notAfter.getTime() / 1000);
     this.certLoaded = true;
@@ -173,9 +181,9 @@ export class WebhookServer {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
-    if (path === MUTATE_PATH) {
+    if (path === MUTATE_PATH || path === POD_SECURITY_WARNING_PATH) {
       if (req.method !== 'POST') return this.plain(res, 405, 'method not allowed: use POST\n', 'method', { allow: 'POST' });
-      return this.mutate(req, res);
+      return this.mutate(req, res, path === MUTATE_PATH ? 'mutate' : 'pod-security-warning');
     }
     if (path === '/healthz' || path === '/readyz') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return this.plain(res, 405, 'method not allowed: use GET\n', 'method', { allow: 'GET, HEAD' });
@@ -202,7 +210,7 @@ export class WebhookServer {
     req.resume();
   }
 
-  private mutate(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private mutate(req: http.IncomingMessage, res: http.ServerResponse, mode: 'mutate' | 'pod-security-warning'): void {
     const type = req.headers['content-type'];
     if (type !== undefined && !JSON_TYPES.test(type)) {
       req.resume();
@@ -244,7 +252,7 @@ export class WebhookServer {
         const started = process.hrtime.bigint();
         const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
         chunks.length = 0;
-        const outcome = admit(text, this.opts.mutator);
+        const outcome = admit(text, this.opts.mutator, mode);
         res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(outcome.body) });
         res.end(outcome.body);
         this.record(outcome, Number(process.hrtime.bigint() - started) / 1e9);

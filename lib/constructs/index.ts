@@ -7,3 +7,4 @@ export * from './certificates';
 export * from './kit';
 export * from './monitoring';
 export * from './placeholder';
+export * from './webhook-configuration-policy';

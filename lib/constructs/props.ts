@@ -227,6 +227,24 @@ export interface LxcfsWebhookOptions {
    * @default { source: 'self' }
    */
   readonly certificates?: CertificateSource;
+  /**
+   * Namespaces that enforce Pod Security `baseline` or `restricted` (label
+   * `pod-security.kubernetes.io/enforce`) forbid the hostPath volumes lxcfs-kit injects, and the
+   * API server checks Pod Security after mutation, so an injected pod there is refused. `skip`
+   * leaves them out of the webhook configuration's namespaceSelector, warns the creators of
+   * their opted-in pods (a warning-only webhook, failurePolicy Ignore) and has the reconciler
+   * report them; `inject` treats them like any namespace (for clusters that exempt them).
+   * @default 'skip'
+   */
+  readonly podSecurityEnforcedNamespaces?: 'skip' | 'inject';
+  /**
+   * A ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30 or later)
+   * bound to the webhook's ServiceAccount that lets it change nothing of its
+   * MutatingWebhookConfiguration but the caBundle its RBAC `patch` is for. Only with
+   * self-managed certificates (the other sources give the webhook no write access to it).
+   * @default false (the Helm chart renders it whenever the cluster serves the API)
+   */
+  readonly configurationPolicy?: boolean;
 }
 
 /** Prometheus Operator ServiceMonitors for the webhook's and the agent's metrics. */
@@ -322,6 +340,8 @@ export const WEBHOOK_DEFAULTS = {
   legacyNamespaceLabel: false,
   excludedNamespaces: [] as readonly string[],
   certificates: { source: 'self' } as CertificateSource,
+  podSecurityEnforcedNamespaces: 'skip' as 'skip' | 'inject',
+  configurationPolicy: false,
 } as const;
 
 /** Labels the constructs set themselves; extra labels must not override them (selectors depend on them). */
@@ -424,6 +444,9 @@ export function webhookProblems(options: LxcfsWebhookOptions, files: readonly st
   if (certs?.source === 'existingSecret' && !isPlaceholder(certs.caBundle)) {
     if (!certs.secretName) problems.push('certificates.secretName is empty; name the kubernetes.io/tls Secret that holds tls.crt and tls.key');
     problems.push(...caBundleProblems(certs.caBundle));
+  }
+  if (options.configurationPolicy === true && certs !== undefined && certs.source !== 'self') {
+    problems.push(`webhook configurationPolicy guards the webhook's own writes to its configuration, which only certificates source "self" makes; remove configurationPolicy or use source "self" (got "${certs.source}")`);
   }
   if (certs?.source === 'certManager' && certs.issuerRef !== undefined && !certs.issuerRef.name) {
     problems.push('certificates.issuerRef.name is empty; name your cert-manager Issuer/ClusterIssuer, or leave issuerRef out for a self-signed CA');

@@ -18,6 +18,7 @@ import {
   WEBHOOK_COMPONENT,
   WEBHOOK_SERVICE_PORT,
 } from '../contract';
+import { HOSTPATH_FORBIDDING_LEVELS, POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_WARNING_PATH } from '../pod-security';
 import { servingCertificateName } from './certificates';
 import { MetadataContext, objectMetadata } from './metadata';
 import { CertificateSource, FailurePolicy } from './props';
@@ -31,6 +32,7 @@ export interface WebhookConfigurationProps {
   readonly timeoutSeconds: number;
   readonly legacyNamespaceLabel: boolean;
   readonly excludedNamespaces: readonly string[];
+  readonly podSecurityEnforcedNamespaces: 'skip' | 'inject';
 }
 
 /** Entry names (unique within the configuration). */
@@ -39,6 +41,11 @@ export const WEBHOOK_ENTRY_NAMES = {
   pods: 'pods.lxcfs-kit.io',
   legacyNamespaces: 'legacy-namespaces.lxcfs-kit.io',
 } as const;
+
+/** The warning-only twin of an entry, for namespaces left out for their Pod Security level. */
+export function podSecurityEntryName(entry: string): string {
+  return `${entry.split('.')[0]}.pod-security.lxcfs-kit.io`;
+}
 
 export class WebhookConfiguration extends Construct {
   public readonly apiObject: ApiObject;
@@ -79,24 +86,35 @@ export class WebhookConfiguration extends Construct {
     const namespaceNotOptedIn = { key: INJECT_LABEL, operator: 'NotIn', values: [INJECT_ENABLED] };
     const legacyNotOptedIn = { key: LEGACY_NAMESPACE_LABEL, operator: 'NotIn', values: [LEGACY_NAMESPACE_VALUE] };
 
-    const webhooks = [
-      entry(WEBHOOK_ENTRY_NAMES.namespaces, [namespaceOptedIn], notOptedOut),
+    const scopes: [string, unknown[], unknown[]][] = [
+      [WEBHOOK_ENTRY_NAMES.namespaces, [namespaceOptedIn], notOptedOut],
       // Pods labelled in namespaces not opted in as a whole (those are the entries for
       // namespaces), so a pod is never sent twice.
-      entry(
+      [
         WEBHOOK_ENTRY_NAMES.pods,
         [namespaceNotOptedIn, ...(props.legacyNamespaceLabel ? [legacyNotOptedIn] : [])],
         [{ key: INJECT_LABEL, operator: 'In', values: [INJECT_ENABLED] }, notOptedOut[1]],
-      ),
+      ],
     ];
     if (props.legacyNamespaceLabel) {
-      webhooks.push(
-        entry(
-          WEBHOOK_ENTRY_NAMES.legacyNamespaces,
-          [{ key: LEGACY_NAMESPACE_LABEL, operator: 'In', values: [LEGACY_NAMESPACE_VALUE] }, namespaceNotOptedIn],
-          notOptedOut,
-        ),
-      );
+      scopes.push([WEBHOOK_ENTRY_NAMES.legacyNamespaces, [{ key: LEGACY_NAMESPACE_LABEL, operator: 'In', values: [LEGACY_NAMESPACE_VALUE] }, namespaceNotOptedIn], notOptedOut]);
+    }
+    const webhooks: Record<string, unknown>[] = [];
+    if (props.podSecurityEnforcedNamespaces === 'inject') {
+      for (const [name, ns, obj] of scopes) webhooks.push(entry(name, ns, obj));
+    } else {
+      // Pod Security is checked after mutation: an injected pod in such a namespace would be refused.
+      const psa = (operator: 'In' | 'NotIn') => ({ key: POD_SECURITY_ENFORCE_LABEL, operator, values: [...HOSTPATH_FORBIDDING_LEVELS] });
+      for (const [name, ns, obj] of scopes) webhooks.push(entry(name, [...ns, psa('NotIn')], obj));
+      // Their opted-in pods reach a warning-only endpoint that can never block them.
+      for (const [name, ns, obj] of scopes) {
+        webhooks.push({
+          ...entry(podSecurityEntryName(name), [...ns, psa('In')], obj),
+          clientConfig: { ...clientConfig, service: { ...clientConfig.service, path: POD_SECURITY_WARNING_PATH } },
+          failurePolicy: 'Ignore',
+          reinvocationPolicy: 'Never',
+        });
+      }
     }
 
     const annotations: Record<string, string> =

@@ -31,6 +31,7 @@ import {
   WEBHOOK_DEFAULTS,
   webhookProblems,
 } from './props';
+import { ConfigurationPolicy } from './webhook-configuration-policy';
 import { WebhookConfiguration } from './webhook-configuration';
 
 export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions {
@@ -60,6 +61,7 @@ export function webhookNames(name: string) {
     configurationAccess: `${name}-webhook-configuration`,
     reconciler: `${name}-webhook-reconciler`,
     evictor: `${name}-webhook-evictor`,
+    configurationPolicy: `${name}-webhook-configuration-guard`,
   };
 }
 
@@ -103,6 +105,7 @@ export class LxcfsWebhook extends Construct {
       'repair-interval': props.repairIntervalSeconds ?? WEBHOOK_DEFAULTS.repairIntervalSeconds,
       'evictions-per-minute': props.evictionsPerMinute ?? WEBHOOK_DEFAULTS.evictionsPerMinute,
       'lease-name': names.lease,
+      'pod-security-enforced-namespaces': props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces,
     };
 
     new kplus.ServiceAccount(this, 'ServiceAccount', {
@@ -240,7 +243,11 @@ export class LxcfsWebhook extends Construct {
       timeoutSeconds: props.timeoutSeconds ?? WEBHOOK_DEFAULTS.timeoutSeconds,
       legacyNamespaceLabel: props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
       excludedNamespaces: props.excludedNamespaces ?? WEBHOOK_DEFAULTS.excludedNamespaces,
+      podSecurityEnforcedNamespaces: props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces,
     });
+    if (selfManaged && (props.configurationPolicy ?? WEBHOOK_DEFAULTS.configurationPolicy)) {
+      new ConfigurationPolicy(this, 'ConfigurationPolicy', { ctx, names });
+    }
     this.configuration.node.addDependency(this.deployment);
   }
 
@@ -308,6 +315,9 @@ export class LxcfsWebhook extends Construct {
       role('EvictorRole', names.evictor, [
         // Evictions respect PodDisruptionBudgets, unlike deletes.
         { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+        // Evict only while the configuration exists and trusts the serving certificate, so the
+        // replacement is injected (read-only, by name; self mode has this already).
+        { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [names.webhookConfiguration], verbs: ['get'] },
       ], true);
     }
   }

@@ -34,6 +34,16 @@ export function synthesizeObjects(props: LxcfsKitProps): JsonObject[] {
   return chart.toJson() as JsonObject[];
 }
 
+/**
+ * Objects rendered only when a value and the cluster allow it, beyond the generator's
+ * dimensions: Helm's .Capabilities is not a value, so it cannot be one of them.
+ */
+const VAP_GUARD = '$.Values.webhook.configurationPolicy ($.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")';
+const TEMPLATE_GUARDS: Readonly<Record<string, string>> = {
+  ValidatingAdmissionPolicy: `and ${VAP_GUARD}`,
+  ValidatingAdmissionPolicyBinding: `and ${VAP_GUARD}`,
+};
+
 /** dist/lxcfs-kit.k8s.yaml: the defaults, including the Namespace, for `kubectl apply`. */
 export function manifestsYaml(): string {
   const docs = synthesizeObjects({ createNamespace: true });
@@ -69,7 +79,9 @@ export function chartTemplates(): Map<string, string> {
   for (const [id, { combos: present, values }] of objects) {
     const [, kind, name] = id.split('|');
     let lines = resolvePlaceholders(emitter.object(mergeVariants(present, values), present), ph, emitter);
-    if (present.length < all.length) lines = [`{{- if ${condition(present, all)} }}`, ...lines, '{{- end }}'];
+    const guard = TEMPLATE_GUARDS[kind];
+    const conditions = [...(present.length < all.length ? [condition(present, all)] : []), ...(guard ? [guard] : [])];
+    if (conditions.length > 0) lines = [`{{- if ${conditions.length === 1 ? conditions[0] : `and (${conditions.join(') (')})`} }}`, ...lines, '{{- end }}'];
     const suffix = name.replace(/^__TPL_\d+__-?/, '');
     const file = `${kind.toLowerCase()}${suffix ? `-${suffix}` : ''}.yaml`;
     if (templates.has(file)) throw new Error(`two objects would share the template ${file}`);

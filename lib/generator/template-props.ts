@@ -161,6 +161,8 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
       repairMode: combo.repair as 'report',
       legacyNamespaceLabel: combo.legacy === 'true',
       excludedNamespaces: [ph.add({ kind: 'splice', expr: '$.Values.webhook.excludedNamespaces' })],
+      // Rendered under a guard on the value and the cluster's API (chart.ts TEMPLATE_GUARDS).
+      configurationPolicy: combo.certificates === 'self',
       certificates,
     },
   };

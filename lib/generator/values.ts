@@ -94,6 +94,8 @@ export const VALUES: Section = section('lxcfs-kit values', {
     evictionsPerMinute: leaf(WEBHOOK_DEFAULTS.evictionsPerMinute, { type: 'integer', minimum: 1 }, 'Rate limit of repair evictions.'),
     legacyNamespaceLabel: leaf(false, { type: 'boolean' }, 'Also inject namespaces labelled `lxcfs-admission-webhook=enabled` (migration from lxcfs-admission-webhook).'),
     excludedNamespaces: leaf([], { type: 'array', items: k8sName }, 'Further namespaces never injected (system namespaces and the release namespace always are).'),
+    configurationPolicy: leaf(true, { type: 'boolean' },
+      'With certificates.source self, a ValidatingAdmissionPolicy that lets the webhook change only the caBundle of its MutatingWebhookConfiguration; rendered only when the cluster serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+).'),
   }),
   certificates: section('The webhook\'s serving certificate.', {
     source: leaf('self', { type: 'string', enum: ['self', 'certManager', 'existingSecret'] },
@@ -190,6 +192,7 @@ export interface ChartValues {
     evictionsPerMinute: number;
     legacyNamespaceLabel: boolean;
     excludedNamespaces: string[];
+    configurationPolicy: boolean;
   };
   certificates: {
     source: 'self' | 'certManager' | 'existingSecret';
@@ -220,8 +223,14 @@ function isMap(v: Json | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The construct props that describe the same install as the chart rendered with these values. */
-export function propsFromValues(values: ChartValues, release: { name: string; namespace: string }): LxcfsKitProps {
+/** What the chart asks of the cluster it renders for (Helm's .Capabilities). */
+export interface ChartCapabilities {
+  /** admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is served (Kubernetes 1.30+). */
+  readonly validatingAdmissionPolicy?: boolean;
+}
+
+/** The construct props that describe the same install as the chart rendered with these values, for a cluster with these capabilities. */
+export function propsFromValues(values: ChartValues, release: { name: string; namespace: string }, capabilities: ChartCapabilities = {}): LxcfsKitProps {
   const version = (tag: string) => tag || defaultTag();
   const certs = values.certificates;
   let certificates: CertificateSource;
@@ -273,6 +282,7 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
       evictionsPerMinute: values.webhook.evictionsPerMinute,
       legacyNamespaceLabel: values.webhook.legacyNamespaceLabel,
       excludedNamespaces: values.webhook.excludedNamespaces,
+      configurationPolicy: certificates.source === 'self' && values.webhook.configurationPolicy && capabilities.validatingAdmissionPolicy === true,
       certificates,
     },
   };

@@ -7,7 +7,9 @@ import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, EXCLUDE_CONTAINERS_ANNOTATION,
 import { CertFileWatcher } from '../../lib/webhook/cert-files';
 import { Logger } from '../../lib/webhook/log';
 import { WebhookMetrics } from '../../lib/webhook/metrics';
-import { PodMutator } from '../../lib/webhook/mutate';
+import { MAX_JSON_DEPTH } from '../../lib/webhook/admission';
+import { MAX_INJECTED_MOUNTS, PodMutator } from '../../lib/webhook/mutate';
+import { POD_SECURITY_WARNING_PATH, podSecurityWarning } from '../../lib/pod-security';
 import { WebhookServer } from '../../lib/webhook/server';
 import { admissionResponse, decodePatch, fixturePod, makePki, request, review, TestPki } from './helpers';
 
@@ -107,6 +109,74 @@ describe('admission over real HTTPS on loopback', () => {
     expect((await admitPod({ metadata: { name: 'o' }, spec: c }, 'lxcfs-kit')).patch).toEqual([]);
   });
 
+  test('pods pinned to Windows by required node affinity are skipped; a term that also allows Linux is not pinned', async () => {
+    const c = { containers: [{ name: 'a', image: 'i' }] };
+    const term = (values: string[], operator = 'In') => ({ matchExpressions: [{ key: 'kubernetes.io/os', operator, values }, { key: 'pool', operator: 'Exists' }] });
+    const affinity = (...terms: unknown[]) => ({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } });
+    expect((await admitPod({ metadata: { name: 'w' }, spec: { ...c, affinity: affinity(term(['windows'])) } })).patch).toEqual([]);
+    expect((await admitPod({ metadata: { name: 'w2' }, spec: { ...c, affinity: affinity(term(['windows']), term(['Windows'])) } })).patch).toEqual([]);
+    // Alternatives that admit a Linux node, or no os requirement at all: injected.
+    expect((await admitPod({ metadata: { name: 'l' }, spec: { ...c, affinity: affinity(term(['windows']), term(['linux'])) } })).patch).not.toEqual([]);
+    expect((await admitPod({ metadata: { name: 'l2' }, spec: { ...c, affinity: affinity(term(['windows', 'linux'])) } })).patch).not.toEqual([]);
+    expect((await admitPod({ metadata: { name: 'l3' }, spec: { ...c, affinity: affinity(term(['linux'], 'NotIn')) } })).patch).not.toEqual([]);
+  });
+
+  test('an existing volume that collides with an injected volume name is never mounted over a /proc file; the creator is warned', async () => {
+    const pod = {
+      metadata: { name: 'collide' },
+      spec: {
+        volumes: [{ name: 'lxcfs-kit-proc-meminfo', hostPath: { path: '/etc', type: 'Directory' } }],
+        containers: [{ name: 'a', image: 'i' }],
+      },
+    };
+    const res = await request(port, pki.ca.certPem, { body: review(pod) });
+    const a = admissionResponse(res.body) as ReturnType<typeof admissionResponse> & { warnings?: string[] };
+    const out = applyPatch(deepClone(pod), decodePatch(a) as Operation[], true, false).newDocument as unknown as Pod;
+    expect(out.spec.containers[0].volumeMounts?.some((m) => m.mountPath === '/proc/meminfo')).toBe(false);
+    expect(lxcfsMounts(out.spec.containers[0])).toEqual(DEFAULT_LXCFS_FILES.filter((f) => f !== '/proc/meminfo'));
+    // The pod's own volume is left exactly as it was.
+    expect(out.spec.volumes?.filter((v) => v.name === 'lxcfs-kit-proc-meminfo')).toEqual(pod.spec.volumes);
+    expect(a.warnings).toEqual([expect.stringContaining('lxcfs-kit-proc-meminfo')]);
+    // Our own volume from an earlier pass is not a collision: reinvocation changes nothing.
+    expect((await admitPod(out)).patch).toEqual([]);
+  });
+
+  test('a pod beyond the patch bound is denied with a clear message, not answered with a huge patch', async () => {
+    const containers = Array.from({ length: Math.floor(MAX_INJECTED_MOUNTS / DEFAULT_LXCFS_FILES.length) + 1 }, (_, i) => ({ name: `c${i}`, image: 'i' }));
+    const res = await request(port, pki.ca.certPem, { body: review({ metadata: { name: 'many' }, spec: { containers } }) });
+    expect(res.status).toBe(200);
+    const a = JSON.parse(res.body) as { response: { allowed: boolean; patch?: string; status: { code: number; message: string } } };
+    expect(a.response.allowed).toBe(false);
+    expect(a.response.patch).toBeUndefined();
+    expect(a.response.status).toEqual({ code: 400, reason: 'BadRequest', message: expect.stringMatching(/at most 512 .*lxcfs-kit\.io\/exclude-containers/) });
+  });
+
+  test('the Pod Security warning endpoint allows the pod unchanged and tells its creator why', async () => {
+    const res = await request(port, pki.ca.certPem, { path: POD_SECURITY_WARNING_PATH, body: review(fixturePod(), { namespace: 'secure' }) });
+    expect(res.status).toBe(200);
+    const a = admissionResponse(res.body) as ReturnType<typeof admissionResponse> & { warnings?: string[] };
+    expect(a).toMatchObject({ allowed: true, uid: 'e911857d-c318-11e8-bbad-025000000001' });
+    expect(a.patch).toBeUndefined();
+    expect(a.warnings).toEqual([podSecurityWarning('secure')]);
+  });
+
+  test('client input in a rejection is cut short and never coerced (a value with a non-callable toString)', async () => {
+    const res = await request(port, pki.ca.certPem, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: { toString: 1, valueOf: 1 }, request: {} }) });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ error: 'kind must be AdmissionReview, got an object' });
+    const long = await request(port, pki.ca.certPem, { body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'x'.repeat(10_000) }) });
+    expect((JSON.parse(long.body) as { error: string }).error.length).toBeLessThan(150);
+    const kind = await request(port, pki.ca.certPem, { body: review(fixturePod(), { kind: { kind: { toString: 1 } }, subResource: { toString: 1 }, operation: ['CREATE'] }) });
+    expect(admissionResponse(kind.body)).toMatchObject({ allowed: true });
+    expect(admissionResponse(kind.body).patch).toBeUndefined();
+  });
+
+  test('bodies nested deeper than the bound are refused before they are decoded', async () => {
+    const res = await request(port, pki.ca.certPem, { body: `${'['.repeat(20_000)}${']'.repeat(20_000)}` });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({ error: `body nests deeper than ${MAX_JSON_DEPTH} levels` });
+  });
+
   test('non-Pod kinds, subresources and non-CREATE operations are allowed untouched', async () => {
     const pod = fixturePod();
     const cases: Record<string, unknown>[] = [
@@ -126,7 +196,8 @@ describe('admission over real HTTPS on loopback', () => {
   });
 
   test('logs are JSON lines that carry the request uid', () => {
-    const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'admission');
+    // A rejected body has no uid to carry.
+    const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'admission' && e.result !== 'rejected');
     expect(entries.length).toBeGreaterThan(0);
     expect(entries.every((e) => e.uid === 'e911857d-c318-11e8-bbad-025000000001')).toBe(true);
   });
@@ -248,5 +319,34 @@ describe('health, readiness and certificate reload', () => {
     // Back to the original pair for the other tests.
     server.reload(pki.serving);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('an unexpected exception in a request', () => {
+  test('becomes a 500 and a metric; the server goes on answering', async () => {
+    const m = new WebhookMetrics(false);
+    const real = PodMutator.fromFlags(DEFAULT_LXCFS_PATH, DEFAULT_LXCFS_FILES, 'lxcfs-kit');
+    let fail = true;
+    // A mutator that throws once: stands in for any bug a request could reach.
+    const flaky = Object.create(real) as PodMutator;
+    flaky.plan = (pod, ns) => {
+      if (fail) {
+        fail = false;
+        throw new Error('boom');
+      }
+      return real.plan(pod, ns);
+    };
+    const s = new WebhookServer({ mutator: flaky, metrics: m, logger });
+    const p = await s.listen(pki.serving, 0, '127.0.0.1');
+    try {
+      const failed = await request(p, pki.ca.certPem, { body: review(fixturePod()) });
+      expect(failed.status).toBe(500);
+      expect(JSON.parse(failed.body)).toEqual({ error: 'internal error' });
+      expect(await m.registry.metrics()).toMatch(/lxcfs_kit_webhook_errors_total\{kind="internal"\} 1/);
+      const ok = await request(p, pki.ca.certPem, { body: review(fixturePod()) });
+      expect(admissionResponse(ok.body).patch).toBeDefined();
+    } finally {
+      await s.close(100);
+    }
   });
 });

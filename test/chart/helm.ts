@@ -67,9 +67,9 @@ export function valuesFile(values: unknown): string {
   return file;
 }
 
-/** `helm template`; throws with Helm's message when it fails. */
-export function helmTemplate(helm: Helm, chart: string, release: string, namespace: string, values: unknown): string {
-  const r = runHelm(helm, ['template', release, chart, '--namespace', namespace, '-f', valuesFile(values)]);
+/** `helm template` (extra args such as `--api-versions`); throws with Helm's message when it fails. */
+export function helmTemplate(helm: Helm, chart: string, release: string, namespace: string, values: unknown, extraArgs: readonly string[] = []): string {
+  const r = runHelm(helm, ['template', release, chart, '--namespace', namespace, '-f', valuesFile(values), ...extraArgs]);
   if (r.status !== 0) throw new Error(`${helm.label} template failed: ${r.stderr}`);
   return r.stdout;
 }

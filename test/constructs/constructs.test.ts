@@ -25,6 +25,7 @@ import { LxcfsAgent, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps, LxcfsWebhook 
 import { parseFlags } from '../../lib/flags';
 import { AGENT_FLAGS } from '../../lib/agent/flags';
 import { WEBHOOK_FLAGS, WEBHOOK_NODE_OPTIONS } from '../../lib/webhook/flags';
+import { POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_WARNING_PATH } from '../../lib/pod-security';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are checked field by field */
 type Obj = Record<string, any>;
@@ -153,7 +154,7 @@ describe('default install', () => {
     expect(dockerfileNodeOptions('agent')).toBe(AGENT_NODE_OPTIONS);
     expect(dockerfileNodeOptions('webhook')).toBe(WEBHOOK_NODE_OPTIONS);
     expect(AGENT_NODE_OPTIONS).toBe('--max-semi-space-size=1');
-    expect(WEBHOOK_NODE_OPTIONS).toBe('--max-semi-space-size=4');
+    expect(WEBHOOK_NODE_OPTIONS).toBe('--max-semi-space-size=4 --max-old-space-size=96');
     for (const o of [agent, webhook]) expect(((container(o).env ?? []) as Obj[]).map((e) => e.name)).not.toContain('NODE_OPTIONS');
   });
 
@@ -213,21 +214,26 @@ describe('default install', () => {
     expect(svc.spec.ports[0]).toEqual({ name: 'https', port: WEBHOOK_SERVICE_PORT, targetPort: 'https', protocol: 'TCP' });
     expect(container(webhook).ports[0]).toEqual({ name: 'https', containerPort: WEBHOOK_HTTPS_PORT, protocol: 'TCP' });
     for (const w of mwc.webhooks) {
-      expect(w.clientConfig).toEqual({ service: { name: svc.metadata.name, namespace: 'lxcfs-kit', path: MUTATE_PATH, port: WEBHOOK_SERVICE_PORT } });
+      // The Pod Security twins call the warning-only endpoint of the same Service.
+      const path = w.name.includes('.pod-security.') ? POD_SECURITY_WARNING_PATH : MUTATE_PATH;
+      expect(w.clientConfig).toEqual({ service: { name: svc.metadata.name, namespace: 'lxcfs-kit', path, port: WEBHOOK_SERVICE_PORT } });
     }
   });
 
   test('webhook down → Fail on opt-in scope only; system namespaces and its own excluded; its own pods and opted-out pods never sent', () => {
-    expect(mwc.webhooks.map((w: Obj) => w.name)).toEqual(['namespaces.lxcfs-kit.io', 'pods.lxcfs-kit.io']);
+    expect(mwc.webhooks.map((w: Obj) => w.name)).toEqual(['namespaces.lxcfs-kit.io', 'pods.lxcfs-kit.io', 'namespaces.pod-security.lxcfs-kit.io', 'pods.pod-security.lxcfs-kit.io']);
     for (const w of mwc.webhooks) {
+      const warningOnly = w.name.includes('.pod-security.');
       expect(w).toMatchObject({
-        failurePolicy: 'Fail',
+        failurePolicy: warningOnly ? 'Ignore' : 'Fail',
         sideEffects: 'None',
         admissionReviewVersions: ['v1'],
-        reinvocationPolicy: 'IfNeeded',
+        reinvocationPolicy: warningOnly ? 'Never' : 'IfNeeded',
         matchPolicy: 'Equivalent',
         rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
       });
+      // Pod Security is checked after mutation: namespaces enforcing baseline/restricted (no hostPath) only get the warning.
+      expect(w.namespaceSelector.matchExpressions).toContainEqual({ key: POD_SECURITY_ENFORCE_LABEL, operator: warningOnly ? 'In' : 'NotIn', values: ['baseline', 'restricted'] });
       expect(w.timeoutSeconds).toBeLessThanOrEqual(10);
       expect(w.namespaceSelector.matchExpressions[0]).toEqual({
         key: 'kubernetes.io/metadata.name',
@@ -365,7 +371,8 @@ describe('options', () => {
   test('legacy label: a third entry for lxcfs-admission-webhook=enabled namespaces, and the webhook flag', () => {
     const objs = synth({ webhook: { legacyNamespaceLabel: true } });
     const entries = find(objs, 'MutatingWebhookConfiguration').webhooks;
-    expect(entries).toHaveLength(3);
+    // Three injecting entries and their three Pod Security warning twins.
+    expect(entries).toHaveLength(6);
     expect(entries[2].namespaceSelector.matchExpressions).toContainEqual({ key: LEGACY_NAMESPACE_LABEL, operator: 'In', values: ['enabled'] });
     // A labelled pod in a legacy namespace is sent once, by the legacy entry.
     expect(entries[1].namespaceSelector.matchExpressions).toContainEqual({ key: LEGACY_NAMESPACE_LABEL, operator: 'NotIn', values: ['enabled'] });
@@ -377,7 +384,45 @@ describe('options', () => {
     expect(rules.length).toBeGreaterThan(0);
     expect(JSON.stringify(rules)).not.toMatch(/"pods"|pods\/eviction|namespaces|events|leases/);
     const evict = synth({ webhook: { repairMode: 'evict' } });
-    expect(find(evict, 'ClusterRole', 'lxcfs-kit-webhook-evictor').rules).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
+    expect(find(evict, 'ClusterRole', 'lxcfs-kit-webhook-evictor').rules).toEqual([
+      { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      // Evictions wait until the configuration exists and trusts the serving certificate.
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['lxcfs-kit'], verbs: ['get'] },
+    ]);
+  });
+
+  test('Pod Security: podSecurityEnforcedNamespaces inject drops the selector and the warning twins, and tells the reconciler', () => {
+    const objs = synth({ webhook: { podSecurityEnforcedNamespaces: 'inject' } });
+    const entries = find(objs, 'MutatingWebhookConfiguration').webhooks;
+    expect(entries.map((w: Obj) => w.name)).toEqual(['namespaces.lxcfs-kit.io', 'pods.lxcfs-kit.io']);
+    expect(JSON.stringify(entries)).not.toContain(POD_SECURITY_ENFORCE_LABEL);
+    expect(container(find(objs, 'Deployment')).args).toContain('--pod-security-enforced-namespaces=inject');
+  });
+
+  test('configurationPolicy: a ValidatingAdmissionPolicy bound to the webhook ServiceAccount allows it to change only caBundle of its configuration', () => {
+    expect(synth({}).filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    const objs = synth({ name: 'blue', namespace: 'tools', webhook: { configurationPolicy: true } });
+    const policy = find(objs, 'ValidatingAdmissionPolicy', 'blue-webhook-configuration-guard');
+    expect(policy.apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(policy.metadata.namespace).toBeUndefined();
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([
+      { apiGroups: ['admissionregistration.k8s.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['blue'] },
+    ]);
+    const sa = find(objs, 'Deployment').spec.template.spec.serviceAccountName;
+    expect(policy.spec.matchConditions).toEqual([{ name: 'webhook-service-account', expression: `request.userInfo.username == "system:serviceaccount:tools:${sa}"` }]);
+    const cel: string = policy.spec.validations[0].expression;
+    // Every field of an entry but caBundle, and the metadata a write could misuse, must stay as they were.
+    for (const f of ['rules', 'namespaceSelector', 'objectSelector', 'failurePolicy', 'matchConditions', 'clientConfig.service', 'clientConfig.url', 'timeoutSeconds', 'sideEffects', 'reinvocationPolicy', 'matchPolicy', 'admissionReviewVersions']) {
+      expect(cel).toContain(`o.${f} == w.${f}`);
+    }
+    for (const f of ['labels', 'annotations', 'finalizers', 'ownerReferences']) expect(cel).toContain(`object.metadata.${f} == oldObject.metadata.${f}`);
+    expect(cel).toContain('object.webhooks.size() == oldObject.webhooks.size()');
+    expect(cel).not.toContain('caBundle');
+    expect(find(objs, 'ValidatingAdmissionPolicyBinding', 'blue-webhook-configuration-guard').spec).toEqual({ policyName: 'blue-webhook-configuration-guard', validationActions: ['Deny'] });
+    // In place before the webhook's first caBundle patch.
+    expect(policy.metadata.annotations['argocd.argoproj.io/sync-wave']).toBe('0');
+    expect(() => synth({ webhook: { configurationPolicy: true, certificates: { source: 'certManager' } } })).toThrow(/configurationPolicy .*source "self"/);
   });
 
   test('names, namespace, quota, ServiceMonitor, extra labels', () => {

@@ -59,6 +59,25 @@ export class FakeApiServer {
   kubeconfigPath = '';
 
   async start(): Promise<void> {
+    await this.listen(0);
+    this.kubeconfigPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-fake-api-')), 'kubeconfig');
+    fs.writeFileSync(this.kubeconfigPath, this.kubeconfig(), { mode: 0o600 });
+  }
+
+  /** An API server outage: closes the listener and every connection, keeping the objects, the port and the kubeconfig. */
+  async suspend(): Promise<void> {
+    for (const w of this.watchers) w.res.destroy();
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server = undefined;
+  }
+
+  /** Ends an outage: listens again on the same port. */
+  async resume(): Promise<void> {
+    await this.listen(this.port);
+  }
+
+  private async listen(port: number): Promise<void> {
     this.server = https.createServer({ cert: this.pki.serving.certPem, key: this.pki.serving.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
       if (req.method === 'GET' && /[?&]watch=true(&|$)/.test(req.url ?? '')) return this.watch(req.url ?? '', req.headers.authorization, res);
       const at = Date.now();
@@ -83,10 +102,8 @@ export class FakeApiServer {
         else answer();
       });
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
     this.port = (this.server.address() as AddressInfo).port;
-    this.kubeconfigPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-fake-api-')), 'kubeconfig');
-    fs.writeFileSync(this.kubeconfigPath, this.kubeconfig(), { mode: 0o600 });
   }
 
   /** A watch stream: newline-delimited events for one resource (optionally one name), as the real server sends. */

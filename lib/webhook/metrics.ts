@@ -24,7 +24,9 @@ export class WebhookMetrics {
   readonly latency = new Histogram({
     name: 'lxcfs_kit_webhook_admission_duration_seconds',
     help: 'Time from the request body being complete to the response being written',
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    // Fine buckets where admissions normally land, coarse ones up to the API server's 30 s
+    // limit so an alert can compare latency with the configured timeout.
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
   readonly certExpiry = new Gauge({

@@ -12,6 +12,11 @@
 # configuration (its own sources, lists and archive cache) and unpacked with
 # dpkg-deb -x. The cache directory is $LXCFS_KIT_VM_CACHE, by default
 # ~/.cache/lxcfs-kit-vm; each finished asset holds a file named `ready`.
+#
+# Optionally, LXCFS_KIT_VM_LXCFS_TARBALL=<lxcfs-X.Y.Z.tar.gz> also builds that
+# upstream release from source (as the Dockerfile does; needs meson, ninja-build,
+# libfuse3-dev, pkg-config, python3-jinja2) into lxcfs-X.Y.Z/ with bookworm's
+# libfuse3 and libc. Debian ships no lxcfs 6.0.6, the release the image builds.
 set -euo pipefail
 
 CACHE="${LXCFS_KIT_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lxcfs-kit-vm}"
@@ -26,6 +31,7 @@ deb [signed-by=$KEYRING] $MIRROR/debian trixie main
 deb [signed-by=$KEYRING] $MIRROR/debian sid main
 EOF
 APT_OPTS=(
+  -o "APT::Sandbox::User=root"
   -o "Dir::Etc::SourceList=$CACHE/apt/sources.list"
   -o "Dir::Etc::SourceParts=/dev/null"
   -o "Dir::State::Lists=$CACHE/apt/lists"
@@ -124,6 +130,36 @@ fetch_lxcfs() {
   touch "$dir.tmp/ready"
   mv "$dir.tmp" "$dir"
 }
+
+build_lxcfs_from_source() {
+  local tarball="$1" version
+  version="$(basename "$tarball" .tar.gz)"
+  version="${version#lxcfs-}"
+  local dir="$CACHE/lxcfs-$version"
+  [ -f "$dir/ready" ] && return 0
+  echo "vm assets: lxcfs $version built from $tarball"
+  rm -rf "$dir" "$dir.tmp"
+  mkdir -p "$dir.tmp/src" "$dir.tmp/root"
+  tar -xzf "$tarball" -C "$dir.tmp/src" --strip-components=1
+  (cd "$dir.tmp/src" \
+    && meson setup build --prefix=/usr --libdir=lib/x86_64-linux-gnu --buildtype=release \
+         -Ddocs=false -Dtests=false -Dinit-script=sysvinit >/dev/null \
+    && meson compile -C build >/dev/null \
+    && DESTDIR="$dir.tmp/root" meson install -C build --no-rebuild >/dev/null)
+  rm -rf "$dir.tmp/src" "$dir.tmp/root/etc" "$dir.tmp/root/usr/share"
+  update_lists
+  for pkg in "libfuse3-3=$(version_in libfuse3-3 bookworm)" "libc6=$(version_in libc6 bookworm)" "libgcc-s1=$(version_in libgcc-s1 bookworm)"; do
+    unpack_merged "$(download "$pkg")" "$dir.tmp/root"
+  done
+  rm -rf "$dir.tmp/root/usr/share" "$dir.tmp/root/etc" "$dir.tmp/root/var"
+  printf '{"version":"%s","package":"lxcfs %s (upstream source)","suite":"bookworm"}\n' "$version" "$version" >"$dir.tmp/info.json"
+  touch "$dir.tmp/ready"
+  mv "$dir.tmp" "$dir"
+}
+
+if [ -n "${LXCFS_KIT_VM_LXCFS_TARBALL:-}" ]; then
+  build_lxcfs_from_source "$LXCFS_KIT_VM_LXCFS_TARBALL"
+fi
 
 # Versions already fetched are not looked up again, so an offline re-run succeeds.
 have_all() {

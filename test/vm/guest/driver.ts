@@ -38,9 +38,12 @@ function run(cmd: string, args: string[], timeoutMs = 60000): Promise<{ code: nu
   });
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` (whose errors count as "not yet") until it yields a value; `hopeless` ends the wait early. */
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, hopeless?: () => string | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const reason = hopeless?.();
+    if (reason) throw new Error(`${what}: ${reason}`);
     const v = await probe().catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
@@ -82,7 +85,8 @@ class Agent {
       // As a pod on a cgroup v2 node: its own cgroup, and a private cgroup namespace rooted there.
       const cg = `/sys/fs/cgroup/lxcfs-kit-agent-${n}`;
       fs.mkdirSync(cg, { recursive: true });
-      const script = `echo $$ > ${cg}/cgroup.procs && exec unshare --cgroup node "$@"`;
+      // Absolute path: busybox's sh would otherwise run its own unshare applet, which has no --cgroup.
+      const script = `echo $$ > ${cg}/cgroup.procs && exec /usr/bin/unshare --cgroup node "$@"`;
       this.child = spawn('sh', ['-c', script, 'agent', ...args], { stdio: ['ignore', log, log] });
     } else {
       // Kubernetes on cgroup v1 leaves pods in the host's cgroup namespace.
@@ -122,7 +126,14 @@ class Agent {
 
   /** Under TCG node starts in seconds, so the window is wide; it counts from the agent's start. */
   async waitReady(timeoutMs = 180000): Promise<AgentStatus> {
-    return waitFor('agent ready', timeoutMs, async () => ((await this.get('/readyz')).code === 200 ? this.status() : undefined));
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    return waitFor(
+      'agent ready',
+      timeoutMs,
+      async () => ((await this.get('/readyz')).code === 200 ? this.status() : undefined),
+      () => (exited ? 'the agent exited first' : undefined),
+    );
   }
 
   async stop(): Promise<number | null> {
@@ -146,9 +157,11 @@ class Container {
     this.startedAt = Date.now();
   }
 
-  /** Reads every file whole with cat (a byte-wise shell read costs one lxcfs round trip per byte under TCG). */
+  /** Reads every file whole (a byte-wise shell read costs one lxcfs round trip per byte under TCG). */
   async readFiles(): Promise<FileTexts> {
-    const script = config.files.map((f) => `echo '@@F ${f}'; cat ${f} 2>&1 || echo '@@ERR'`).join('; ');
+    // grep, not cat: busybox's cat copies with sendfile, which stops at the size the kernel cached for the
+    // FUSE file and cuts lxcfs's answers short; grep read()s to the end as applications do (exit 1: empty file).
+    const script = config.files.map((f) => `echo '@@F ${f}'; grep '' ${f} 2>&1; [ $? -le 1 ] || echo '@@ERR'`).join('; ');
     const r = await run('runc', ['--root', RUNC_ROOT, 'exec', this.id, 'sh', '-c', script], 120000);
     const files: FileTexts = {};
     let current = '';
@@ -247,7 +260,8 @@ async function main(): Promise<void> {
   const cgroup: CgroupMode = cmdlineArg('lxcfs_kit.cgroup') === 'v1' ? 'v1' : 'v2';
   const wanted = cmdlineArg('lxcfs_kit.scenarios').split(',');
   const scenarios = SCENARIOS.filter((s) => wanted.includes(s));
-  const lxcfsVersion = (await run('lxcfs', ['--version'])).stdout.trim() || (await run('lxcfs', ['--version'])).stderr.trim();
+  const version = await run('lxcfs', ['--version']);
+  const lxcfsVersion = `${version.stdout}${version.stderr}`.replace(/"/g, '').trim();
   emit('booted', { kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), cgroup, lxcfs: lxcfsVersion, scenarios });
   emit('machine', { files: machineFiles() });
   fs.mkdirSync(RUNC_ROOT, { recursive: true });
@@ -328,6 +342,8 @@ async function main(): Promise<void> {
   }
   emit('done', { seconds: (Date.now() - t0) / 1000 });
   await agent.kill().catch(() => undefined);
+  // Containers' output pipes would keep the event loop alive; the guest powers off next.
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

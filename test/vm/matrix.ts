@@ -64,12 +64,12 @@ async function main(): Promise<void> {
   for (const file of files) {
     const cells = columns.map((c) => {
       const v = c.verdicts?.find((x) => x.file === file);
-      return v ? `${v.shows} ${v.truthful ? '✓' : '✗'}` : 'no run';
+      return v ? `${v.shows} ${v.truthful ? '✓' : '✗'}` : '✗ no container (see below)';
     });
     const machine = columns.find((c) => c.verdicts)?.verdicts?.find((x) => x.file === file)?.machine ?? '';
     out.push(`| \`${file}\` | ${cells.join(' | ')} | ${machine} |`);
   }
-  out.push(`| **truthful** | ${columns.map((c) => (c.verdicts ? (c.verdicts.every((v) => v.truthful) ? '**yes**' : '**no**') : 'no run')).join(' | ')} | |`);
+  out.push(`| **truthful** | ${columns.map((c) => (c.verdicts?.every((v) => v.truthful) ? '**yes**' : '**no**')).join(' | ')} | |`);
   if (scenarios.includes('kill')) {
     out.push(`| kill -9 lxcfs ×2, healed | ${columns.map((c) => healCell(c)).join(' | ')} | |`);
   }

@@ -37,7 +37,7 @@ function expectTwoHeals(run: VmRun): void {
   expectView(run, 'after kill 2');
 }
 
-describeVM('VMs on cgroup v2 (QEMU TCG, Debian kernels 6.12 and 6.1, lxcfs 5.0/6.0/7.0, real runc and agent)', { kernels: ['6.12', '6.1'], lxcfs: ['5.0', '6.0', '7.0'] }, () => {
+describeVM('VMs: cgroup v2 nodes, and v1 for the shipped line (QEMU TCG, Debian kernels 6.12 and 6.1, lxcfs 5.0/6.0/7.0, real runc and agent)', { kernels: ['6.12', '6.1'], lxcfs: ['5.0', '6.0', '7.0'] }, () => {
   afterAll(cleanupVmRuns);
 
   it(
@@ -69,6 +69,17 @@ describeVM('VMs on cgroup v2 (QEMU TCG, Debian kernels 6.12 and 6.1, lxcfs 5.0/6
       expect(run.errors).toEqual([]);
       expectView(run, 'reference');
       expectTwoHeals(run);
+    },
+    VM_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'kernel 6.1, lxcfs 6.0.x, cgroup v1 (the line the image ships must still serve v1 nodes): the reference view as measured',
+    async () => {
+      const run = await runVm({ kernel: '6.1', lxcfs: '6.0', cgroup: 'v1', scenarios: ['view'] });
+      expect(run.errors).toEqual([]);
+      expect(knownUntruthful(run.lxcfs.version, 'v1')).toEqual([]);
+      expectView(run, 'reference');
     },
     VM_TEST_TIMEOUT_MS,
   );

@@ -4,7 +4,10 @@
  * history. The suite asserts a run shows exactly these defects and no others,
  * so a table that stops being true fails a test.
  */
+import { DEFAULT_LXCFS_FILES } from '../../../lib/contract';
 import { CgroupMode } from '../guest/protocol';
+
+const ALL_FILES = DEFAULT_LXCFS_FILES;
 
 function atLeast(version: string, min: string): boolean {
   const a = version.split('.').map(Number);
@@ -21,5 +24,8 @@ export function knownUntruthful(version: string, cgroup: CgroupMode): string[] {
     const statFixed = atLeast(version, '7.0.0') || (version.startsWith('6.0.') && atLeast(version, '6.0.6'));
     return statFixed ? [] : ['/proc/stat'];
   }
-  return [];
+  // cgroup v1: 5.0.3, 6.0.4 and 6.0.6 are truthful in all eight files. 7.0.0 removed cgroup v1 and
+  // hybrid support (commit 4e95204): its library fails to initialise and every file answers EIO,
+  // so a pod with the files mounted cannot even start.
+  return atLeast(version, '7.0.0') ? [...ALL_FILES] : [];
 }

@@ -29,11 +29,13 @@ function cmdlineArg(name: string): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Runs a command to its end; never rejects (a failure is a non-zero code with stderr or the error's message). */
 function run(cmd: string, args: string[], timeoutMs = 60000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, stdout, stderr: stderr || (err ? String(err.message) : '') });
+      const exitCode = (err as { code?: unknown } | null)?.code;
+      const code = err ? (typeof exitCode === 'number' ? exitCode : 1) : 0;
+      resolve({ code, stdout, stderr: stderr || (err ? err.message : '') });
     });
   });
 }

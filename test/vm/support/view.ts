@@ -21,6 +21,10 @@ export const UPTIME_SLACK_SECONDS = 5;
 const CONTAINER_TASKS_AT_MOST = 5;
 
 const count = (text: string, re: RegExp): number => (text.match(re) ?? []).length;
+/** `<seconds up> <seconds idle>` */
+const UPTIME = /^(\d+\.\d+) \d+\.\d+\n?$/;
+/** `<1 min> <5 min> <15 min> <running>/<tasks> <last pid>`: group 1 is the task count. */
+const LOADAVG = /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/(\d+) \d+\n?$/;
 
 function measure(file: string, text: string): string {
   if (text.startsWith('ERROR')) return text.split('\n')[0].slice(0, 80);
@@ -71,12 +75,12 @@ function truthful(file: string, text: string, containerAgeSeconds: number): bool
       // The VM has no swap: a truthful view lists none (this file only proves it is served and readable).
       return text.trim().split('\n').length === 1 && text.startsWith('Filename');
     case '/proc/uptime': {
-      const up = Number(text.split(/\s+/)[0]);
-      return Number.isFinite(up) && up <= containerAgeSeconds + UPTIME_SLACK_SECONDS;
+      const up = UPTIME.exec(text);
+      return up !== null && Number(up[1]) <= containerAgeSeconds + UPTIME_SLACK_SECONDS;
     }
     case '/proc/loadavg': {
-      const tasks = Number(text.trim().split(/\s+/)[3]?.split('/')[1]);
-      return Number.isFinite(tasks) && tasks <= CONTAINER_TASKS_AT_MOST;
+      const load = LOADAVG.exec(text);
+      return load !== null && Number(load[1]) <= CONTAINER_TASKS_AT_MOST;
     }
     case '/proc/diskstats':
       // The VM has no block device the container did I/O on: nothing to list, but the file must be served.

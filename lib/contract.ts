@@ -49,6 +49,14 @@ export const DEFAULT_LXCFS_FILES: readonly string[] = [
   '/sys/devices/system/cpu/online',
 ];
 
+/**
+ * Name of the agent's CSI driver (injection mode `csi`): the CSIDriver object, the pods'
+ * inline volumes and the kubelet's plugin registration all use it.
+ */
+export const CSI_DRIVER_NAME = 'csi.lxcfs-kit.io';
+/** The kubelet's root directory on a node (its --root-dir); the CSI sockets and pod volumes live below it. */
+export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
+
 /** Prefix of every volume the webhook adds to a pod. */
 export const VOLUME_PREFIX = 'lxcfs-kit-';
 

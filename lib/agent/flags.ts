@@ -1,5 +1,5 @@
 /** The agent's command line: parsed by `lxcfs-kit agent`, rendered into the DaemonSet by the constructs. */
-import { AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
+import { AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
 import { FlagValues, renderFlags } from '../flags';
 
 export const AGENT_FLAGS = {
@@ -27,6 +27,13 @@ export const AGENT_FLAGS = {
     help: 'which dead lxcfs mounts to re-attach: node = every one on the host; state-dir = only those of lxcfs processes started by agents sharing --state-dir (hosts running several lxcfs setups side by side)',
   },
   'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
+  csi: {
+    kind: 'boolean',
+    default: false,
+    help: 'also serve the CSI node plugin for the injected ephemeral volume (injection mode csi) and register it with the kubelet',
+  },
+  'kubelet-dir': { kind: 'string', default: DEFAULT_KUBELET_DIR, help: 'the kubelet\'s root directory (with --csi): plugin sockets and pod volumes live below it' },
+  'node-name': { kind: 'string', default: '', help: 'this node\'s Kubernetes name (with --csi; NodeGetInfo answers it); empty: the host name' },
 } as const;
 
 export type AgentFlags = FlagValues<typeof AGENT_FLAGS>;

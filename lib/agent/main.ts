@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import { DEFAULT_LXCFS_FILES } from '../contract';
 import { parseFlags, usageText, UsageError } from '../flags';
 import { injectionProblems } from '../injection';
+import { startCsi } from '../csi/agent-wiring';
 import { Agent, AgentConfig } from './agent';
 import { AGENT_FLAGS, AgentFlags } from './flags';
 import { lxcfsSupportsPidfd } from './lxcfs';
@@ -28,9 +29,11 @@ export async function runAgent(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const csi = flags.csi ? await startCsi(flags, config) : undefined;
   try {
     await agent.run();
   } finally {
+    await csi?.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

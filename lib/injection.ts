@@ -65,3 +65,34 @@ export function lxcfsFileMounts(lxcfsPath: string, files: readonly string[]): Lx
     hostPathType: 'File' as const,
   }));
 }
+
+// ---- injection mode `csi` ------------------------------------------------------------------
+
+/** The one CSI ephemeral volume of injection mode `csi`; every file is a subPath of it. */
+export const CSI_VOLUME_NAME = `${VOLUME_PREFIX}lxcfs`;
+
+/** How lxcfs reaches a pod: hostPath volumes of `type: File`, or the agent's CSI volume (Pod Security baseline/restricted allow only the latter). */
+export type InjectionMode = 'hostPath' | 'csi';
+export const INJECTION_MODES: readonly InjectionMode[] = ['hostPath', 'csi'];
+
+export interface CsiVolume {
+  readonly name: string;
+  /** An inline ephemeral volume: no PersistentVolume, no attach; read-only for every container. */
+  readonly csi: { readonly driver: string; readonly readOnly: true };
+}
+
+export interface CsiFileMount {
+  readonly name: string;
+  readonly mountPath: string;
+  /** The file inside the published lxcfs tree: the mount path without its leading `/`. */
+  readonly subPath: string;
+  readonly readOnly: true;
+}
+
+/** The volume and the per-file subPath mounts of mode `csi` (the same file set as hostPath mode). */
+export function csiInjection(files: readonly string[], driver: string): { volume: CsiVolume; mounts: CsiFileMount[] } {
+  return {
+    volume: { name: CSI_VOLUME_NAME, csi: { driver, readOnly: true } },
+    mounts: files.map((mountPath) => ({ name: CSI_VOLUME_NAME, mountPath, subPath: mountPath.replace(/^\/+/, ''), readOnly: true })),
+  };
+}

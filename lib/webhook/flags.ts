@@ -23,6 +23,12 @@ export const WEBHOOK_FLAGS = {
     help: 'MutatingWebhookConfiguration whose caBundle the webhook keeps published (cert-mode self)',
   },
   'lxcfs-path': { kind: 'string', default: DEFAULT_LXCFS_PATH, help: 'host directory where the agent mounts lxcfs' },
+  'injection-mode': {
+    kind: 'string',
+    default: 'hostPath',
+    choices: ['hostPath', 'csi'],
+    help: 'hostPath: one hostPath volume of type File per file; csi: one CSI ephemeral volume of the agent\'s driver and a read-only subPath mount per file (allowed by Pod Security baseline and restricted; the agents must run with --csi)',
+  },
   file: { kind: 'list', default: DEFAULT_LXCFS_FILES, help: 'files to bind-mount into containers (repeat, or separate with commas)' },
   'legacy-namespace-label': {
     kind: 'boolean',

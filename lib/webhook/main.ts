@@ -15,6 +15,7 @@ import type { KubeApi } from './kube-api';
 import { BatchingSink, errorText, Logger, LogLevel } from './log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
+import type { InjectionMode } from '../injection';
 import { LeaderElector, RepairReconciler } from './repair';
 import { SelfCertManager } from './self-certs';
 import { WebhookServer } from './server';
@@ -36,7 +37,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
   const namespace = flags.namespace || process.env.POD_NAMESPACE || '';
   let mutator: PodMutator;
   try {
-    mutator = PodMutator.fromFlags(flags['lxcfs-path'], flags.file, namespace);
+    mutator = PodMutator.fromFlags(flags['lxcfs-path'], flags.file, namespace, flags['injection-mode'] as InjectionMode);
   } catch (err) {
     throw new UsageError(errorText(err));
   }

@@ -7,8 +7,8 @@
  * The patch pieces (volumes, volume mounts, annotation value) are built once
  * from the configuration; per request only the decisions are made.
  */
-import { EXCLUDE_CONTAINERS_ANNOTATION, INJECTED_ANNOTATION, INJECT_DISABLED, INJECT_LABEL, SYSTEM_NAMESPACES } from '../contract';
-import { LxcfsFileMount, lxcfsFileMounts } from '../injection';
+import { CSI_DRIVER_NAME, EXCLUDE_CONTAINERS_ANNOTATION, INJECTED_ANNOTATION, INJECT_DISABLED, INJECT_LABEL, SYSTEM_NAMESPACES } from '../contract';
+import { csiInjection, InjectionMode, LxcfsFileMount, lxcfsFileMounts } from '../injection';
 
 /** The parts of a pod the mutation reads; everything else passes through untouched. */
 export interface PodLike {
@@ -39,6 +39,15 @@ export interface MutationConfig {
   readonly mounts: readonly LxcfsFileMount[];
   /** The release's own namespace: never injected, whatever its labels say. */
   readonly ownNamespace: string;
+  /**
+   * `hostPath`: one hostPath volume of `type: File` per file. `csi`: one CSI ephemeral volume
+   * of the agent's driver and a read-only subPath mount per file (Pod Security baseline and
+   * restricted allow it). The same files, marker, opt-in rules and idempotence either way.
+   * @default 'hostPath'
+   */
+  readonly mode?: InjectionMode;
+  /** @default CSI_DRIVER_NAME */
+  readonly csiDriver?: string;
 }
 
 /** Why a pod is out of scope by policy, whatever its containers look like. */
@@ -79,7 +88,9 @@ const ANNOTATION_PATH = `/metadata/annotations/${escapePointer(INJECTED_ANNOTATI
 /** A compiled mutation: the configuration's patch pieces, built once. */
 export class PodMutator {
   private readonly mounts: readonly LxcfsFileMount[];
-  private readonly volumes: readonly object[];
+  /** The pod volumes this configuration adds, and which of them each file's mount uses. */
+  private readonly volumes: readonly PodVolume[];
+  private readonly volumeOfMount: readonly number[];
   private readonly volumeMounts: readonly object[];
   private readonly ownNamespace: string;
   /** The whole-array values of the common case (nothing there yet), shared by every plan. */
@@ -91,8 +102,16 @@ export class PodMutator {
   constructor(config: MutationConfig) {
     this.mounts = config.mounts;
     this.ownNamespace = config.ownNamespace;
-    this.volumes = this.mounts.map((m) => Object.freeze({ name: m.volumeName, hostPath: Object.freeze({ path: m.hostPath, type: m.hostPathType }) }));
-    this.volumeMounts = this.mounts.map((m) => Object.freeze({ name: m.volumeName, mountPath: m.mountPath, readOnly: true }));
+    if (config.mode === 'csi') {
+      const csi = csiInjection(this.mounts.map((m) => m.mountPath), config.csiDriver ?? CSI_DRIVER_NAME);
+      this.volumes = [Object.freeze({ name: csi.volume.name, csi: Object.freeze({ ...csi.volume.csi }) })];
+      this.volumeMounts = csi.mounts.map((m) => Object.freeze({ ...m }));
+      this.volumeOfMount = this.mounts.map(() => 0);
+    } else {
+      this.volumes = this.mounts.map((m) => Object.freeze({ name: m.volumeName, hostPath: Object.freeze({ path: m.hostPath, type: m.hostPathType }) }));
+      this.volumeMounts = this.mounts.map((m) => Object.freeze({ name: m.volumeName, mountPath: m.mountPath, readOnly: true }));
+      this.volumeOfMount = this.mounts.map((_m, i) => i);
+    }
     this.allVolumes = Object.freeze([...this.volumes]);
     this.allVolumeMounts = Object.freeze([...this.volumeMounts]);
     for (const v of [...this.volumes, ...this.volumeMounts, this.allVolumes, this.allVolumeMounts]) this.jsonOf.set(v, JSON.stringify(v));
@@ -109,8 +128,8 @@ export class PodMutator {
     return `${out}]`;
   }
 
-  static fromFlags(lxcfsPath: string, files: readonly string[], ownNamespace: string): PodMutator {
-    return new PodMutator({ mounts: lxcfsFileMounts(lxcfsPath, files), ownNamespace });
+  static fromFlags(lxcfsPath: string, files: readonly string[], ownNamespace: string, mode: InjectionMode = 'hostPath'): PodMutator {
+    return new PodMutator({ mounts: lxcfsFileMounts(lxcfsPath, files), ownNamespace, mode });
   }
 
   /** The value of the injected marker: the files this configuration injects, comma-joined. */
@@ -151,12 +170,13 @@ export class PodMutator {
     const volumes = asArray(spec.volumes);
     // A volume of the pod's own that already carries one of our names: ours (an earlier pass) or a
     // collision, whose content must never be mounted over a /proc file.
-    const volumeState = this.mounts.map((m) => volumeStateOf(volumes, m));
+    const volumeState = this.volumes.map((v) => volumeStateOf(volumes, v));
     const warnings: string[] = [];
-    volumeState.forEach((st, m) => {
-      if (st === 'foreign') warnings.push(`lxcfs-kit did not mount ${this.mounts[m].mountPath}: the pod already has a different volume named ${this.mounts[m].volumeName}; rename that volume to get it`);
+    this.mounts.forEach((mount, m) => {
+      const v = this.volumeOfMount[m];
+      if (volumeState[v] === 'foreign') warnings.push(`lxcfs-kit did not mount ${mount.mountPath}: the pod already has a different volume named ${this.volumes[v].name}; rename that volume to get it`);
     });
-    const neededVolumes = new Array<boolean>(this.mounts.length).fill(false);
+    const neededVolumes = new Array<boolean>(this.volumes.length).fill(false);
     const patch: JsonPatchOp[] = [];
     let injectedContainers = 0;
     let coveredContainers = 0;
@@ -184,9 +204,9 @@ export class PodMutator {
         }
         const add: object[] = [];
         for (let m = 0; m < this.mounts.length; m++) {
-          if (taken[m] || volumeState[m] === 'foreign') continue;
+          if (taken[m] || volumeState[this.volumeOfMount[m]] === 'foreign') continue;
           add.push(this.volumeMounts[m]);
-          neededVolumes[m] = true;
+          neededVolumes[this.volumeOfMount[m]] = true;
         }
         if (add.length > 0) {
           injectedContainers++;
@@ -204,11 +224,11 @@ export class PodMutator {
     if (coveredContainers === 0) return { patch: [], injectedContainers: 0, coveredContainers: 0, ...withWarnings };
 
     const newVolumes: object[] = [];
-    for (let m = 0; m < this.mounts.length; m++) {
-      if (neededVolumes[m] && volumeState[m] === 'absent') newVolumes.push(this.volumes[m]);
+    for (let v = 0; v < this.volumes.length; v++) {
+      if (neededVolumes[v] && volumeState[v] === 'absent') newVolumes.push(this.volumes[v]);
     }
     if (newVolumes.length > 0) {
-      if (volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes.length === this.mounts.length ? this.allVolumes : newVolumes });
+      if (volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: newVolumes.length === this.volumes.length ? this.allVolumes : newVolumes });
       else for (const v of newVolumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
     }
 
@@ -229,8 +249,9 @@ export class PodMutator {
     return this.plan(pod, namespace).injectedContainers > 0;
   }
 
+  /** Index into `volumes` of a volume this configuration adds; -1 for any other name. */
   private indexOfVolume(name: string): number {
-    for (let m = 0; m < this.mounts.length; m++) if (this.mounts[m].volumeName === name) return m;
+    for (let v = 0; v < this.volumes.length; v++) if (this.volumes[v].name === name) return v;
     return -1;
   }
 
@@ -274,13 +295,18 @@ function excludedContainers(value: unknown): { has(name: string): boolean } {
   return new Set(value.split(',').map((s) => s.trim()).filter(Boolean));
 }
 
-/** What the pod's own volume list holds under a mount's volume name. */
-function volumeStateOf(volumes: readonly unknown[] | undefined, m: LxcfsFileMount): 'absent' | 'ours' | 'foreign' {
-  const v = volumes?.find((x) => isRecord(x) && x.name === m.volumeName);
+/** A volume this configuration adds: its name and one source (`hostPath` or `csi`). */
+type PodVolume = { readonly name: string; readonly [source: string]: unknown };
+
+/** What the pod's own volume list holds under one of our volume names: ours (an earlier pass) only with the same source. */
+function volumeStateOf(volumes: readonly unknown[] | undefined, ours: PodVolume): 'absent' | 'ours' | 'foreign' {
+  const v = volumes?.find((x) => isRecord(x) && x.name === ours.name);
   if (v === undefined) return 'absent';
+  const sourceKey = Object.keys(ours).find((k) => k !== 'name') ?? '';
+  const want = ours[sourceKey];
+  const src = isRecord(v) ? v[sourceKey] : undefined;
   const keys = isRecord(v) ? Object.keys(v) : [];
-  const hp = isRecord(v) ? v.hostPath : undefined;
-  const same = keys.length === 2 && keys.includes('hostPath') && isRecord(hp) && hp.path === m.hostPath && hp.type === m.hostPathType;
+  const same = keys.length === 2 && keys.includes(sourceKey) && isRecord(src) && isRecord(want) && Object.entries(want).every(([k, val]) => src[k] === val);
   return same ? 'ours' : 'foreign';
 }
 

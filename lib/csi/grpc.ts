@@ -49,7 +49,7 @@ export interface GrpcServer {
  * agent this one takes over from: the kubelet dials the path per call, so new calls come here).
  */
 export async function serveUnary(socketPath: string, handlers: UnaryHandlers, onError: (err: Error) => void): Promise<GrpcServer> {
-  removeSocket(socketPath);
+  checkReplaceable(socketPath);
   const server = http2.createServer({ maxSessionMemory: 4 });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => {
@@ -59,23 +59,29 @@ export async function serveUnary(socketPath: string, handlers: UnaryHandlers, on
   });
   server.on('stream', (stream, headers) => handleStream(stream, headers, handlers, onError));
   server.on('sessionError', () => undefined);
+  // Bound under a private name, then renamed into place: the switch from a predecessor's socket
+  // is atomic, and closing the server (libuv unlinks the path it bound) cannot remove a
+  // successor's socket.
+  const bound = `${socketPath}.${process.pid}`;
+  fs.rmSync(bound, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => {
+    server.listen(bound, () => {
       server.off('error', reject);
       resolve();
     });
   });
   server.on('error', onError);
-  fs.chmodSync(socketPath, 0o600);
-  const inode = fs.statSync(socketPath).ino;
+  fs.chmodSync(bound, 0o600);
+  fs.renameSync(bound, socketPath);
+  // Inode numbers are reused at once on tmpfs: the change time tells our file from a successor's.
+  const identity = socketIdentity(socketPath);
   return {
     socketPath,
     close: () =>
       new Promise<void>((resolve) => {
-        // A successor may have replaced the socket file: only ours is removed.
         try {
-          if (fs.statSync(socketPath).ino === inode) fs.rmSync(socketPath, { force: true });
+          if (socketIdentity(socketPath) === identity) fs.rmSync(socketPath, { force: true });
         } catch {
           // already gone
         }
@@ -85,7 +91,13 @@ export async function serveUnary(socketPath: string, handlers: UnaryHandlers, on
   };
 }
 
-function removeSocket(socketPath: string): void {
+function socketIdentity(socketPath: string): string {
+  const st = fs.statSync(socketPath, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+}
+
+/** A socket file there (a predecessor's, or a crashed agent's) is replaced; anything else is not ours to remove. */
+function checkReplaceable(socketPath: string): void {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(socketPath);
@@ -93,7 +105,6 @@ function removeSocket(socketPath: string): void {
     return;
   }
   if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; remove it or choose another kubelet directory`);
-  fs.rmSync(socketPath);
 }
 
 function handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, handlers: UnaryHandlers, onError: (err: Error) => void): void {

@@ -67,7 +67,7 @@ export interface ContainerView {
   readonly cpuOnline: string;
 }
 
-interface RuncMount {
+export interface RuncMount {
   destination: string;
   type: string;
   source: string;
@@ -120,9 +120,10 @@ export class Runc {
 
   /**
    * Creates and starts a container whose init runs `script` (busybox sh).
-   * With `output`, the init's stdout/stderr arrive there line by line.
+   * With `output`, the init's stdout/stderr arrive there line by line. `mounts`: the lxcfs
+   * mounts (default: the reference pod's hostPath injection).
    */
-  async run(id: string, script: string, output?: (line: string) => void): Promise<Container> {
+  async run(id: string, script: string, output?: (line: string) => void, mounts: RuncMount[] = injectedMounts(this.opts.lxcfsPath)): Promise<Container> {
     const bundle = path.join(this.opts.bundlesDir, id);
     fs.mkdirSync(bundle, { recursive: true });
     const spec = this.baseSpec() as {
@@ -136,7 +137,7 @@ export class Runc {
     spec.process.args = ['/bin/sh', '-c', script];
     spec.root = { path: this.opts.rootfs, readonly: true };
     spec.hostname = id;
-    spec.mounts.push(...injectedMounts(this.opts.lxcfsPath));
+    spec.mounts.push(...mounts);
     spec.linux.resources = {
       ...spec.linux.resources,
       cpu: { quota: REFERENCE_LIMITS.cpuQuota, period: REFERENCE_LIMITS.cpuPeriod },

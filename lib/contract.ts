@@ -74,6 +74,8 @@ export const AGENT_HEALTH_PORT = 9479;
 
 /** Path of the admission endpoint on the webhook's HTTPS port. */
 export const MUTATE_PATH = '/mutate';
+/** Admission endpoint that always injects in mode `csi` (injection mode `podSecurity` sends baseline/restricted namespaces here). */
+export const MUTATE_CSI_PATH = '/mutate/csi';
 
 /** Host directory (hostPath) where agents keep runtime state and hand over to each other. */
 export const AGENT_STATE_DIR = '/run/lxcfs-kit';

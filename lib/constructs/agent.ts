@@ -3,7 +3,8 @@ import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
-import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_LXCFS_PATH } from '../contract';
+import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
+import { agentCsiMounts, LxcfsCsiDriver } from './csi-driver';
 import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
 import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
 import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
@@ -14,6 +15,18 @@ export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {
    * @default false
    */
   readonly prometheusAnnotations?: boolean;
+  /**
+   * Serve the CSI node plugin for injection modes `csi` and `podSecurity`: the agent gets the
+   * kubelet's pods directory (Bidirectional), its plugin socket directory and the plugin
+   * registration directory, and the CSIDriver object is created.
+   * @default false
+   */
+  readonly csi?: boolean;
+  /**
+   * The kubelet's root directory on the nodes (its --root-dir), used with `csi`.
+   * @default '/var/lib/kubelet'
+   */
+  readonly kubeletDir?: string;
 }
 
 /**
@@ -27,6 +40,8 @@ export class LxcfsAgent extends Construct {
   public readonly serviceAccount: kplus.ServiceAccount;
   /** The agent's command line, as rendered into the container args. */
   public readonly flags: Partial<AgentFlags>;
+  /** The CSIDriver object, with `csi`. */
+  public readonly csiDriver?: LxcfsCsiDriver;
 
   constructor(scope: Construct, id: string, props: LxcfsAgentProps = {}) {
     super(scope, id);
@@ -39,13 +54,17 @@ export class LxcfsAgent extends Construct {
     };
     const lxcfsPath = props.lxcfsPath ?? DEFAULT_LXCFS_PATH;
     const agentName = `${ctx.name}-agent`;
+    const kubeletDir = props.kubeletDir ?? DEFAULT_KUBELET_DIR;
 
     this.flags = {
       'lxcfs-path': lxcfsPath,
       'lxcfs-arg': props.lxcfsArgs ?? AGENT_DEFAULTS.lxcfsArgs,
       'reconcile-interval': props.reconcileIntervalSeconds ?? AGENT_DEFAULTS.reconcileIntervalSeconds,
       'ready-file': AGENT_READY_FILE,
+      ...(props.csi ? { csi: true, 'kubelet-dir': kubeletDir, 'node-name': '$(NODE_NAME)' } : {}),
     };
+    const csiMounts = props.csi ? agentCsiMounts(kubeletDir) : { volumeMounts: [], volumes: [] };
+    if (props.csi) this.csiDriver = new LxcfsCsiDriver(this, 'CsiDriver', ctx);
 
     this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
       metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'prerequisites'),
@@ -125,12 +144,14 @@ export class LxcfsAgent extends Construct {
                   // Bidirectional: the lxcfs FUSE mount made inside the container must appear on the host.
                   { name: 'lxcfs', mountPath: lxcfsPath, mountPropagation: 'Bidirectional' },
                   { name: 'state', mountPath: AGENT_STATE_DIR },
+                  ...csiMounts.volumeMounts,
                 ],
               },
             ],
             volumes: [
               { name: 'lxcfs', hostPath: { path: lxcfsPath, type: 'DirectoryOrCreate' } },
               { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
+              ...csiMounts.volumes,
             ],
           },
         },

@@ -8,3 +8,4 @@ export * from './kit';
 export * from './monitoring';
 export * from './placeholder';
 export * from './webhook-configuration-policy';
+export * from './csi-driver';

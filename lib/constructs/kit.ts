@@ -3,6 +3,8 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { PROJECT_NAME } from '../contract';
 import { LxcfsAgent } from './agent';
+import { INJECTION_MODE_CHOICES, InjectionModeChoice } from './csi-driver';
+import { isPlaceholder } from './placeholder';
 import { MetadataContext, objectMetadata } from './metadata';
 import {
   AGENT_DEFAULTS,
@@ -10,6 +12,7 @@ import {
   DEFAULT_NAMESPACE,
   LxcfsAgentOptions,
   LxcfsCommonProps,
+  LxcfsKitConfigError,
   LxcfsWebhookOptions,
   MonitoringOptions,
   ServiceMonitorOptions,
@@ -29,6 +32,21 @@ export interface LxcfsKitProps extends LxcfsCommonProps {
    * @default the design's eight files: /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,swaps}, /sys/devices/system/cpu/online
    */
   readonly files?: readonly string[];
+  /**
+   * How lxcfs reaches injected pods. `hostPath`: one hostPath volume of type File per file
+   * (Pod Security baseline and restricted forbid it). `csi`: one CSI ephemeral volume served by
+   * the agent and a read-only subPath mount per file (allowed by every Pod Security level).
+   * `podSecurity`: csi in namespaces labelled pod-security.kubernetes.io/enforce=baseline or
+   * restricted, hostPath elsewhere. With csi or podSecurity the agent serves the CSI plugin and
+   * the CSIDriver object is created.
+   * @default 'hostPath'
+   */
+  readonly injectionMode?: InjectionModeChoice;
+  /**
+   * The kubelet's root directory on the nodes (its --root-dir), for injection modes csi and podSecurity.
+   * @default '/var/lib/kubelet'
+   */
+  readonly kubeletDir?: string;
   /**
    * The node agent.
    * @default {}
@@ -109,12 +127,20 @@ export class LxcfsKit extends Construct {
         },
       });
     }
-    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent, prometheusAnnotations: props.monitoring?.prometheusAnnotations });
+    const mode = props.injectionMode ?? 'hostPath';
+    if (!INJECTION_MODE_CHOICES.includes(mode) && !isPlaceholder(mode)) {
+      throw new LxcfsKitConfigError([`injectionMode "${String(mode)}" is not one of ${INJECTION_MODE_CHOICES.join(', ')}`]);
+    }
+    if (props.kubeletDir !== undefined && !isPlaceholder(props.kubeletDir) && !/^\/[^\0]*[^/]$/.test(props.kubeletDir)) {
+      throw new LxcfsKitConfigError([`kubeletDir "${props.kubeletDir}" must be an absolute path without a trailing slash, such as /var/lib/kubelet`]);
+    }
+    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent, csi: mode !== 'hostPath', kubeletDir: props.kubeletDir, prometheusAnnotations: props.monitoring?.prometheusAnnotations });
     this.webhook = new LxcfsWebhook(this, 'Webhook', {
       ...common,
       ...props.webhook,
       files: props.files,
       serviceMonitor: props.serviceMonitor,
+      injectionMode: mode,
     });
     new LxcfsMonitoring(this, 'Monitoring', {
       ...props.monitoring,

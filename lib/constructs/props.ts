@@ -234,6 +234,8 @@ export interface LxcfsWebhookOptions {
    * leaves them out of the webhook configuration's namespaceSelector, warns the creators of
    * their opted-in pods (a warning-only webhook, failurePolicy Ignore) and has the reconciler
    * report them; `inject` treats them like any namespace (for clusters that exempt them).
+   * Applies to injection mode hostPath: modes csi and podSecurity inject these namespaces with
+   * the CSI volume, which every level allows.
    * @default 'skip'
    */
   readonly podSecurityEnforcedNamespaces?: 'skip' | 'inject';

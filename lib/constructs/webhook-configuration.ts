@@ -11,6 +11,7 @@ import {
   INJECT_LABEL,
   LEGACY_NAMESPACE_LABEL,
   LEGACY_NAMESPACE_VALUE,
+  MUTATE_CSI_PATH,
   MUTATE_PATH,
   PART_OF_LABEL,
   PROJECT_NAME,
@@ -32,7 +33,12 @@ export interface WebhookConfigurationProps {
   readonly timeoutSeconds: number;
   readonly legacyNamespaceLabel: boolean;
   readonly excludedNamespaces: readonly string[];
-  readonly podSecurityEnforcedNamespaces: 'skip' | 'inject';
+  /**
+   * Namespaces enforcing Pod Security baseline/restricted: `skip` leaves them out (with
+   * warning-only twins), `inject` treats them like any other, `csi` (injection mode
+   * podSecurity) sends them to the csi endpoint, whose CSI volume every level allows.
+   */
+  readonly podSecurityEnforcedNamespaces: 'skip' | 'inject' | 'csi';
 }
 
 /** Entry names (unique within the configuration). */
@@ -41,6 +47,11 @@ export const WEBHOOK_ENTRY_NAMES = {
   pods: 'pods.lxcfs-kit.io',
   legacyNamespaces: 'legacy-namespaces.lxcfs-kit.io',
 } as const;
+
+/** The csi twin of an entry (injection mode podSecurity), for namespaces enforcing baseline/restricted. */
+export function csiEntryName(entry: string): string {
+  return entry.replace(/^([^.]+)\./, '$1-csi.');
+}
 
 /** The warning-only twin of an entry, for namespaces left out for their Pod Security level. */
 export function podSecurityEntryName(entry: string): string {
@@ -106,14 +117,20 @@ export class WebhookConfiguration extends Construct {
       // Pod Security is checked after mutation: an injected pod in such a namespace would be refused.
       const psa = (operator: 'In' | 'NotIn') => ({ key: POD_SECURITY_ENFORCE_LABEL, operator, values: [...HOSTPATH_FORBIDDING_LEVELS] });
       for (const [name, ns, obj] of scopes) webhooks.push(entry(name, [...ns, psa('NotIn')], obj));
-      // Their opted-in pods reach a warning-only endpoint that can never block them.
-      for (const [name, ns, obj] of scopes) {
-        webhooks.push({
-          ...entry(podSecurityEntryName(name), [...ns, psa('In')], obj),
-          clientConfig: { ...clientConfig, service: { ...clientConfig.service, path: POD_SECURITY_WARNING_PATH } },
-          failurePolicy: 'Ignore',
-          reinvocationPolicy: 'Never',
-        });
+      if (props.podSecurityEnforcedNamespaces === 'csi') {
+        // Injection mode podSecurity: their pods get the CSI volume, which every level allows.
+        const csiConfig = { ...clientConfig, service: { ...clientConfig.service, path: MUTATE_CSI_PATH } };
+        for (const [name, ns, obj] of scopes) webhooks.push({ ...entry(csiEntryName(name), [...ns, psa('In')], obj), clientConfig: csiConfig });
+      } else {
+        // Their opted-in pods reach a warning-only endpoint that can never block them.
+        for (const [name, ns, obj] of scopes) {
+          webhooks.push({
+            ...entry(podSecurityEntryName(name), [...ns, psa('In')], obj),
+            clientConfig: { ...clientConfig, service: { ...clientConfig.service, path: POD_SECURITY_WARNING_PATH } },
+            failurePolicy: 'Ignore',
+            reinvocationPolicy: 'Never',
+          });
+        }
       }
     }
 

@@ -33,6 +33,7 @@ import {
 } from './props';
 import { ConfigurationPolicy } from './webhook-configuration-policy';
 import { WebhookConfiguration } from './webhook-configuration';
+import { InjectionModeChoice } from './csi-driver';
 
 export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions {
   /**
@@ -45,6 +46,13 @@ export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions
    * @default { enabled: false }
    */
   readonly serviceMonitor?: ServiceMonitorOptions;
+  /**
+   * How lxcfs reaches injected pods: `hostPath` volumes, the agent's `csi` volume, or per
+   * namespace by its enforced Pod Security level (`podSecurity`: csi where it is baseline or
+   * restricted). The agents must serve the CSI plugin for `csi` and `podSecurity`.
+   * @default 'hostPath'
+   */
+  readonly injectionMode?: InjectionModeChoice;
 }
 
 /** The names every webhook object derives from the install's name. */
@@ -92,6 +100,7 @@ export class LxcfsWebhook extends Construct {
     const meta = (name: string, wave: Parameters<typeof objectMetadata>[3], options?: Parameters<typeof objectMetadata>[4]) =>
       objectMetadata(ctx, name, WEBHOOK_COMPONENT, wave, options);
 
+    const injectionMode = props.injectionMode ?? 'hostPath';
     this.flags = {
       'cert-mode': selfManaged ? 'self' : 'files',
       ...(selfManaged ? {} : { 'tls-cert-file': `${WEBHOOK_TLS_DIR}/tls.crt`, 'tls-key-file': `${WEBHOOK_TLS_DIR}/tls.key` }),
@@ -105,7 +114,9 @@ export class LxcfsWebhook extends Construct {
       'repair-interval': props.repairIntervalSeconds ?? WEBHOOK_DEFAULTS.repairIntervalSeconds,
       'evictions-per-minute': props.evictionsPerMinute ?? WEBHOOK_DEFAULTS.evictionsPerMinute,
       'lease-name': names.lease,
-      'pod-security-enforced-namespaces': props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces,
+      // In modes csi and podSecurity those namespaces are injected (with the CSI volume), so the reconciler judges their pods too.
+      'pod-security-enforced-namespaces': injectionMode === 'hostPath' ? (props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces) : 'inject',
+      ...(injectionMode === 'csi' ? { 'injection-mode': 'csi' } : {}),
     };
 
     new kplus.ServiceAccount(this, 'ServiceAccount', {
@@ -243,7 +254,8 @@ export class LxcfsWebhook extends Construct {
       timeoutSeconds: props.timeoutSeconds ?? WEBHOOK_DEFAULTS.timeoutSeconds,
       legacyNamespaceLabel: props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
       excludedNamespaces: props.excludedNamespaces ?? WEBHOOK_DEFAULTS.excludedNamespaces,
-      podSecurityEnforcedNamespaces: props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces,
+      podSecurityEnforcedNamespaces:
+        injectionMode === 'podSecurity' ? 'csi' : injectionMode === 'csi' ? 'inject' : (props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces),
     });
     if (selfManaged && (props.configurationPolicy ?? WEBHOOK_DEFAULTS.configurationPolicy)) {
       new ConfigurationPolicy(this, 'ConfigurationPolicy', { ctx, names });

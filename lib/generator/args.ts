@@ -7,7 +7,7 @@
  * equivalence tests prove both give the same args.
  */
 import { AGENT_FLAGS } from '../agent/flags';
-import { AGENT_READY_FILE, WEBHOOK_TLS_DIR } from '../contract';
+import { AGENT_READY_FILE, DEFAULT_KUBELET_DIR, WEBHOOK_TLS_DIR } from '../contract';
 import { FlagSpecs, renderFlags } from '../flags';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
 import { FULLNAME, SECRET_NAME } from './template-props';
@@ -17,6 +17,7 @@ type FlagSource = string | { readonly fixed: string | number };
 type FlagExpressions<S extends FlagSpecs> = Partial<Record<keyof S & string, FlagSource>>;
 
 const isSelf = '(eq $.Values.certificates.source "self")';
+const servesCsi = '(ne $.Values.injection.mode "hostPath")';
 
 export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
   'lxcfs-path': '$.Values.lxcfs.path',
@@ -24,6 +25,10 @@ export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
   'reconcile-interval': '$.Values.agent.reconcileIntervalSeconds',
   // Not a chart value: the DaemonSet's probes read this file.
   'ready-file': { fixed: AGENT_READY_FILE },
+  csi: servesCsi,
+  'kubelet-dir': `(ternary $.Values.injection.kubeletDir "${DEFAULT_KUBELET_DIR}" ${servesCsi})`,
+  // Kubernetes expands $(NODE_NAME) in args from the container's env (the downward API).
+  'node-name': `(ternary "$(NODE_NAME)" "" ${servesCsi})`,
 };
 
 export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
@@ -40,6 +45,9 @@ export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
   'repair-interval': '$.Values.webhook.repairIntervalSeconds',
   'evictions-per-minute': '$.Values.webhook.evictionsPerMinute',
   'lease-name': `(printf "%s-webhook-repair" (${FULLNAME}))`,
+  'injection-mode': '(ternary "csi" "hostPath" (eq $.Values.injection.mode "csi"))',
+  // Modes csi and podSecurity inject namespaces enforcing baseline/restricted, so the reconciler judges their pods.
+  'pod-security-enforced-namespaces': '(ternary "skip" "inject" (eq $.Values.injection.mode "hostPath"))',
 };
 
 /** The `args:` list lines (at `indent`, the indentation of the `args:` key) for a command. */

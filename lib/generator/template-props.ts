@@ -76,6 +76,8 @@ export const DIMENSIONS: readonly Dimension[] = [
   { name: 'repair', values: ['report', 'off', 'evict'], condition: eq('$.Values.webhook.repairMode') },
   { name: 'quota', values: ['false', 'true'], condition: flag('$.Values.criticalPodsQuota.enabled') },
   { name: 'serviceMonitor', values: ['false', 'true'], condition: flag('$.Values.serviceMonitor.enabled') },
+  // Not additive: podSecurity splits the webhook entries every other dimension shapes.
+  { name: 'injection', values: ['hostPath', 'csi', 'podSecurity'], condition: eq('$.Values.injection.mode') },
   { name: 'prometheusAnnotations', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusAnnotations'), additive: true },
   { name: 'prometheusRule', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusRule.enabled'), additive: true },
   { name: 'dashboard', values: ['false', 'true'], condition: flag('$.Values.monitoring.dashboard.enabled'), additive: true },
@@ -133,6 +135,8 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
     annotations: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.commonAnnotations' })]: '' },
     imagePullPolicy: s('$.Values.imagePullPolicy') as 'IfNotPresent',
     criticalPodsQuota: combo.quota === 'true',
+    injectionMode: combo.injection as 'hostPath',
+    kubeletDir: s('$.Values.injection.kubeletDir'),
     serviceMonitor: { enabled: combo.serviceMonitor === 'true', interval: s('$.Values.serviceMonitor.interval') },
     monitoring: {
       prometheusAnnotations: combo.prometheusAnnotations === 'true',

@@ -3,7 +3,7 @@
  * and the README's values table, plus the mapping from values to construct props
  * (the equivalence tests synthesize the constructs through it).
  */
-import { AGENT_IMAGE, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
+import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
 import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
@@ -64,6 +64,12 @@ export const VALUES: Section = section('lxcfs-kit values', {
     path: leaf(DEFAULT_LXCFS_PATH, { type: 'string', pattern: '^/.*[^/]$' }, 'Host directory where the agent mounts lxcfs (absolute). The same as lxcfs-admission-webhook\'s, so a migration keeps running pods working.'),
     files: leaf([...DEFAULT_LXCFS_FILES], { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^/(proc|sys)/[A-Za-z0-9_./-]+$' } },
       'Files bind-mounted (read-only, hostPath type File) into every injected container.'),
+  }),
+  injection: section('How lxcfs reaches injected pods.', {
+    mode: leaf('hostPath', { type: 'string', enum: ['hostPath', 'csi', 'podSecurity'] },
+      '`hostPath`: one hostPath volume (type File) per file; Pod Security baseline and restricted forbid it. `csi`: one CSI ephemeral volume served by the agent and a read-only subPath mount per file, allowed at every Pod Security level (the CSIDriver object is created). `podSecurity`: csi in namespaces labelled `pod-security.kubernetes.io/enforce` baseline or restricted, hostPath elsewhere.'),
+    kubeletDir: leaf(DEFAULT_KUBELET_DIR, { type: 'string', pattern: '^/.*[^/]$' },
+      'The kubelet\'s root directory on the nodes (its --root-dir), for modes csi and podSecurity: the agent serves the plugin sockets and publishes volumes below it.'),
   }),
   agent: section('The node agent (DaemonSet running lxcfs).', {
     image: imageSection(AGENT_IMAGE, 'Agent'),
@@ -167,6 +173,7 @@ export interface ChartValues {
   commonLabels: Record<string, string>;
   commonAnnotations: Record<string, string>;
   lxcfs: { path: string; files: string[] };
+  injection: { mode: 'hostPath' | 'csi' | 'podSecurity'; kubeletDir: string };
   agent: {
     image: { repository: string; tag: string };
     lxcfsArgs: string[];
@@ -251,6 +258,8 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
     annotations: values.commonAnnotations,
     imagePullPolicy: values.imagePullPolicy,
     criticalPodsQuota: values.criticalPodsQuota.enabled,
+    injectionMode: values.injection.mode,
+    kubeletDir: values.injection.kubeletDir,
     serviceMonitor: { enabled: values.serviceMonitor.enabled, interval: values.serviceMonitor.interval },
     monitoring: {
       prometheusAnnotations: values.monitoring.prometheusAnnotations,

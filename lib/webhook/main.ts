@@ -36,8 +36,10 @@ export async function runWebhook(argv: string[]): Promise<void> {
   const flags = parseFlags(WEBHOOK_FLAGS, argv);
   const namespace = flags.namespace || process.env.POD_NAMESPACE || '';
   let mutator: PodMutator;
+  let csiMutator: PodMutator;
   try {
     mutator = PodMutator.fromFlags(flags['lxcfs-path'], flags.file, namespace, flags['injection-mode'] as InjectionMode);
+    csiMutator = PodMutator.fromFlags(flags['lxcfs-path'], flags.file, namespace, 'csi');
   } catch (err) {
     throw new UsageError(errorText(err));
   }
@@ -69,6 +71,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
   let selfCerts: SelfCertManager | undefined;
   const server = new WebhookServer({
     mutator,
+    csiMutator,
     metrics,
     logger,
     limits: { maxBodyBytes: flags['max-request-bytes'], maxInFlight: flags['max-in-flight'] },

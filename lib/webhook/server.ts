@@ -6,7 +6,7 @@
 import * as https from 'https';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { MUTATE_PATH } from '../contract';
+import { MUTATE_CSI_PATH, MUTATE_PATH } from '../contract';
 import { POD_SECURITY_WARNING_PATH } from '../pod-security';
 import { admit, AdmissionOutcome } from './admission';
 import { clientString, CLIENT_TEXT_MAX } from './client-text';
@@ -44,6 +44,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export interface WebhookServerOptions {
   readonly mutator: PodMutator;
+  /** Served at MUTATE_CSI_PATH (injection mode podSecurity routes baseline/restricted namespaces there). */
+  readonly csiMutator?: PodMutator;
   readonly metrics: WebhookMetrics;
   readonly logger: Logger;
   readonly limits?: Partial<ServerLimits>;
@@ -181,9 +183,10 @@ export class WebhookServer {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
-    if (path === MUTATE_PATH || path === POD_SECURITY_WARNING_PATH) {
+    if (path === MUTATE_PATH || path === POD_SECURITY_WARNING_PATH || (path === MUTATE_CSI_PATH && this.opts.csiMutator !== undefined)) {
       if (req.method !== 'POST') return this.plain(res, 405, 'method not allowed: use POST\n', 'method', { allow: 'POST' });
-      return this.mutate(req, res, path === MUTATE_PATH ? 'mutate' : 'pod-security-warning');
+      const mutator = path === MUTATE_CSI_PATH && this.opts.csiMutator !== undefined ? this.opts.csiMutator : this.opts.mutator;
+      return this.mutate(req, res, path === POD_SECURITY_WARNING_PATH ? 'pod-security-warning' : 'mutate', mutator);
     }
     if (path === '/healthz' || path === '/readyz') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return this.plain(res, 405, 'method not allowed: use GET\n', 'method', { allow: 'GET, HEAD' });
@@ -210,7 +213,7 @@ export class WebhookServer {
     req.resume();
   }
 
-  private mutate(req: http.IncomingMessage, res: http.ServerResponse, mode: 'mutate' | 'pod-security-warning'): void {
+  private mutate(req: http.IncomingMessage, res: http.ServerResponse, mode: 'mutate' | 'pod-security-warning', mutator: PodMutator): void {
     const type = req.headers['content-type'];
     if (type !== undefined && !JSON_TYPES.test(type)) {
       req.resume();
@@ -252,7 +255,7 @@ export class WebhookServer {
         const started = process.hrtime.bigint();
         const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
         chunks.length = 0;
-        const outcome = admit(text, this.opts.mutator, mode);
+        const outcome = admit(text, mutator, mode);
         res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(outcome.body) });
         res.end(outcome.body);
         this.record(outcome, Number(process.hrtime.bigint() - started) / 1e9);

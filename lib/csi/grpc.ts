@@ -91,6 +91,13 @@ export async function serveUnary(socketPath: string, handlers: UnaryHandlers, on
   };
 }
 
+/** grpc-message: UTF-8, with every byte outside printable ASCII, and `%` itself, percent-encoded (gRPC over HTTP/2 spec). */
+function percentEncode(message: string): string {
+  let out = '';
+  for (const b of Buffer.from(message, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
 function socketIdentity(socketPath: string): string {
   const st = fs.statSync(socketPath, { bigint: true });
   return `${st.dev}:${st.ino}:${st.ctimeNs}`;
@@ -111,7 +118,7 @@ function handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
   stream.on('error', () => undefined);
   const answer = (code: StatusCode, message: string, body?: Buffer): void => {
     if (stream.destroyed || stream.closed) return;
-    const grpcMessage = encodeURIComponent(message.slice(0, 1024));
+    const grpcMessage = percentEncode(message.slice(0, 1024));
     if (body === undefined) {
       // Trailers-only response: status in the one HEADERS frame.
       stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': grpcMessage }, { endStream: true });

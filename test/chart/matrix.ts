@@ -54,4 +54,6 @@ export const MATRIX: readonly MatrixEntry[] = [
   },
   { name: 'failurePolicy Ignore', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: { webhook: { failurePolicy: 'Ignore', replicas: 1, repairMode: 'off' } } },
   { name: 'legacy label on', release: 'migrate', namespace: 'lxcfs', values: { webhook: { legacyNamespaceLabel: true } } },
+  { name: 'injection mode csi, own kubelet directory', release: 'lxcfs-kit', namespace: 'lxcfs-kit', values: { injection: { mode: 'csi', kubeletDir: '/data/kubelet' } } },
+  { name: 'injection mode podSecurity with the legacy label', release: 'psa', namespace: 'lxcfs-kit', values: { injection: { mode: 'podSecurity' }, webhook: { legacyNamespaceLabel: true } } },
 ];

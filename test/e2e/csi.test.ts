@@ -6,6 +6,7 @@
  * the kubelet's subPath bind mounts from the published target; kill -9 of lxcfs heals every
  * file; a rolling handover shows zero failed reads; NodeUnpublishVolume leaves no mount.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CSI_DRIVER_NAME } from '../../lib/contract';
@@ -30,6 +31,17 @@ async function expectCallError(p: Promise<unknown>): Promise<CallError> {
   throw new Error('the call succeeded');
 }
 
+/**
+ * Where the agent runs: in the test's (the host's) mount namespace, or in a mount namespace of
+ * its own whose view of the kubelet directory is a shared peer of the host's, as the DaemonSet's
+ * container with its Bidirectional mount of the pods directory.
+ */
+const TOPOLOGIES = [
+  { name: 'agent in the host mount namespace', ownNamespace: false },
+  { name: 'agent in its own mount namespace, kubelet directory shared with the host (the DaemonSet\'s Bidirectional mount)', ownNamespace: true },
+] as const;
+
+describe.each(TOPOLOGIES)('$name', ({ ownNamespace }) => {
 describeE2E('CSI node plugin served by the agent (test plays the kubelet; real lxcfs, real runc)', () => {
   let env: E2EEnv;
   let agent: AgentProcess;
@@ -39,15 +51,21 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
   const containers: Container[] = [];
   const logs = new Map<string, ReaderLog>();
 
+  const wrapper = ownNamespace ? ['unshare', '--mount', '--propagation', 'unchanged'] : undefined;
   const agentArgs = (): string[] => ['--reconcile-interval=5', '--heal-scope=state-dir', '--csi', `--kubelet-dir=${kubeletDir}`, `--node-name=${NODE}`, `--lxcfs-binary=${path.join(env.dir, 'gated-lxcfs')}`];
   const sockets = (): ReturnType<typeof csiSockets> => csiSockets(kubeletDir);
   /** fuse.lxcfs mounts below the kubelet directory, in this (the host's) namespace. */
   const kubeletMounts = (): string[] => env.hostLxcfsMounts().filter((l) => l.split(' ')[4].startsWith(`${kubeletDir}/`));
 
   beforeAll(() => {
-    env = new E2EEnv('csi');
+    env = new E2EEnv(ownNamespace ? 'csi-ns' : 'csi');
     kubeletDir = path.join(env.dir, 'kubelet');
     fs.mkdirSync(path.join(kubeletDir, 'pods'), { recursive: true });
+    if (ownNamespace) {
+      // The host side of a Bidirectional mount: a shared mount the agent's namespace is a peer of.
+      execFileSync('mount', ['--bind', kubeletDir, kubeletDir]);
+      execFileSync('mount', ['--make-rshared', kubeletDir]);
+    }
     // lxcfs starts only once the gate file exists, so "publish while lxcfs does not serve" is a state, not a race.
     gate = path.join(env.dir, 'lxcfs-gate');
     const wrapper = path.join(env.dir, 'gated-lxcfs');
@@ -65,12 +83,22 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
         }
       }
     }
+    if (ownNamespace && env) {
+      for (const a of env.agents) await a.stop(5000).catch(() => undefined);
+      await env.runc.cleanup();
+      try {
+        execFileSync('umount', ['-l', kubeletDir]);
+      } catch {
+        // not mounted
+      }
+    }
     await env?.cleanup();
   }, 120000);
 
   it('registers with the kubelet through the registration socket and answers Identity and NodeGetInfo', async () => {
     fs.writeFileSync(path.join(env.dir, 'no-gate-yet'), '');
-    agent = env.startAgent({ extraArgs: agentArgs() });
+    agent = env.startAgent({ extraArgs: agentArgs(), wrapper });
+    if (ownNamespace) await waitFor(() => readNs(agent.pid) !== undefined && readNs(agent.pid) !== readNs(process.pid), 'agent in its own mount namespace');
     const deadline = Date.now() + 30000;
     // The kubelet's plugin watcher reacts to the socket appearing in plugins_registry.
     while (!fs.existsSync(sockets().registration) && Date.now() < deadline) await sleep(20);
@@ -182,7 +210,7 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
   it('a rolling handover to a new agent moves every CSI mount with zero failed reads; the new agent serves the plugin sockets', async () => {
     for (const [id] of logs) logs.set(id, new ReaderLog(id));
     await readersAdvance();
-    const next = env.startAgent({ extraArgs: [...agentArgs(), `--ready-file=${path.join(env.dir, 'ready-next')}`] });
+    const next = env.startAgent({ extraArgs: [...agentArgs(), `--ready-file=${path.join(env.dir, 'ready-next')}`], wrapper });
     const ready = await next.waitReady(60000);
     expect(await agent.stop()).toBe(0);
     agent = next;
@@ -215,6 +243,14 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
     await waitFor(() => [...logs].every(([id, l]) => l.reads > (before.get(id) ?? 0) + 10), 'every reader advanced', 30000);
   }
 
+  function readNs(pid: number): string | undefined {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+    } catch {
+      return undefined;
+    }
+  }
+
   async function waitFor(cond: () => boolean, what: string, timeoutMs = 30000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!cond()) {
@@ -222,4 +258,5 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
       await sleep(20);
     }
   }
+});
 });

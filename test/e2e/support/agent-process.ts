@@ -15,6 +15,8 @@ export interface AgentOptions {
   readonly compiledCli?: string;
   /** V8/Node flags for the agent process (as the image's command line sets them). */
   readonly nodeFlags?: readonly string[];
+  /** A command that execs the agent (e.g. `unshare -m` to give it its own mount namespace, as its container has). */
+  readonly wrapper?: readonly string[];
 }
 
 export interface AgentStatus {
@@ -56,7 +58,8 @@ export class AgentProcess {
     const log = fs.openSync(opts.logFile, 'a');
     // Transpiled code lives outside the repo; NODE_PATH lets it find the repo's node_modules.
     const env = { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') };
-    const child = spawn(process.execPath, nodeArgs, { cwd: REPO_ROOT, env, stdio: ['ignore', log, log] });
+    const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
+    const child = spawn(command, [...prefix, ...nodeArgs], { cwd: REPO_ROOT, env, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     return new AgentProcess(child, opts);
   }

@@ -3,16 +3,15 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { PROJECT_NAME } from '../contract';
 import { LxcfsAgent } from './agent';
-import { INJECTION_MODE_CHOICES, InjectionModeChoice } from './csi-driver';
-import { isPlaceholder } from './placeholder';
+import { InjectionModeChoice, injectionModeProblems } from './csi-driver';
 import { MetadataContext, objectMetadata } from './metadata';
 import {
   AGENT_DEFAULTS,
+  assertNoProblems,
   DEFAULT_NAME,
   DEFAULT_NAMESPACE,
   LxcfsAgentOptions,
   LxcfsCommonProps,
-  LxcfsKitConfigError,
   LxcfsWebhookOptions,
   MonitoringOptions,
   ServiceMonitorOptions,
@@ -128,12 +127,7 @@ export class LxcfsKit extends Construct {
       });
     }
     const mode = props.injectionMode ?? 'hostPath';
-    if (!INJECTION_MODE_CHOICES.includes(mode) && !isPlaceholder(mode)) {
-      throw new LxcfsKitConfigError([`injectionMode "${String(mode)}" is not one of ${INJECTION_MODE_CHOICES.join(', ')}`]);
-    }
-    if (props.kubeletDir !== undefined && !isPlaceholder(props.kubeletDir) && !/^\/[^\0]*[^/]$/.test(props.kubeletDir)) {
-      throw new LxcfsKitConfigError([`kubeletDir "${props.kubeletDir}" must be an absolute path without a trailing slash, such as /var/lib/kubelet`]);
-    }
+    assertNoProblems(injectionModeProblems(mode, props.kubeletDir));
     this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent, csi: mode !== 'hostPath', kubeletDir: props.kubeletDir, prometheusAnnotations: props.monitoring?.prometheusAnnotations });
     this.webhook = new LxcfsWebhook(this, 'Webhook', {
       ...common,

@@ -4,7 +4,7 @@
  * (the equivalence tests synthesize the constructs through it).
  */
 import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
-import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
+import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, KUBELET_DIR_PATTERN, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
 export interface Schema {
@@ -68,7 +68,7 @@ export const VALUES: Section = section('lxcfs-kit values', {
   injection: section('How lxcfs reaches injected pods.', {
     mode: leaf('hostPath', { type: 'string', enum: ['hostPath', 'csi', 'podSecurity'] },
       '`hostPath`: one hostPath volume (type File) per file; Pod Security baseline and restricted forbid it. `csi`: one CSI ephemeral volume served by the agent and a read-only subPath mount per file, allowed at every Pod Security level (the CSIDriver object is created). `podSecurity`: csi in namespaces labelled `pod-security.kubernetes.io/enforce` baseline or restricted, hostPath elsewhere.'),
-    kubeletDir: leaf(DEFAULT_KUBELET_DIR, { type: 'string', pattern: '^/.*[^/]$' },
+    kubeletDir: leaf(DEFAULT_KUBELET_DIR, { type: 'string', pattern: KUBELET_DIR_PATTERN.source },
       'The kubelet\'s root directory on the nodes (its --root-dir), for modes csi and podSecurity: the agent serves the plugin sockets and publishes volumes below it.'),
   }),
   agent: section('The node agent (DaemonSet running lxcfs).', {

@@ -96,4 +96,7 @@ test('invalid injection mode and kubelet directory are rejected with a fix', () 
   expect(() => synth({ injectionMode: 'auto' as 'csi' })).toThrow(/hostPath, csi, podSecurity/);
   expect(() => synth({ injectionMode: 'csi', kubeletDir: 'var/lib/kubelet' })).toThrow(/absolute path/);
   expect(() => synth({ injectionMode: 'csi', kubeletDir: '/var/lib/kubelet/' })).toThrow(/trailing slash/);
+  expect(() => synth({ injectionMode: 'csi', kubeletDir: '/var/lib/kube let' })).toThrow(/kubeletDir/);
+  // Both problems at once.
+  expect(() => synth({ injectionMode: 'auto' as 'csi', kubeletDir: 'x' })).toThrow(/injectionMode[\s\S]*kubeletDir/);
 });

@@ -128,14 +128,15 @@ describeE2E('CSI node plugin served by the agent (test plays the kubelet; real l
     fs.writeFileSync(gate, '');
     await agent.waitReady(60000);
     // The kubelet's retry loop: call again until it succeeds.
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + 60000;
+    for (;;) {
       const r = await callPlugin(sockets().endpoint, 'Node', 'NodePublishVolume', publishRequest(v.volumeId, v.targetPath)).then(
         () => undefined,
         (e: CallError) => e,
       );
       if (r === undefined) break;
       expect(r.code).toBe(GRPC_STATUS.UNAVAILABLE);
-      if (attempt > 200) throw new Error(`publish kept failing: ${r.details}`);
+      if (Date.now() > deadline) throw new Error(`publish kept failing for 60 s after the agent was ready: ${r.details}`);
       await sleep(50);
     }
     expect(await callPlugin(sockets().endpoint, 'Identity', 'Probe', {})).toEqual({ ready: { value: true } });

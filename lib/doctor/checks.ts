@@ -3,7 +3,7 @@
  * is wrong, about which object, and what to do. Pure: no cluster access here.
  */
 import * as crypto from 'crypto';
-import { INJECTED_ANNOTATION } from '../contract';
+import { INJECTED_ANNOTATION, MUTATE_CSI_PATH } from '../contract';
 import { AgentStatus, Pod, Read, Snapshot, WebhookConfiguration } from './gather';
 
 export type Severity = 'error' | 'warning' | 'ok';
@@ -133,8 +133,24 @@ function certificateFindings(s: Snapshot, webhooks: NonNullable<WebhookConfigura
   return out;
 }
 
+/**
+ * Injection modes csi and podSecurity give baseline/restricted namespaces the CSI volume, which
+ * every level allows: the webhook runs with --injection-mode=csi, or the configuration routes
+ * those namespaces to the csi endpoint.
+ */
+function csiForRestrictedNamespaces(s: Snapshot): boolean {
+  const deployment = s.webhookDeployment.ok ? s.webhookDeployment.value : undefined;
+  const args = (deployment?.spec?.template?.spec?.containers ?? []).flatMap((c) => (Array.isArray(c.args) ? c.args : []));
+  if (args.includes('--injection-mode=csi')) return true;
+  const config = s.configuration.ok ? s.configuration.value : undefined;
+  return (config?.webhooks ?? []).some((w) => w.clientConfig?.service?.path === MUTATE_CSI_PATH);
+}
+
 function podSecurityFindings(s: Snapshot): Finding[] {
   const out: Finding[] = [];
+  if (csiForRestrictedNamespaces(s)) {
+    return [{ check: 'pod-security', severity: 'ok', subject: 'opted-in namespaces', message: `pods in namespaces that enforce baseline or restricted get the CSI volume, which every Pod Security level allows (${s.namespaces.length} checked)`, fix: '' }];
+  }
   for (const n of s.namespaces) {
     const level = n.metadata.labels?.[PSA_ENFORCE];
     if (level && PSA_REJECTING.includes(level)) {
@@ -143,7 +159,7 @@ function podSecurityFindings(s: Snapshot): Finding[] {
         severity: 'error',
         subject: `namespace ${n.metadata.name}`,
         message: `is opted in but enforces Pod Security "${level}", which rejects the hostPath volumes of injected pods`,
-        fix: `label it ${PSA_ENFORCE}=privileged, or opt it out (remove the lxcfs-kit.io/inject label)`,
+        fix: `label it ${PSA_ENFORCE}=privileged, set the chart value injection.mode to podSecurity or csi (prop injectionMode) so such pods get the CSI volume instead, or opt it out (remove the lxcfs-kit.io/inject label)`,
       });
     }
   }

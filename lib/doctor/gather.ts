@@ -23,14 +23,14 @@ export interface WebhookConfiguration {
   readonly webhooks?: ReadonlyArray<{
     readonly name: string;
     readonly failurePolicy?: string;
-    readonly clientConfig?: { readonly caBundle?: string; readonly service?: { readonly name?: string; readonly namespace?: string } };
+    readonly clientConfig?: { readonly caBundle?: string; readonly service?: { readonly name?: string; readonly namespace?: string; readonly path?: string } };
     readonly namespaceSelector?: LabelSelector;
     readonly objectSelector?: LabelSelector;
   }>;
 }
 export interface Deployment {
   readonly metadata: Meta;
-  readonly spec?: { readonly template?: { readonly spec?: Pod['spec'] } };
+  readonly spec?: { readonly template?: { readonly spec?: Pod['spec'] & { readonly containers?: ReadonlyArray<{ readonly args?: readonly string[] }> } } };
   readonly status?: { readonly availableReplicas?: number };
 }
 /** The agent's /status, read defensively: other versions may lack or add fields. */

@@ -144,6 +144,28 @@ describe('lxcfs-kit doctor against the fake API server', () => {
     }
   });
 
+  test.each(['podSecurity', 'csi'] as const)('injection mode %s: an opted-in namespace that enforces restricted gets the CSI volume, so it is no problem', async (mode) => {
+    const fake = new FakeApiServer();
+    await fake.start();
+    try {
+      seedHealthy(fake, pki);
+      // The install as the constructs synthesize it in this mode: its configuration and the webhook's args.
+      const objs = synthesizeObjects({ name: NAME, namespace: NS, injectionMode: mode, webhook: { excludedNamespaces: ['batch'] } });
+      const config = objs.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
+      const caBundle = Buffer.from(pki.ca.certPem).toString('base64');
+      const webhooks = (config.webhooks as Array<{ clientConfig: object }>).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } }));
+      fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks } as never);
+      const deployment = objs.find((o) => o.kind === 'Deployment')! as unknown as { spec: { template: { spec: object } } };
+      fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: deployment.spec.template.spec } }, status: { availableReplicas: 2 } } as never);
+      fake.put('namespaces', { metadata: { name: 'secure', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+      const report = JSON.parse((await doctor(fake, '--output=json')).out) as Report;
+      expect(report.findings.filter((f) => f.severity !== 'ok')).toEqual([]);
+      expect(report.findings.find((f) => f.check === 'pod-security')?.message).toMatch(/get the CSI volume/);
+    } finally {
+      await fake.stop();
+    }
+  });
+
   test('a missing install is reported with what to do, and bad flags are usage errors', async () => {
     const fake = new FakeApiServer();
     await fake.start();

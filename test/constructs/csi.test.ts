@@ -3,7 +3,8 @@
  * kubelet-directory mounts and flags, the webhook's mode and the split webhook entries.
  */
 import { Chart, Testing } from 'cdk8s';
-import { CSI_DRIVER_NAME, INJECT_LABEL, MUTATE_CSI_PATH, MUTATE_PATH, POD_SECURITY_ENFORCE_LABEL } from '../../lib/contract';
+import { CSI_DRIVER_NAME, INJECT_LABEL, MUTATE_CSI_PATH, MUTATE_PATH } from '../../lib/contract';
+import { POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_WARNING_PATH } from '../../lib/pod-security';
 import { LxcfsKit, LxcfsKitConfigError, LxcfsKitProps } from '../../lib';
 import { parseFlags } from '../../lib/flags';
 import { AGENT_FLAGS } from '../../lib/agent/flags';
@@ -67,9 +68,14 @@ describe.each(['csi', 'podSecurity'] as const)('injection mode %s', (mode) => {
   test('webhook entries: csi mode sends everything to /mutate in csi mode; podSecurity splits each entry by the enforced level', () => {
     const [mwc] = ofKind(objs, 'MutatingWebhookConfiguration');
     const entries = mwc.webhooks as Obj[];
+    // Namespaces enforcing baseline/restricted are injected (CSI volume), not left out with warning-only twins,
+    // and the reconciler judges their pods like any other.
+    expect(entries.some((e) => e.clientConfig.service.path === POD_SECURITY_WARNING_PATH)).toBe(false);
+    expect(webhookArgs(objs)['pod-security-enforced-namespaces']).toBe('inject');
     if (mode === 'csi') {
       expect(webhookArgs(objs)['injection-mode']).toBe('csi');
       expect(entries.every((e) => e.clientConfig.service.path === MUTATE_PATH)).toBe(true);
+      expect(JSON.stringify(entries)).not.toContain(POD_SECURITY_ENFORCE_LABEL);
       return;
     }
     expect(webhookArgs(objs)['injection-mode']).toBe('hostPath');

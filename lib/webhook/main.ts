@@ -208,27 +208,29 @@ function startRepair(
     metrics,
   });
   let lastScan = 0;
-  let scanning = false;
+  let scan: Promise<void> | undefined;
   const intervalMs = flags['repair-interval'] * 1000;
+  // The scan runs beside the renewal loop, not inside it: a scan that outlasts the lease (a big
+  // cluster, a slow API server, a starved process) must not cost the Lease, or a second replica
+  // would take over and report and evict with a budget of its own.
   const { stop } = loop(Math.min((LEASE_DURATION_SECONDS * 1000) / 3, intervalMs), async () => {
     const leading = await elector.tryAcquireOrRenew();
     metrics.leader.set(leading ? 1 : 0);
-    if (!leading || scanning || Date.now() - lastScan < intervalMs) return;
-    scanning = true;
+    if (!leading || scan || Date.now() - lastScan < intervalMs) return;
     lastScan = Date.now();
-    try {
-      const r = await reconciler.scan();
-      log.info('repair scan', { uninjected: r.uninjected.length, actions: r.uninjected.map((u) => `${u.namespace}/${u.name}:${u.action}`) });
-    } catch (err) {
-      metrics.errors.inc({ kind: 'repair' });
-      log.warn('repair scan failed', { error: errorText(err) });
-    } finally {
-      scanning = false;
-    }
+    scan = reconciler
+      .scan()
+      .then((r) => log.info('repair scan', { uninjected: r.uninjected.length, actions: r.uninjected.map((u) => `${u.namespace}/${u.name}:${u.action}`) }))
+      .catch((err: unknown) => {
+        metrics.errors.inc({ kind: 'repair' });
+        log.warn('repair scan failed', { error: errorText(err) });
+      })
+      .finally(() => (scan = undefined));
   }, true);
   return [
     async () => {
       await stop();
+      await scan;
       await elector.release();
       metrics.leader.set(0);
     },

@@ -6,13 +6,16 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { DEFAULT_BACKOFF, RestartBackoff } from './backoff';
+import { Candidate, checkRequest, deviceKey, isUnder, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
 import { startHealthServer, HealthSource } from './health';
-import { AttachRequest, AttachResult, MountHelper } from './helper';
+import { HelperOutcome, MountHelper } from './helper';
 import { LxcfsInstance, removeInstanceDir } from './lxcfs';
 import { AgentMetrics } from './metrics';
-import { carriedAttributes, MountEntry } from './mountinfo';
+import { LXCFS_FSTYPE, MountEntry, mountHolding, stackAt, topMounts } from './mountinfo';
+import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { pruneRuntimeDirectories } from './publicpath';
-import { containerIdOf, isDeadIn, isDeadMount, lxcfsMountsOf, mountNamespaceOf, ScanResult, scanNamespaces } from './scan';
+import { containerIdOf, mountNamespaceOf, readMounts, ScanResult, scanNamespaces } from './scan';
 import { NodeState, processAlive } from './state';
 
 export interface AgentConfig {
@@ -35,6 +38,8 @@ export interface AgentConfig {
   readonly readyFile?: string;
   /** The host's cgroup namespace when the agent runs in another one; lxcfs is started in it. */
   readonly cgroupNamespace?: string;
+  /** lxcfs restarts allowed in a row before each start waits (see backoff.ts). */
+  readonly restartBurst?: number;
   readonly log: (line: string) => void;
 }
 
@@ -47,11 +52,12 @@ interface ReconcileSummary {
   readonly seconds: number;
 }
 
-const MAX_BACKOFF_MS = 30000;
 const QUICK_RETRIES = 5;
+/** First and longest pause before probing again an lxcfs whose probe hung. */
+const HUNG_PROBE_PAUSE_MS = 30000;
+const HUNG_PROBE_MAX_PAUSE_MS = 600000;
 /** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
 const SUCCESSOR_WAIT_MS = 20000;
-const LIVENESS_TIMEOUT_MS = 2000;
 /** Attempts per mount before the agent gives up on it (and says so). */
 const MAX_TARGET_FAILURES = 3;
 /** Passes through a fresh scan when every known process of a namespace exited before the helper got in. */
@@ -102,12 +108,20 @@ export class Agent implements HealthSource {
   private healthPort = 0;
   private readonly ownNamespace: string | undefined;
   private readonly startedAt = Date.now();
-  /** Failed re-attach attempts per `namespace mountpoint`; entries go when the namespace's mount heals. */
+  /** Failed re-attach attempts per `namespace mountID`; entries go when the namespace's mount heals. */
   private readonly failedTargets = new Map<string, number>();
+  /** lxcfs devices (`device source`) whose probe hung, and when to probe them again. */
+  private readonly hungDevices = new Map<string, { retryAt: number; pauseMs: number }>();
+  /** Mounts already reported as refused (logged once each; the metric counts every pass). */
+  private readonly refusedLogged = new Set<string>();
+  private readonly backoff: RestartBackoff;
+  /** Delay before the next lxcfs start while in a crash loop (0 otherwise), for /status. */
+  private restartDelayMs = 0;
 
   constructor(readonly config: AgentConfig) {
     this.state = new NodeState(config.stateDir);
     this.helper = new MountHelper(config.helperPath);
+    this.backoff = new RestartBackoff(config.restartBurst === undefined ? undefined : { ...DEFAULT_BACKOFF, burst: config.restartBurst });
     this.ownNamespace = mountNamespaceOf('self');
     this.stopSignal = new Promise((r) => (this.resolveStop = r));
   }
@@ -117,19 +131,15 @@ export class Agent implements HealthSource {
   async liveProblem(): Promise<string | undefined> {
     // A successor owns the path now; our liveness no longer depends on it.
     if (this.superseded) return undefined;
-    const target = path.join(this.config.lxcfsPath, 'proc/meminfo');
-    // Asynchronous with a deadline: a hung lxcfs must fail the probe, not freeze the agent.
-    let timer: NodeJS.Timeout | undefined;
-    const answer = await Promise.race([
-      fs.promises.statfs(target).then(
-        () => 'ok',
-        (err: NodeJS.ErrnoException) => err.code ?? 'error',
-      ),
-      new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), LIVENESS_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (answer === 'ENOTCONN' || answer === 'ECONNABORTED') return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
-    if (answer === 'timeout') return `the lxcfs mount at ${this.config.lxcfsPath} does not answer within ${LIVENESS_TIMEOUT_MS} ms`;
+    const inst = this.instance;
+    if (!inst?.running || !inst.device) return undefined;
+    // Only our own lxcfs decides liveness (a container's hung mount never restarts the agent), and
+    // it is asked through the helper with a deadline: a hung lxcfs fails the probe, never blocks it.
+    const [own] = stackAt(readMounts('self') ?? [], inst.mountDir);
+    if (own === undefined || own.device !== inst.device) return undefined;
+    const state = await this.mountState(process.pid, own);
+    if (state === 'dead') return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
+    if (state === 'hung') return `the lxcfs mount at ${this.config.lxcfsPath} does not answer within ${this.helper.requestTimeoutMs} ms`;
     return undefined;
   }
 
@@ -158,6 +168,9 @@ export class Agent implements HealthSource {
       lxcfsServingSince: inst?.servingSince || null,
       instance: inst?.id ?? null,
       restarts: this.restarts,
+      restartDelayMs: this.restartDelayMs,
+      crashStreak: this.backoff.crashStreak,
+      lxcfsSource: inst?.fsSource || null,
       reconciles: this.reconcileCount,
       lastReconcile: this.lastSummary ?? null,
       healthPort: this.healthPort,
@@ -198,7 +211,6 @@ export class Agent implements HealthSource {
   }
 
   private async supervise(): Promise<void> {
-    let shortRuns = 0;
     while (!this.stopping) {
       const inst = LxcfsInstance.start({
         binary: this.config.lxcfsBinary,
@@ -210,7 +222,7 @@ export class Agent implements HealthSource {
       });
       this.instance = inst;
       try {
-        await Promise.race([inst.waitServing(), this.stopSignal]);
+        await Promise.race([inst.waitServing((m) => this.mountState(process.pid, m)), this.stopSignal]);
         if (this.stopping) break;
         this.metrics.lxcfsUp.set(1);
         this.config.log(`lxcfs ${inst.pid} serves ${inst.mountDir} (device ${inst.device})`);
@@ -234,12 +246,15 @@ export class Agent implements HealthSource {
       }
       this.restarts++;
       this.metrics.lxcfsRestarts.inc();
-      // Back off only from an lxcfs that cannot start (bad flags, no /dev/fuse); one that served and
-      // was then killed (OOM, kill -9) comes back at once, however often that happens.
-      shortRuns = inst.servingSince > 0 ? 0 : shortRuns + 1;
-      const delay = shortRuns === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (shortRuns - 1));
+      const delay = this.backoff.next(inst.servingSince > 0 ? Date.now() - inst.servingSince : 0);
+      this.restartDelayMs = delay;
+      this.metrics.restartDelaySeconds.set(delay / 1000);
       if (delay > 0) {
-        this.config.log(`lxcfs keeps exiting early; next start in ${delay} ms`);
+        this.config.log(
+          inst.servingSince > 0
+            ? `lxcfs crashed ${this.backoff.crashStreak} times in a row shortly after serving; next start in ${delay} ms (crash loop: see its log above)`
+            : `lxcfs keeps exiting before it serves; next start in ${delay} ms`,
+        );
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, delay))), this.stopSignal]);
         clearTimeout(timer);
@@ -413,7 +428,8 @@ export class Agent implements HealthSource {
       const dir = path.join(this.state.instancesDir, name);
       const owner = Number(readText(path.join(dir, 'agent.pid')));
       if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) continue;
-      if (!isDeadMount(path.join(dir, 'mnt')) && lxcfsMountsOf('self').some((m) => m.mountPoint === path.join(dir, 'mnt'))) {
+      const [top] = stackAt(readMounts('self') ?? [], path.join(dir, 'mnt'));
+      if (top !== undefined && top.fsType === LXCFS_FSTYPE && (await this.mountState(process.pid, top)) !== 'dead') {
         this.config.log(`leftover lxcfs instance ${dir} still serves (its agent is gone); it will be taken over`);
         continue;
       }
@@ -509,15 +525,15 @@ export class Agent implements HealthSource {
     const started = process.hrtime.bigint();
     let healed = 0;
     let failed = 0;
-    const count = (results: readonly AttachResult[], label: (r: AttachResult) => string): void => {
-      for (const r of results) {
-        if (r.ok) {
+    const count = (outcomes: readonly HelperOutcome[], label: (o: HelperOutcome) => string): void => {
+      for (const o of outcomes) {
+        if (o.result === 'ok') {
           healed++;
           this.metrics.mountsHealed.inc();
         } else {
           failed++;
           this.metrics.healFailures.inc();
-          this.config.log(`cannot re-attach ${r.target} (${label(r)}): ${r.detail}`);
+          this.config.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${label(o)}): ${o.how}: ${o.message}`);
         }
       }
     };
@@ -535,145 +551,211 @@ export class Agent implements HealthSource {
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
+    const ctx: PlanContext = {
+      ownDevice: inst.device,
+      scopeSource: this.config.scopeSource,
+      takeover: this.takeoverDevices,
+      instancesDir: this.state.instancesDir,
+      lxcfsPath: this.config.lxcfsPath,
+      agentNamespaces: new Set([this.ownNamespace ?? '', hostNamespace ?? ''].filter((n) => n !== '')),
+    };
     let scan = scanNamespaces();
     const namespacesScanned = scan.namespacesScanned;
-    let { requests, keys: roundKeys } = this.planContainerMounts(inst, scan, hostNamespace);
-    /** `pid mountpoint` of a request → `namespace mountpoint`, over every round. */
-    const keys = new Map(roundKeys);
-    const results: AttachResult[] = [];
+    let work = await this.planContainerMounts(inst, scan, ctx);
+    const outcomes: { outcome: HelperOutcome; key: string }[] = [];
     for (let round = 1; ; round++) {
-      const answers = await this.helper.attach(requests);
-      results.push(...answers.filter((r) => !r.gone));
-      const gone = answers.filter((r) => r.gone);
+      const answers = await this.helper.run(work.map((w) => w.request));
+      const gone: string[] = [];
+      answers.forEach((o, n) => (o.result === 'gone' ? gone.push(work[n].key) : outcomes.push({ outcome: o, key: work[n].key })));
       if (gone.length === 0) break;
       // Every process we knew in those namespaces exited between the scan and the helper. A namespace
       // that still exists has other processes now: look again and enter through those.
       scan = scanNamespaces();
-      const goneKeys = new Set(gone.map((r) => keys.get(`${r.pid} ${r.target}`)));
       const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-      const stillThere = gone.filter((r) => present.has(keys.get(`${r.pid} ${r.target}`)?.split(' ')[0] ?? ''));
-      if (stillThere.length === 0) break;
+      const stillThere = new Set(gone.filter((k) => present.has(k.split(' ')[0])));
+      if (stillThere.size === 0) break;
       if (round >= GONE_RETRIES) {
-        results.push(...stillThere);
+        answers.forEach((o, n) => stillThere.has(work[n].key) && o.result === 'gone' && outcomes.push({ outcome: o, key: work[n].key }));
         break;
       }
-      ({ requests, keys: roundKeys } = this.planContainerMounts(inst, scan, hostNamespace, goneKeys));
-      for (const [k, v] of roundKeys) keys.set(k, v);
+      work = await this.planContainerMounts(inst, scan, ctx, stillThere);
     }
     const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
-    for (const r of results) {
-      const key = keys.get(`${r.pid} ${r.target}`);
-      if (key === undefined) continue;
-      if (r.ok) {
+    const failures: HelperOutcome[] = [];
+    for (const { outcome, key } of outcomes) {
+      if (outcome.result === 'ok') {
         this.failedTargets.delete(key);
+        healed++;
+        this.metrics.mountsHealed.inc();
         continue;
       }
+      if (outcome.how === 'mount-changed') {
+        // The path leads to another mount now (the container stacked its own over it, or the
+        // mount went away): that mount is the container's, and stays as it is.
+        this.metrics.mountsLeftAlone.inc();
+        continue;
+      }
+      failures.push(outcome);
       const n = (this.failedTargets.get(key) ?? 0) + 1;
       this.failedTargets.set(key, n);
       if (n < MAX_TARGET_FAILURES) pending++;
-      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${r.target} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
+      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
     }
-    count(results, (r) => {
-      const id = containerIdOf(r.pid);
-      return id ? `container ${id}, pid ${r.pid}` : `pid ${r.pid}`;
+    count(failures, (o) => {
+      const id = containerIdOf(o.request.pids[0]);
+      return id ? `container ${id}, pid ${o.request.pids[0]}` : `pid ${o.request.pids[0]}`;
     });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     return { healed, failed, pending, namespaces: namespacesScanned, seconds };
   }
 
   /**
-   * The container mounts of a scan that must be re-attached to `inst` (only those whose
-   * `namespace mountpoint` key is in `only`, when given), one request per mount.
+   * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
+   * `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs that a
+   * probe through the helper found dead. Mounts that cannot be named exactly are refused.
    */
-  private planContainerMounts(
-    inst: LxcfsInstance,
-    scan: ScanResult,
-    hostNamespace: string | undefined,
-    only?: ReadonlySet<string | undefined>,
-  ): { requests: AttachRequest[]; keys: Map<string, string> } {
-    const deadCache = new Map<string, boolean>();
-    const replaceable = (members: readonly number[], m: MountEntry): boolean => {
-      if (m.device === inst.device) return false;
-      if (this.config.scopeSource !== undefined && m.source !== this.config.scopeSource) return false;
-      if (this.takeoverDevices.get(m.device) === m.source) return true;
-      let dead = deadCache.get(m.device);
-      if (dead === undefined) {
-        dead = isDeadIn(members, m.mountPoint);
-        deadCache.set(m.device, dead);
-      }
-      return dead;
-    };
-    const requests: AttachRequest[] = [];
-    const keys = new Map<string, string>();
+  private async planContainerMounts(inst: LxcfsInstance, scan: ScanResult, ctx: PlanContext, only?: ReadonlySet<string>): Promise<{ request: HelperRequest; key: string }[]> {
+    const takeover: Candidate[] = [];
+    const probe: Candidate[] = [];
     for (const ns of scan.withLxcfs) {
-      const ours = ns.namespace === this.ownNamespace || ns.namespace === hostNamespace;
-      for (const m of topMounts(ns.mounts)) {
-        // Agents' private lxcfs mounts (in any agent's namespace, the state dir has the same path) are
-        // no container's; each agent cleans up its own.
-        if (isUnder(m.mountPoint, this.state.instancesDir)) continue;
-        if (ours && m.mountPoint === this.config.lxcfsPath) continue;
-        const key = `${ns.namespace} ${m.mountPoint}`;
-        if (only !== undefined && !only.has(key)) continue;
-        if (!replaceable(ns.members, m)) continue;
-        // Each failed try may leave a mount behind (attached beneath, old one not detachable): stop trying.
-        if ((this.failedTargets.get(key) ?? 0) >= MAX_TARGET_FAILURES) continue;
-        const [pid, ...fallbackPids] = ns.pids;
-        keys.set(`${pid} ${m.mountPoint}`, key);
-        requests.push({ pid, fallbackPids, namespace: ns.namespace, source: inst.source(m.root), target: m.mountPoint, mode: 'replace', attributes: carriedAttributes(m.options) });
-      }
+      const plan = planNamespace(ns, ctx);
+      for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
+      const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
+      takeover.push(...plan.takeover.filter(wanted));
+      probe.push(...plan.probe.filter(wanted));
     }
-    return { requests, keys };
+    const dead = await this.deadDevices(probe);
+    const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
+    const work: { request: HelperRequest; key: string }[] = [];
+    for (const c of chosen) {
+      const ino = namespaceInode(c.ns.namespace);
+      if (ino === undefined) continue;
+      const request = replaceRequest(c, ino, inst.mountDir);
+      const reason = requestProblem(request);
+      if (reason !== undefined) this.refuse(c.key, c.mount.mountPoint, reason);
+      else work.push({ request, key: c.key });
+    }
+    // Adjacent requests for one namespace share the helper's setns.
+    return work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Which lxcfs devices among the candidates are dead, asked through the helper (never from
+   * this thread: a hung FUSE daemon would block it). One probe per device; a probe that met a
+   * changed mount or an exited namespace is repeated through another mount of the device.
+   * A device whose probe hangs is left alone and probed again only after a growing pause.
+   */
+  private async deadDevices(candidates: readonly Candidate[]): Promise<Set<string>> {
+    const dead = new Set<string>();
+    const decided = new Set<string>();
+    const tried = new Set<string>();
+    const now = Date.now();
+    for (const c of candidates) {
+      const hung = this.hungDevices.get(deviceKey(c.mount));
+      if (hung !== undefined && hung.retryAt > now) decided.add(deviceKey(c.mount));
+    }
+    for (let round = 0; round < 3; round++) {
+      const probes = nextProbes(candidates, decided, tried).filter((c) => namespaceInode(c.ns.namespace) !== undefined);
+      if (probes.length === 0) break;
+      const answers = await this.helper.run(probes.map((c) => checkRequest(c, namespaceInode(c.ns.namespace) as bigint)));
+      answers.forEach((o, n) => {
+        const c = probes[n];
+        const dev = deviceKey(c.mount);
+        tried.add(c.key);
+        if (o.result === 'ok') {
+          decided.add(dev);
+          if (o.how === 'dead') dead.add(dev);
+          this.hungDevices.delete(dev);
+        } else if (o.result === 'hung') {
+          decided.add(dev);
+          const prev = this.hungDevices.get(dev);
+          const pauseMs = Math.min(HUNG_PROBE_MAX_PAUSE_MS, prev === undefined ? HUNG_PROBE_PAUSE_MS : prev.pauseMs * 2);
+          this.hungDevices.set(dev, { retryAt: Date.now() + pauseMs, pauseMs });
+          this.metrics.hungMounts.inc();
+          this.config.log(`the lxcfs on device ${c.mount.device} does not answer (probed through ${JSON.stringify(c.mount.mountPoint)} in ${c.ns.namespace}); leaving its mounts alone, next probe in ${pauseMs / 1000} s`);
+        }
+      });
+    }
+    return dead;
+  }
+
+  private refuse(key: string, mountPoint: string, reason: string): void {
+    this.metrics.mountsRefused.inc();
+    if (this.refusedLogged.has(key)) return;
+    if (this.refusedLogged.size > 10000) this.refusedLogged.clear();
+    this.refusedLogged.add(key);
+    this.config.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`);
+  }
+
+  /** Whether the lxcfs mount `m` in the namespace of `pid` answers (through the helper, with a deadline). */
+  private async mountState(pid: number, m: MountEntry): Promise<'dead' | 'alive' | 'hung' | 'unknown'> {
+    const ino = namespaceInode(mountNamespaceOf(pid));
+    if (ino === undefined) return 'unknown';
+    const [o] = await this.helper.run([{ mode: 'check', pids: [pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
+    if (o?.result === 'ok') return o.how === 'dead' ? 'dead' : 'alive';
+    return o?.result === 'hung' ? 'hung' : 'unknown';
   }
 
   /** Puts this instance's root at the lxcfs path in the namespace of `pid`. */
-  private async attachPublicPath(inst: LxcfsInstance, pid: number): Promise<AttachResult[]> {
+  private async attachPublicPath(inst: LxcfsInstance, pid: number): Promise<HelperOutcome[]> {
     const target = this.config.lxcfsPath;
-    const all = lxcfsMountsOf(pid).filter((m) => m.mountPoint === target);
-    const top = topMounts(all)[0];
+    const ino = namespaceInode(mountNamespaceOf(pid));
+    const mounts = readMounts(pid);
+    if (ino === undefined || mounts === undefined) return [];
+    const stack = stackAt(mounts, target);
+    const lxcfsStack: MountEntry[] = [];
+    for (const m of stack) {
+      if (m.fsType !== LXCFS_FSTYPE) break;
+      lxcfsStack.push(m);
+    }
+    const top = lxcfsStack[0];
     if (top?.device === inst.device) return [];
-    const dead = top !== undefined && isDeadMount(`/proc/${pid}/root${target}`);
-    if (top !== undefined && !dead) {
+    const base = { pids: [pid], namespaceInode: ino, attributes: [] as const };
+    const state = top === undefined ? 'none' : await this.mountState(pid, top);
+    if (top !== undefined && state !== 'dead') {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
       if (this.takeoverDevices.get(top.device) !== top.source) {
         this.takeoverDevices.set(top.device, top.source);
-        this.config.log(`taking over ${target} from the lxcfs on device ${top.device}`);
+        this.config.log(`taking over ${target} from the lxcfs on device ${top.device}${state === 'hung' ? ' (it does not answer)' : ''}`);
       }
-      if (this.healingSupported) return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'replace' }]);
-      return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'bind' }]);
+      if (this.healingSupported) return this.helper.run([{ ...base, mode: 'replace', mountId: top.mountId, source: inst.mountDir, target }]);
+      return this.helper.run([{ ...base, mode: 'bind', mountId: top.mountId, source: inst.mountDir, target }]);
     }
-    // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all.
-    if (all.length > 0) {
-      const detached = await this.helper.attach(all.map(() => ({ pid, source: '-', target, mode: 'umount' as const })));
-      this.config.log(`detached ${detached.filter((r) => r.ok).length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
+    // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all, top first.
+    if (lxcfsStack.length > 0) {
+      const detached = await this.helper.run(lxcfsStack.map((m) => ({ ...base, mode: 'umount' as const, mountId: m.mountId, source: '', target })));
+      this.config.log(`detached ${detached.filter((r) => r.result === 'ok').length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
+      if (detached.some((r) => r.result !== 'ok')) return detached.filter((r) => r.result !== 'ok');
     }
+    const holder = mountHolding(mounts.filter((m) => !lxcfsStack.includes(m)), target);
+    if (holder === undefined) return [];
     if (pid === process.pid) {
       for (const d of pruneRuntimeDirectories(target)) this.config.log(`removed ${d}: a container runtime created it where an lxcfs file belongs`);
     }
-    if (this.healingSupported) return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'mount' }]);
-    return this.helper.attach([{ pid, source: inst.mountDir, target, mode: 'bind' }]);
+    if (this.healingSupported) return this.helper.run([{ ...base, mode: 'mount', mountId: holder.mountId, source: inst.mountDir, target }]);
+    if (pid !== process.pid) return [];
+    return this.helper.run([{ ...base, mode: 'bind', mountId: holder.mountId, source: inst.mountDir, target }]);
   }
 
   private async detachPublicPath(device: string): Promise<void> {
-    const mine = lxcfsMountsOf('self').filter((m) => m.mountPoint === this.config.lxcfsPath && m.device === device);
-    if (mine.length > 0) await this.helper.attach(mine.map(() => ({ pid: process.pid, source: '-', target: this.config.lxcfsPath, mode: 'umount' as const })));
+    const mine = stackAt(readMounts('self') ?? [], this.config.lxcfsPath).filter((m) => m.fsType === LXCFS_FSTYPE && m.device === device);
+    for (const m of mine) await this.umountExact(m);
   }
 
+  /** Detaches the top lxcfs mount at `target` in our own namespace (an instance directory). */
   private async umountOwn(target: string): Promise<void> {
-    const [r] = await this.helper.attach([{ pid: process.pid, source: '-', target, mode: 'umount' }]);
-    if (r && !r.ok) this.config.log(`cannot detach ${target}: ${r.detail}`);
+    const [top] = stackAt(readMounts('self') ?? [], target);
+    if (top === undefined || top.fsType !== LXCFS_FSTYPE) return;
+    await this.umountExact(top);
   }
-}
 
-/** Of mounts stacked on one mount point, only the top one is visible and can be replaced. */
-function topMounts(mounts: readonly MountEntry[]): MountEntry[] {
-  const covered = new Set<number>();
-  for (const m of mounts) for (const p of mounts) if (p.mountId === m.parentId && p.mountPoint === m.mountPoint) covered.add(p.mountId);
-  return mounts.filter((m) => !covered.has(m.mountId));
-}
-
-function isUnder(p: string, dir: string): boolean {
-  return p === dir || p.startsWith(`${dir}/`);
+  private async umountExact(m: MountEntry): Promise<void> {
+    const ino = namespaceInode(this.ownNamespace);
+    if (ino === undefined) return;
+    const [r] = await this.helper.run([{ mode: 'umount', pids: [process.pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
+    if (r && r.result !== 'ok') this.config.log(`cannot detach ${JSON.stringify(m.mountPoint)}: ${r.how}: ${r.message}`);
+  }
 }
 
 function readText(file: string): string {

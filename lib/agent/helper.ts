@@ -1,41 +1,36 @@
 /**
- * The TypeScript side of the native mount helper (native/lxcfs-kit-remount.c):
- * it batches attach requests into one helper process and parses its answers.
+ * Runs the native mount helper (native/lxcfs-kit-remount.c) for a batch of
+ * requests and collects its answers. A request can block in the kernel on a
+ * FUSE daemon that never answers (a container's hung mount, or a hung lxcfs):
+ * the helper answers each request as it finishes, and when no answer comes
+ * within the deadline it is killed, the request it was on is reported `hung`,
+ * and the rest of the batch runs in a fresh helper. The agent's event loop never
+ * waits on a FUSE path itself.
  */
 import { spawn, spawnSync } from 'child_process';
+import { AnswerResult, decodeAnswers, encodeRequests, HelperAnswer, HelperRequest } from './protocol';
 
-export type AttachMode = 'replace' | 'mount' | 'umount' | 'bind';
+export type OutcomeResult = AnswerResult | 'hung' | 'lost';
 
-export interface AttachRequest {
-  /** A process in the target mount namespace (paths resolve against its root). */
-  readonly pid: number;
-  /** Further processes in that namespace, tried in order when `pid` has exited. */
-  readonly fallbackPids?: readonly number[];
-  /** `mnt:[inode]` of the target namespace: a pid reused by a process elsewhere is skipped. */
-  readonly namespace?: string;
-  /** Path of the fresh lxcfs file or directory in the agent's own mount namespace. */
-  readonly source: string;
-  readonly target: string;
-  readonly mode: AttachMode;
-  /** Mount flags for the new mount (`ro`, `nosuid`, ...). */
-  readonly attributes?: readonly string[];
+export interface HelperOutcome {
+  readonly request: HelperRequest;
+  /** `hung`: no answer within the deadline (helper killed); `lost`: the helper died first. */
+  readonly result: OutcomeResult;
+  readonly how: string;
+  readonly errno: number;
+  readonly message: string;
 }
 
-export interface AttachResult {
-  readonly pid: number;
-  readonly target: string;
-  readonly ok: boolean;
-  /** How it was done (`beneath`, `detach-then-move`, `mounted`, ...) or the failed step. */
-  readonly detail: string;
-  readonly errno?: number;
-  /** Every process given for the namespace had exited (the namespace may be gone with them). */
-  readonly gone?: boolean;
-}
+/** How long one request may take before the helper is considered stuck on it. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
 
 export class MountHelper {
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    readonly requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ) {}
 
-  /** Whether the kernel has open_tree/move_mount (Linux 5.2+); the reason when not. */
+  /** Whether the kernel has open_tree/move_mount (Linux 5.2+); the reason when not. Touches no FUSE path. */
   probe(): { supported: boolean; reason: string } {
     const r = spawnSync(this.path, ['probe'], { encoding: 'utf8' });
     if (r.error) return { supported: false, reason: `cannot run the mount helper ${this.path}: ${r.error.message}` };
@@ -43,46 +38,100 @@ export class MountHelper {
     return { supported: false, reason: (r.stdout || r.stderr || `exit ${String(r.status)}`).trim() };
   }
 
-  /** Runs every request in one helper process; requests are grouped by pid so each namespace is entered once. */
-  async attach(requests: readonly AttachRequest[]): Promise<AttachResult[]> {
-    if (requests.length === 0) return [];
-    const sorted = [...requests].sort((a, b) => a.pid - b.pid);
-    const input = sorted
-      .map((r) => [targetField(r), r.source, r.target, r.mode, r.attributes && r.attributes.length > 0 ? r.attributes.join(',') : '-'].join('\t'))
-      .join('\n');
-    const { stdout, stderr, code } = await run(this.path, ['attach'], `${input}\n`);
-    const results: AttachResult[] = [];
-    for (const line of stdout.split('\n')) {
-      const f = line.split('\t');
-      // The helper echoes the pids field as given; its first pid is the request's `pid`.
-      if (f[0] === 'ok' && f.length >= 4) results.push({ pid: parseInt(f[1], 10), target: f[2], ok: true, detail: f[3] });
-      else if (f[0] === 'err' && f.length >= 6 && f[3] === 'gone') {
-        results.push({ pid: parseInt(f[1], 10), target: f[2], ok: false, detail: 'every process given for its mount namespace has exited', errno: Number(f[4]), gone: true });
-      } else if (f[0] === 'err' && f.length >= 6) results.push({ pid: parseInt(f[1], 10), target: f[2], ok: false, detail: `${f[3]}: ${f[5]}`, errno: Number(f[4]) });
+  /** One outcome per request, in request order. Requests for one namespace should be adjacent (one setns). */
+  async run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
+    const out: HelperOutcome[] = [];
+    let rest = requests;
+    while (rest.length > 0) {
+      const { answers, stuck } = await this.runOnce(rest);
+      for (let i = 0; i < rest.length && i < answers.length; i++) {
+        const a = answers[i];
+        out.push({ request: rest[i], result: a.result, how: a.how, errno: a.errno, message: a.message });
+      }
+      if (answers.length >= rest.length) break;
+      const at = answers.length;
+      out.push({
+        request: rest[at],
+        result: stuck ? 'hung' : 'lost',
+        how: stuck ? 'timeout' : 'helper-exited',
+        errno: 0,
+        message: stuck ? `no answer within ${this.requestTimeoutMs} ms (a FUSE mount on the path does not answer)` : 'the mount helper exited before answering',
+      });
+      rest = rest.slice(at + 1);
     }
-    if (code !== 0 && results.length < sorted.length) {
-      throw new Error(`mount helper exited with ${String(code)} after ${results.length} of ${sorted.length} requests: ${stderr.trim()}`);
-    }
-    return results;
+    return out;
   }
-}
 
-/** `pid[,pid...][@inode]`: the ways into the target namespace, in the order the helper tries them. */
-function targetField(r: AttachRequest): string {
-  const pids = [r.pid, ...(r.fallbackPids ?? []).filter((p) => p !== r.pid)].join(',');
-  const inode = r.namespace === undefined ? undefined : /^mnt:\[(\d+)\]$/.exec(r.namespace)?.[1];
-  return inode === undefined ? pids : `${pids}@${inode}`;
-}
-
-function run(cmd: string, args: string[], input: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, stderr, code }));
-    child.stdin.end(input);
-  });
+  /** Answers in order until the helper finishes, dies, or stalls on one request (`stuck`). */
+  private runOnce(requests: readonly HelperRequest[]): Promise<{ answers: HelperAnswer[]; stuck: boolean }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.path, ['attach'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const answers: HelperAnswer[] = [];
+      let pending: Buffer = Buffer.alloc(0);
+      let stderr = '';
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (stuck: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ answers, stuck });
+      };
+      const arm = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          // The helper may sit in an uninterruptible FUSE wait: kill it and never wait for its exit.
+          child.kill('SIGKILL');
+          child.stdout.destroy();
+          child.stderr.destroy();
+          finish(true);
+        }, this.requestTimeoutMs);
+      };
+      child.stdout.on('data', (d: Buffer) => {
+        if (settled) return;
+        pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+        let decoded;
+        try {
+          decoded = decodeAnswers(pending);
+        } catch (err) {
+          child.kill('SIGKILL');
+          settled = true;
+          clearTimeout(timer);
+          reject(err as Error);
+          return;
+        }
+        pending = pending.subarray(decoded.consumed);
+        for (const a of decoded.answers) {
+          if (a.index !== answers.length) {
+            child.kill('SIGKILL');
+            settled = true;
+            clearTimeout(timer);
+            reject(new Error(`the mount helper answered request ${a.index} where ${answers.length} was expected`));
+            return;
+          }
+          answers.push(a);
+        }
+        arm();
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 4096)));
+      child.on('error', (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on('close', (code) => {
+        if (!settled && answers.length < requests.length && code !== 0 && stderr.trim() !== '') {
+          settled = true;
+          clearTimeout(timer);
+          reject(new Error(`mount helper exited with ${String(code)} after ${answers.length} of ${requests.length} requests: ${stderr.trim()}`));
+          return;
+        }
+        finish(false);
+      });
+      child.stdin.on('error', () => undefined);
+      arm();
+      child.stdin.end(encodeRequests(requests));
+    });
+  }
 }

@@ -8,7 +8,8 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { createInterface } from 'readline';
-import { lxcfsMountsOf } from './scan';
+import { LXCFS_FSTYPE, MountEntry, stackAt } from './mountinfo';
+import { lxcfsMountsOf, readMounts } from './scan';
 
 export interface LxcfsOptions {
   readonly binary: string;
@@ -85,26 +86,24 @@ export class LxcfsInstance {
     return instance;
   }
 
-  /** Resolves once lxcfs answers reads on its mount; rejects when it exits or takes too long. */
-  async waitServing(timeoutMs = 15000): Promise<void> {
+  /**
+   * Resolves once lxcfs answers on its mount; rejects when it exits or takes too long. `state`
+   * asks the mount through the helper (with a deadline), never from the agent's own thread.
+   */
+  async waitServing(state: (m: MountEntry) => Promise<string>, timeoutMs = 15000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`lxcfs ${this.exitDescription} before it served files`);
-      const own = lxcfsMountsOf('self').filter((m) => m.mountPoint === this.mountDir);
-      if (own.length > 0) {
-        try {
-          fs.readFileSync(path.join(this.mountDir, 'proc/meminfo'));
-          this.device = own[own.length - 1].device;
-          this.fsSource = own[own.length - 1].source;
-          this.servingSince = Date.now();
-          return;
-        } catch {
-          // mounted but not answering yet
-        }
+      const [own] = stackAt(readMounts('self') ?? [], this.mountDir);
+      if (own !== undefined && own.fsType === LXCFS_FSTYPE && (await state(own)) === 'alive') {
+        this.device = own.device;
+        this.fsSource = own.source;
+        this.servingSince = Date.now();
+        return;
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`lxcfs did not serve ${this.mountDir}/proc/meminfo within ${timeoutMs / 1000}s`);
+    throw new Error(`lxcfs did not serve ${this.mountDir} within ${timeoutMs / 1000}s`);
   }
 
   /**

@@ -46,6 +46,18 @@ export class AgentMetrics {
     'gauge',
   );
   readonly lxcfsUp = new Metric('lxcfs_kit_agent_lxcfs_up', "1 while this agent's lxcfs serves files", 'gauge');
+  readonly mountsRefused = new Metric(
+    'lxcfs_kit_agent_mounts_refused_total',
+    'lxcfs mounts the agent would not act on because they cannot be named to the mount helper exactly (counted on every pass; each is logged once)',
+    'counter',
+  );
+  readonly mountsLeftAlone = new Metric(
+    'lxcfs_kit_agent_mounts_left_alone_total',
+    'planned re-attaches not done because the path led to another mount when the helper checked (a container stacked its own mount over it)',
+    'counter',
+  );
+  readonly hungMounts = new Metric('lxcfs_kit_agent_hung_probes_total', 'probes of an lxcfs mount that got no answer within the deadline (the helper was killed)', 'counter');
+  readonly restartDelaySeconds = new Metric('lxcfs_kit_agent_lxcfs_restart_delay_seconds', 'delay before the last lxcfs restart (above 0 while lxcfs crashes in a loop)', 'gauge');
   readonly serving = new Metric('lxcfs_kit_agent_serving', "1 while this agent's lxcfs is the one mounted at the lxcfs path (0 after a successor took over)", 'gauge');
 
   render(): string {
@@ -59,6 +71,10 @@ export class AgentMetrics {
       this.healingSupported,
       this.lxcfsUp,
       this.serving,
+      this.mountsRefused,
+      this.mountsLeftAlone,
+      this.hungMounts,
+      this.restartDelaySeconds,
     ]
       .map((m) => m.render())
       .join('');

@@ -1,4 +1,9 @@
-/** Parsing of /proc/<pid>/mountinfo, reduced to what the agent needs to find lxcfs mounts. */
+/**
+ * Parsing of /proc/<pid>/mountinfo, and the questions the agent asks of one
+ * namespace's mount table. Pure. mountinfo is written by the kernel, but the
+ * mount point names in it are chosen by whoever made the mount (a container,
+ * a pod author), so they may hold any byte but NUL.
+ */
 
 export const LXCFS_FSTYPE = 'fuse.lxcfs';
 
@@ -16,13 +21,19 @@ export interface MountEntry {
   readonly fsType: string;
   /** The filesystem's source (lxcfs's FUSE `fsname`), shared by every bind mount of it. */
   readonly source: string;
+  /**
+   * Whether `root` and `mountPoint` are exactly the kernel's bytes (valid UTF-8). A name that is
+   * not cannot be named to the helper without changing it, so the agent never acts on it.
+   */
+  readonly exact: boolean;
 }
 
-/** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+/** mountinfo escapes space, tab, newline and backslash as `\ooo`; any other byte is itself. */
+export function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
+/** Parses mountinfo text read as latin1 (one char per byte), so that names that are not UTF-8 survive. */
 export function parseMountinfo(text: string): MountEntry[] {
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
@@ -30,21 +41,83 @@ export function parseMountinfo(text: string): MountEntry[] {
     const fields = line.split(' ');
     const sep = fields.indexOf('-', 6);
     if (sep < 0 || fields.length < sep + 3) continue;
+    const mountId = Number(fields[0]);
+    const parentId = Number(fields[1]);
+    if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) continue;
+    const root = decodeName(unescapeMountinfo(fields[3]));
+    const mountPoint = decodeName(unescapeMountinfo(fields[4]));
     entries.push({
-      mountId: Number(fields[0]),
-      parentId: Number(fields[1]),
+      mountId,
+      parentId,
       device: fields[2],
-      root: unescape(fields[3]),
-      mountPoint: unescape(fields[4]),
+      root: root.text,
+      mountPoint: mountPoint.text,
       options: fields[5].split(','),
       fsType: fields[sep + 1],
-      source: unescape(fields[sep + 2]),
+      source: decodeName(unescapeMountinfo(fields[sep + 2])).text,
+      exact: root.exact && mountPoint.exact,
     });
   }
   return entries;
 }
 
+/**
+ * Mount point names are bytes (the text was read as latin1, one char per byte); the agent works
+ * with strings. A name that is valid UTF-8 becomes its text, exactly; any other keeps one char
+ * per byte and is marked inexact.
+ */
+function decodeName(s: string): { text: string; exact: boolean } {
+  if (!/[\x80-\xff]/.test(s)) return { text: s, exact: true };
+  const bytes = Buffer.from(s, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? { text, exact: true } : { text: s, exact: false };
+}
+
 /** Mount attributes worth carrying over to a replacement mount. */
-export function carriedAttributes(options: readonly string[]): string[] {
-  return options.filter((o) => o === 'ro' || o === 'nosuid' || o === 'nodev' || o === 'noexec');
+export function carriedAttributes(options: readonly string[]): ('ro' | 'nosuid' | 'nodev' | 'noexec')[] {
+  return (['ro', 'nosuid', 'nodev', 'noexec'] as const).filter((o) => options.includes(o));
+}
+
+/**
+ * Of mounts stacked on one mount point, only the top one is visible. A mount is covered when
+ * another mount (of any type: a container's own file over an lxcfs file counts) sits on it at
+ * the same mount point.
+ */
+export function topMounts(mounts: readonly MountEntry[]): MountEntry[] {
+  const covered = new Set<number>();
+  const byId = new Map(mounts.map((m) => [m.mountId, m]));
+  for (const m of mounts) {
+    const parent = byId.get(m.parentId);
+    if (parent !== undefined && parent.mountPoint === m.mountPoint && parent.mountId !== m.mountId) covered.add(parent.mountId);
+  }
+  return mounts.filter((m) => !covered.has(m.mountId));
+}
+
+/** The visible mount a path lies on: the top mount at the longest mount point that contains it. */
+export function mountHolding(mounts: readonly MountEntry[], p: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const m of topMounts(mounts)) {
+    if (!contains(m.mountPoint, p)) continue;
+    if (best === undefined || m.mountPoint.length > best.mountPoint.length) best = m;
+  }
+  return best;
+}
+
+/** The mounts stacked at `mountPoint`, top first. */
+export function stackAt(mounts: readonly MountEntry[], mountPoint: string): MountEntry[] {
+  const here = mounts.filter((m) => m.mountPoint === mountPoint);
+  const out: MountEntry[] = [];
+  let top: MountEntry | undefined = topMounts(here)[0];
+  const seen = new Set<number>();
+  while (top !== undefined && !seen.has(top.mountId)) {
+    out.push(top);
+    seen.add(top.mountId);
+    const parentId: number = top.parentId;
+    top = here.find((m) => m.mountId === parentId);
+  }
+  return out;
+}
+
+export function contains(dir: string, p: string): boolean {
+  return dir === '/' || p === dir || p.startsWith(`${dir}/`);
 }

@@ -20,6 +20,7 @@ export interface NamespaceMounts {
   readonly pids: readonly number[];
   /** `mnt:[inode]`, the namespace's identity. */
   readonly namespace: string;
+  /** The namespace's whole mount table (other mounts may be stacked on lxcfs files). */
   readonly mounts: readonly MountEntry[];
 }
 
@@ -41,21 +42,36 @@ export function mountNamespaceOf(pid: number | 'self'): string | undefined {
 }
 
 export function lxcfsMountsOf(pid: number | 'self'): MountEntry[] {
-  return readLxcfsMounts(pid) ?? [];
+  return (readMounts(pid) ?? []).filter((m) => m.fsType === LXCFS_FSTYPE);
 }
 
-/** The lxcfs mounts a process sees; undefined when the process is gone. */
-export function readLxcfsMounts(pid: number | 'self'): MountEntry[] | undefined {
-  let text: string;
+/** Every mount a process sees; undefined when the process is gone. */
+export function readMounts(pid: number | 'self'): MountEntry[] | undefined {
+  const text = readMountinfoText(pid);
+  return text === undefined ? undefined : parseMountinfo(text);
+}
+
+function readMountinfoText(pid: number | 'self'): string | undefined {
   try {
-    text = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
+    return fs.readFileSync(`/proc/${pid}/mountinfo`, 'latin1');
   } catch {
     return undefined;
   }
-  // Most lines are not lxcfs: drop them before parsing (this runs for every namespace on the node).
+}
+
+/**
+ * The mounts of namespace `namespace` as seen through `pid`, when that namespace holds lxcfs
+ * mounts: [] when it holds none, undefined when the process is gone or no longer in that
+ * namespace (its pid may have been reused between the scan and the read: the table read
+ * must be the table of the namespace the helper will enter).
+ */
+function readNamespaceMounts(pid: number, namespace: string): MountEntry[] | undefined {
+  const text = readMountinfoText(pid);
+  if (text === undefined || mountNamespaceOf(pid) !== namespace) return undefined;
+  // Most namespaces have no lxcfs mount: skip parsing those (this runs for every namespace on the node).
   if (!text.includes(LXCFS_MARKER)) return [];
-  const lines = text.split('\n').filter((l) => l.includes(LXCFS_MARKER));
-  return parseMountinfo(lines.join('\n')).filter((m) => m.fsType === LXCFS_FSTYPE);
+  return parseMountinfo(text);
 }
 
 export function scanNamespaces(): ScanResult {
@@ -75,8 +91,8 @@ export function scanNamespaces(): ScanResult {
   for (const [namespace, pids] of members) {
     // Any process of the namespace shows its mounts: read them through the first one still alive.
     let mounts: MountEntry[] | undefined;
-    for (const pid of pids) if ((mounts = readLxcfsMounts(pid)) !== undefined) break;
-    if (mounts !== undefined && mounts.length > 0) withLxcfs.push(namespaceMounts(namespace, pids, mounts));
+    for (const pid of pids) if ((mounts = readNamespaceMounts(pid, namespace)) !== undefined) break;
+    if (mounts !== undefined && mounts.some((m) => m.fsType === LXCFS_FSTYPE)) withLxcfs.push(namespaceMounts(namespace, pids, mounts));
   }
   return { namespacesScanned: members.size, withLxcfs };
 }
@@ -127,37 +143,4 @@ export function containerIdOf(pid: number): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Whether a path sits on a FUSE mount whose daemon is gone. statfs, not stat:
- * FUSE answers stat from its attribute cache for a while after the daemon died,
- * while statfs always asks the daemon.
- */
-export function mountState(path: string): 'dead' | 'alive' | 'missing' {
-  try {
-    fs.statfsSync(path);
-    return 'alive';
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return 'dead';
-    return code === 'ENOENT' || code === 'ESRCH' ? 'missing' : 'alive';
-  }
-}
-
-export function isDeadMount(path: string): boolean {
-  return mountState(path) === 'dead';
-}
-
-/**
- * Whether the mount at `mountPoint` in a namespace is dead, looked at through the
- * namespace's processes (`/proc/<pid>/root`, any order): one that exited meanwhile shows
- * nothing, so the next one is asked.
- */
-export function isDeadIn(pids: readonly number[], mountPoint: string): boolean {
-  for (const pid of pids) {
-    const state = mountState(`/proc/${pid}/root${mountPoint}`);
-    if (state !== 'missing') return state === 'dead';
-  }
-  return false;
 }

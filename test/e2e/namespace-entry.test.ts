@@ -11,7 +11,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MountHelper } from '../../lib/agent/helper';
-import { mountNamespaceOf } from '../../lib/agent/scan';
+import { stackAt } from '../../lib/agent/mountinfo';
+import { HelperRequest, namespaceInode } from '../../lib/agent/protocol';
+import { mountNamespaceOf, readMounts } from '../../lib/agent/scan';
 import { processAlive } from '../../lib/agent/state';
 import { sleep } from './support/agent-process';
 import { buildHelper } from './support/build';
@@ -74,28 +76,38 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
     return fs.readFileSync(`/proc/${String(holder.pid)}/root${target}`, 'utf8');
   }
 
-  function request(pid: number, fallbackPids: number[]) {
-    return { pid, fallbackPids, namespace, source: path.join(lxcfsMnt, 'proc/meminfo'), target, mode: 'replace' as const };
+  function request(pid: number, fallbackPids: number[]): HelperRequest {
+    // The container's own mount at the target, as its namespace's mountinfo shows it.
+    const [stale] = stackAt(readMounts(holder.pid ?? -1) ?? [], target);
+    return {
+      mode: 'replace',
+      pids: [pid, ...fallbackPids],
+      namespaceInode: namespaceInode(namespace) ?? 0n,
+      mountId: stale.mountId,
+      source: path.join(lxcfsMnt, 'proc/meminfo'),
+      target,
+      attributes: ['ro'],
+    };
   }
 
   it('every process given has exited: reported as gone, nothing mounted anywhere', async () => {
-    const [r] = await helper.attach([request(exitedPid, [])]);
-    expect(r).toMatchObject({ ok: false, gone: true, target });
+    const [r] = await helper.run([request(exitedPid, [])]);
+    expect(r).toMatchObject({ result: 'gone' });
     expect(inNamespace()).toBe('stale\n');
     expect(fs.readFileSync(target, 'utf8')).toBe('');
   });
 
   it('a pid that now names a process in another mount namespace is skipped, never mounted into', async () => {
     // This test process stands for a pid reused by an unrelated process: it is in the host's namespace.
-    const [r] = await helper.attach([request(process.pid, [])]);
-    expect(r).toMatchObject({ ok: false, gone: true });
+    const [r] = await helper.run([request(process.pid, [])]);
+    expect(r).toMatchObject({ result: 'gone' });
     expect(fs.readFileSync(target, 'utf8')).toBe('');
     expect(inNamespace()).toBe('stale\n');
   });
 
   it('the first process exited: the helper enters through the next one and re-attaches the file', async () => {
-    const [r] = await helper.attach([request(exitedPid, [process.pid, holder.pid ?? -1])]);
-    expect(r).toMatchObject({ ok: true, pid: exitedPid, target });
+    const [r] = await helper.run([request(exitedPid, [process.pid, holder.pid ?? -1])]);
+    expect(r).toMatchObject({ result: 'ok', how: 'beneath' });
     expect(inNamespace()).toMatch(/^MemTotal:/);
     // Only inside that namespace.
     expect(fs.readFileSync(target, 'utf8')).toBe('');

@@ -3,31 +3,47 @@
  *
  * Node.js is multithreaded and setns(CLONE_NEWNS) refuses multithreaded
  * callers, so this single-threaded helper does the namespace work. All policy
- * (what to attach where, retries, metrics) lives in the TypeScript agent.
+ * (what to attach where, retries, metrics) lives in the TypeScript agent. Its
+ * input is built from mountinfo, which containers control: every field is
+ * validated here before any syscall, and a request that fails validation is
+ * refused with a reason and never acted on.
  *
  *   lxcfs-kit-remount probe
  *       exit 0 and print "ok" when open_tree/move_mount exist, else exit 3.
- *   lxcfs-kit-remount attach            (requests on stdin, one per line)
- *       <pids> TAB <source> TAB <target> TAB <mode> [TAB <attrs>]
- *       pids: <pid>[,<pid>...][@<inode>] — processes in the target mount
- *       namespace, tried in order: one that exited (or whose pid now names a
- *       process in another namespace than mnt:[<inode>]) is skipped, so a
- *       short-lived process cannot make a namespace unreachable
- *       attrs: comma list of ro,nosuid,nodev,noexec set on the new mount
- *       (the old mount's flags, so a read-only injection stays read-only)
- *       mode replace: clone <source> (agent's namespace) and put it in place of
- *                     the mount at <target> in the mount namespace of <pid>
- *                     (beneath the old one, then detach the old one, so a
- *                     reader never sees a gap; detach-then-move on kernels
- *                     without MOVE_MOUNT_BENEATH)
- *       mode mount:   clone <source> onto <target>, nothing mounted there yet
+ *   lxcfs-kit-remount attach            (requests on stdin)
+ *       A request is exactly 7 fields, each terminated by a NUL byte (paths
+ *       can hold any other byte, newlines included, so no other framing is
+ *       unambiguous):
+ *         mode    replace | mount | umount | bind | check
+ *         pids    1 to 8 decimal pids, comma-separated: processes in the target
+ *                 mount namespace, tried in order (one that exited, or whose pid
+ *                 now names a process in another namespace, is skipped)
+ *         ns      decimal inode of the target mount namespace (required)
+ *         mntid   decimal mount ID of the mount acted on, as that namespace's
+ *                 mountinfo shows it: replace, umount and check act only when
+ *                 the path still leads to exactly that mount; mount and bind
+ *                 only when the path still lies on exactly that mount
+ *         source  absolute path in the agent's namespace (replace, mount,
+ *                 bind); empty for umount and check
+ *         target  absolute path in the target namespace
+ *         attrs   empty, or a comma list of ro,nosuid,nodev,noexec for the
+ *                 new mount; if one cannot be applied the request fails and
+ *                 nothing is attached (a read-only file never turns writable)
+ *       mode replace: clone <source> and put it in place of the mount at
+ *                     <target> (beneath it, then detach the old one; detach
+ *                     then move on kernels without MOVE_MOUNT_BENEATH)
+ *       mode mount:   clone <source> onto <target>
  *       mode umount:  detach the mount at <target>
- *       mode bind:    classic bind mount in the agent's own namespace
+ *       mode bind:    classic bind mount; only in the helper's own namespace
  *                     (fallback for kernels without open_tree)
- *       Requests with the same pids field must be adjacent; they share one setns.
- *       Prints one line per request: "ok TAB pids TAB target TAB how" or
- *       "err TAB pids TAB target TAB step TAB errno TAB message" (pids as given;
- *       step "gone": every process given has exited, the namespace may be gone).
+ *       mode check:   statfs <target>: "dead" (ENOTCONN: its FUSE daemon is
+ *                     gone) or "alive". May block on a hung FUSE daemon: the
+ *                     agent runs it with a deadline and kills the helper.
+ *       Adjacent requests with the same pids and ns share one setns.
+ *       Answers go to stdout, one per request in input order, each exactly 5
+ *       NUL-terminated fields, flushed as they happen:
+ *         index (0-based), result (ok | err | gone | refused), how or failed
+ *         step, errno, message.
  *   lxcfs-kit-remount exec [--cgroupns FILE] -- PROGRAM ARGS...
  *       join the cgroup namespace FILE (when given), ask the kernel to kill the
  *       program when the agent dies, and exec it (used to start lxcfs).
@@ -35,6 +51,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +60,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +69,9 @@
 #endif
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
 #endif
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -61,23 +82,200 @@
 #ifndef MOVE_MOUNT_BENEATH
 #define MOVE_MOUNT_BENEATH 0x00000200
 #endif
-
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 0x00000008
+#endif
+
+#define FIELDS 7
+#define MAX_PIDS 8
+#define MAX_PATH_LEN 4095
+#define MAX_REQUESTS 65536
+#define MAX_INPUT_BYTES (64u << 20)
+
+enum mode { MODE_REPLACE, MODE_MOUNT, MODE_UMOUNT, MODE_BIND, MODE_CHECK };
+
+enum attr_bits { ATTR_RO = 0x1, ATTR_NOSUID = 0x2, ATTR_NODEV = 0x4, ATTR_NOEXEC = 0x8 };
+
+struct request {
+  enum mode mode;
+  int pids[MAX_PIDS];
+  int npids;
+  unsigned long long ns_ino;
+  unsigned long long mnt_id;
+  const char *source, *target;
+  unsigned attrs;
+  /* Set when validation failed: why (the request is answered "refused"). */
+  const char *refusal;
+  int clone_fd, clone_errno;
+};
+
+/* ---- validation (pure: no syscalls; fuzzed by test/agent/helper-fuzz) ---- */
+
+/* A decimal in [1, max] without sign, spaces or leading zeros. */
+static int parse_decimal(const char *s, size_t len, unsigned long long max, unsigned long long *out) {
+  unsigned long long v = 0;
+  if (len == 0 || len > 20 || s[0] == '0') return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > (max - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Absolute and canonical, as mountinfo prints paths: no empty, "." or ".." components. */
+static int valid_path(const char *p, size_t len) {
+  if (len == 0 || len > MAX_PATH_LEN || p[0] != '/') return 0;
+  if (len == 1) return 1;
+  if (p[len - 1] == '/') return 0;
+  size_t start = 1;
+  for (size_t i = 1; i <= len; i++) {
+    if (i < len && p[i] != '/') continue;
+    size_t n = i - start;
+    if (n == 0) return 0;
+    if (n == 1 && p[start] == '.') return 0;
+    if (n == 2 && p[start] == '.' && p[start + 1] == '.') return 0;
+    start = i + 1;
+  }
+  return 1;
+}
+
+static int parse_mode(const char *s, enum mode *m) {
+  static const struct { const char *name; enum mode mode; } modes[] = {
+    {"replace", MODE_REPLACE}, {"mount", MODE_MOUNT}, {"umount", MODE_UMOUNT}, {"bind", MODE_BIND}, {"check", MODE_CHECK},
+  };
+  for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+    if (strcmp(s, modes[i].name) == 0) {
+      *m = modes[i].mode;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int parse_pids(const char *s, size_t len, struct request *r) {
+  size_t start = 0;
+  r->npids = 0;
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && s[i] != ',') continue;
+    unsigned long long v;
+    if (r->npids == MAX_PIDS || parse_decimal(s + start, i - start, INT_MAX, &v) < 0) return -1;
+    r->pids[r->npids++] = (int)v;
+    start = i + 1;
+  }
+  return 0;
+}
+
+static int parse_attrs(const char *s, size_t len, unsigned *out) {
+  static const struct { const char *name; unsigned bit; } names[] = {
+    {"ro", ATTR_RO}, {"nosuid", ATTR_NOSUID}, {"nodev", ATTR_NODEV}, {"noexec", ATTR_NOEXEC},
+  };
+  size_t start = 0;
+  *out = 0;
+  if (len == 0) return 0;
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && s[i] != ',') continue;
+    size_t n = i - start, k;
+    for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+      if (strlen(names[k].name) == n && memcmp(names[k].name, s + start, n) == 0) break;
+    }
+    if (k == sizeof(names) / sizeof(names[0]) || (*out & names[k].bit)) return -1;
+    *out |= names[k].bit;
+    start = i + 1;
+  }
+  return 0;
+}
+
+/*
+ * Fills `r` from one record's fields (each NUL-terminated, lens without the NUL).
+ * Returns 0 when every field is valid; otherwise -1 with r->refusal set.
+ */
+int lxcfs_kit_parse_request(const char *const f[FIELDS], const size_t lens[FIELDS], struct request *r) {
+  unsigned long long v;
+  memset(r, 0, sizeof(*r));
+  r->clone_fd = -1;
+  for (int i = 0; i < FIELDS; i++) {
+    if (strlen(f[i]) != lens[i]) return r->refusal = "a field holds a NUL byte", -1;
+  }
+  if (parse_mode(f[0], &r->mode) < 0) return r->refusal = "mode is not one of replace, mount, umount, bind, check", -1;
+  if (parse_pids(f[1], lens[1], r) < 0) return r->refusal = "pids must be 1 to 8 decimal process ids separated by commas", -1;
+  if (parse_decimal(f[2], lens[2], ULLONG_MAX, &r->ns_ino) < 0) return r->refusal = "ns must be the decimal inode of a mount namespace", -1;
+  if (parse_decimal(f[3], lens[3], ULLONG_MAX, &v) < 0) return r->refusal = "mntid must be a decimal mount ID", -1;
+  r->mnt_id = v;
+  int wants_source = r->mode == MODE_REPLACE || r->mode == MODE_MOUNT || r->mode == MODE_BIND;
+  if (wants_source && !valid_path(f[4], lens[4])) return r->refusal = "source must be an absolute canonical path", -1;
+  if (!wants_source && lens[4] != 0) return r->refusal = "source must be empty for umount and check", -1;
+  r->source = wants_source ? f[4] : NULL;
+  if (!valid_path(f[5], lens[5])) return r->refusal = "target must be an absolute canonical path", -1;
+  r->target = f[5];
+  if (parse_attrs(f[6], lens[6], &r->attrs) < 0) return r->refusal = "attrs must be a comma list of distinct ro, nosuid, nodev, noexec", -1;
+  if (!wants_source && r->attrs != 0) return r->refusal = "attrs apply only to a new mount", -1;
+  return 0;
+}
+
+/*
+ * Splits `buf` into records of FIELDS NUL-terminated fields and validates each.
+ * Every record becomes one entry of `out` (valid, or refused with a reason); a
+ * trailing incomplete record becomes one refused entry. Returns the count, or -1
+ * when there are more than `max` records.
+ */
+int lxcfs_kit_parse_requests(const char *buf, size_t len, struct request *out, int max) {
+  int n = 0;
+  size_t pos = 0;
+  while (pos < len) {
+    const char *f[FIELDS];
+    size_t lens[FIELDS];
+    int k = 0;
+    while (k < FIELDS && pos < len) {
+      const char *end = memchr(buf + pos, 0, len - pos);
+      if (!end) break;
+      f[k] = buf + pos;
+      lens[k] = (size_t)(end - (buf + pos));
+      pos += lens[k] + 1;
+      k++;
+    }
+    if (n == max) return -1;
+    if (k < FIELDS) {
+      memset(&out[n], 0, sizeof(out[n]));
+      out[n].clone_fd = -1;
+      out[n].refusal = "truncated request: fewer than 7 NUL-terminated fields";
+      n++;
+      break;
+    }
+    lxcfs_kit_parse_request(f, lens, &out[n]);
+    n++;
+  }
+  return n;
+}
+
+#ifndef LXCFS_KIT_PARSER_ONLY
+
+/* ---- answers ----------------------------------------------------------- */
+
+static void answer(int index, const char *result, const char *how, int err, const char *message) {
+  printf("%d%c%s%c%s%c%d%c%s%c", index, 0, result, 0, how, 0, err, 0, message, 0);
+  fflush(stdout);
+}
+
+static void answer_errno(int index, const char *step, int err) {
+  answer(index, "err", step, err, strerror(err));
+}
+
+/* ---- syscalls ---------------------------------------------------------- */
 
 struct lxcfs_kit_mount_attr {
   unsigned long long attr_set, attr_clr, propagation, userns_fd;
-};
-
-#define MAX_BATCH 64
-
-struct request {
-  char *source, *target, *mode, *attrs;
-  int clone_fd, clone_errno;
 };
 
 static int open_tree_clone(const char *path) {
@@ -88,23 +286,42 @@ static int move_mount_fd(int fd, const char *target, unsigned int extra) {
   return (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | extra);
 }
 
-/* Best effort: kernels before 5.12 lack mount_setattr; the mount then keeps the source's flags. */
-static void set_attrs(int fd, const char *attrs) {
+/* Applies every requested flag or fails: a read-only lxcfs file must never come back writable. */
+static int set_attrs(int fd, unsigned attrs) {
   struct lxcfs_kit_mount_attr a = {0, 0, 0, 0};
-  if (!attrs) return;
-  if (strstr(attrs, "ro")) a.attr_set |= 0x1;
-  if (strstr(attrs, "nosuid")) a.attr_set |= 0x2;
-  if (strstr(attrs, "nodev")) a.attr_set |= 0x4;
-  if (strstr(attrs, "noexec")) a.attr_set |= 0x8;
-  if (a.attr_set) syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a));
+  /* MOUNT_ATTR_RDONLY 0x1, NOSUID 0x2, NODEV 0x4, NOEXEC 0x8: the same bits as ours. */
+  a.attr_set = attrs & (ATTR_RO | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC);
+  if (a.attr_set == 0) return 0;
+  return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a));
 }
 
-static void report_ok(const char *pid, const char *target, const char *how) {
-  printf("ok\t%s\t%s\t%s\n", pid, target, how);
+/*
+ * The mount a path leads to, without asking its filesystem anything
+ * (AT_STATX_DONT_SYNC: a dead or hung FUSE daemon is never consulted) and
+ * without following a final symlink.
+ */
+static int mount_id_of(const char *path, unsigned long long *id, int *is_root) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0) return -1;
+  if (!(stx.stx_mask & STATX_MNT_ID)) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  *id = stx.stx_mnt_id;
+  *is_root = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ? !!(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) : -1;
+  return 0;
 }
 
-static void report_err(const char *pid, const char *target, const char *step, int err) {
-  printf("err\t%s\t%s\t%s\t%d\t%s\n", pid, target, step, err, strerror(err));
+/* 0 when `path` still leads to the mount `want` (as its root when `as_root`); else -1 with errno ESTALE. */
+static int still_is(const char *path, unsigned long long want, int as_root) {
+  unsigned long long id;
+  int root;
+  if (mount_id_of(path, &id, &root) < 0) return -1;
+  if (id != want || (as_root && root == 0)) {
+    errno = ESTALE;
+    return -1;
+  }
+  return 0;
 }
 
 /* Enter the root and mount namespace given by the two fds (ours or a target's). */
@@ -115,33 +332,25 @@ static int enter(int ns_fd, int root_fd) {
 }
 
 /*
- * Open the mount namespace and root of the first candidate that still exists.
- * Returns 0, or -1 with errno (ESRCH when every candidate is gone).
+ * Open the mount namespace and root of the first candidate that still exists
+ * and is in namespace `want_ino`. Returns 0, or -1 with errno (ESRCH when none is).
  */
-static int open_target(const char *pids, int *ns_fd, int *root_fd) {
-  char list[256], path[64];
-  unsigned long long want_ino = 0;
-  snprintf(list, sizeof(list), "%s", pids);
-  char *at = strchr(list, '@');
-  if (at) {
-    *at = 0;
-    want_ino = strtoull(at + 1, NULL, 10);
-  }
-  char *save = NULL;
-  for (char *pid = strtok_r(list, ",", &save); pid; pid = strtok_r(NULL, ",", &save)) {
-    snprintf(path, sizeof(path), "/proc/%s/ns/mnt", pid);
+static int open_target(const struct request *r, int *ns_fd, int *root_fd) {
+  char path[64];
+  for (int i = 0; i < r->npids; i++) {
+    snprintf(path, sizeof(path), "/proc/%d/ns/mnt", r->pids[i]);
     *ns_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*ns_fd < 0) {
       if (errno == ENOENT || errno == ESRCH) continue;
       return -1;
     }
     struct stat st;
-    if (want_ino != 0 && (fstat(*ns_fd, &st) < 0 || (unsigned long long)st.st_ino != want_ino)) {
-      /* The pid was reused by a process elsewhere: never mount into the wrong namespace. */
+    if (fstat(*ns_fd, &st) < 0 || (unsigned long long)st.st_ino != r->ns_ino) {
+      /* Exited and reused by a process elsewhere: never act in another namespace. */
       close(*ns_fd);
       continue;
     }
-    snprintf(path, sizeof(path), "/proc/%s/root", pid);
+    snprintf(path, sizeof(path), "/proc/%d/root", r->pids[i]);
     *root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (*root_fd < 0) {
       int err = errno;
@@ -150,7 +359,7 @@ static int open_target(const char *pids, int *ns_fd, int *root_fd) {
       errno = err;
       return -1;
     }
-    /* Both fds now hold the namespace and its root, whatever the process does next. */
+    /* The fds hold the namespace and its root now, whatever the process does next. */
     return 0;
   }
   *ns_fd = *root_fd = -1;
@@ -158,67 +367,105 @@ static int open_target(const char *pids, int *ns_fd, int *root_fd) {
   return -1;
 }
 
-static void attach_one(const char *pid, struct request *r) {
-  if (strcmp(r->mode, "umount") == 0) {
-    if (umount2(r->target, MNT_DETACH) < 0) report_err(pid, r->target, "umount2", errno);
-    else report_ok(pid, r->target, "detached");
-    return;
+static void act(int index, struct request *r) {
+  switch (r->mode) {
+  case MODE_CHECK: {
+    struct statfs sfs;
+    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
+    if (statfs(r->target, &sfs) == 0) return answer(index, "ok", "alive", 0, "");
+    if (errno == ENOTCONN || errno == ECONNABORTED) return answer(index, "ok", "dead", errno, strerror(errno));
+    return answer_errno(index, "statfs", errno);
   }
-  if (strcmp(r->mode, "replace") == 0) {
+  case MODE_UMOUNT:
+    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
+    if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2", errno);
+    return answer(index, "ok", "detached", 0, "");
+  case MODE_REPLACE:
+    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
     if (move_mount_fd(r->clone_fd, r->target, MOVE_MOUNT_BENEATH) == 0) {
-      if (umount2(r->target, MNT_DETACH) < 0) report_err(pid, r->target, "umount2-old", errno);
-      else report_ok(pid, r->target, "beneath");
-      return;
+      /* The old mount is on top of the new one now: detach exactly it. */
+      if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed-beneath", errno);
+      if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2-old", errno);
+      return answer(index, "ok", "beneath", 0, "");
     }
-    /* No MOVE_MOUNT_BENEATH (kernel < 6.5) or not possible here: detach, then attach. */
-    if (umount2(r->target, MNT_DETACH) < 0 && errno != EINVAL) {
-      report_err(pid, r->target, "umount2", errno);
-      return;
-    }
+    /* No MOVE_MOUNT_BENEATH (kernel < 6.5): detach, then attach. */
+    if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2", errno);
+    if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
+    return answer(index, "ok", "detach-then-move", 0, "");
+  case MODE_MOUNT:
+    if (still_is(r->target, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
+    if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
+    return answer(index, "ok", "mounted", 0, "");
+  case MODE_BIND:
+    break;
   }
-  if (move_mount_fd(r->clone_fd, r->target, 0) < 0) report_err(pid, r->target, "move_mount", errno);
-  else report_ok(pid, r->target, strcmp(r->mode, "replace") == 0 ? "detach-then-move" : "mounted");
 }
 
-static void run_batch(const char *pid, struct request *reqs, int n, int self_ns, int self_root) {
-  int i, need_ns = 0;
-  for (i = 0; i < n; i++) {
-    reqs[i].clone_fd = -1;
-    if (strcmp(reqs[i].mode, "bind") == 0) {
-      if (mount(reqs[i].source, reqs[i].target, NULL, MS_BIND, NULL) < 0) report_err(pid, reqs[i].target, "mount-bind", errno);
-      else report_ok(pid, reqs[i].target, "bind");
+static void bind_one(int index, struct request *r, unsigned long long self_ino) {
+  if (r->ns_ino != self_ino) return answer(index, "refused", "bind", EINVAL, "bind works only in the helper's own mount namespace");
+  if (still_is(r->target, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
+  if (mount(r->source, r->target, NULL, MS_BIND, NULL) < 0) return answer_errno(index, "mount-bind", errno);
+  if (r->attrs) {
+    unsigned long flags = MS_REMOUNT | MS_BIND;
+    if (r->attrs & ATTR_RO) flags |= MS_RDONLY;
+    if (r->attrs & ATTR_NOSUID) flags |= MS_NOSUID;
+    if (r->attrs & ATTR_NODEV) flags |= MS_NODEV;
+    if (r->attrs & ATTR_NOEXEC) flags |= MS_NOEXEC;
+    if (mount(NULL, r->target, NULL, flags, NULL) < 0) {
+      int err = errno;
+      umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW);
+      return answer_errno(index, "remount-flags", err);
+    }
+  }
+  answer(index, "ok", "bind", 0, "");
+}
+
+static int same_target(const struct request *a, const struct request *b) {
+  if (a->ns_ino != b->ns_ino || a->npids != b->npids) return 0;
+  return memcmp(a->pids, b->pids, sizeof(int) * (size_t)a->npids) == 0;
+}
+
+/* Requests [first, first+n) share pids and namespace: one setns for all of them. */
+static void run_batch(struct request *reqs, int first, int n, int self_ns, int self_root) {
+  int need_ns = 0;
+  for (int i = first; i < first + n; i++) {
+    struct request *r = &reqs[i];
+    if (r->mode != MODE_REPLACE && r->mode != MODE_MOUNT) {
+      need_ns |= r->mode != MODE_BIND;
       continue;
     }
     need_ns = 1;
+    /* Clones are taken in our own namespace, before entering the target's. */
+    r->clone_fd = open_tree_clone(r->source);
+    r->clone_errno = errno;
+    if (r->clone_fd >= 0 && set_attrs(r->clone_fd, r->attrs) < 0) {
+      r->clone_errno = errno;
+      close(r->clone_fd);
+      r->clone_fd = -2;
+    }
   }
-  if (!need_ns) return;
-  /* Clones are taken in our own namespace, before entering the target's. */
-  for (i = 0; i < n; i++) {
-    if (strcmp(reqs[i].mode, "replace") != 0 && strcmp(reqs[i].mode, "mount") != 0) continue;
-    reqs[i].clone_fd = open_tree_clone(reqs[i].source);
-    reqs[i].clone_errno = errno;
-    if (reqs[i].clone_fd >= 0) set_attrs(reqs[i].clone_fd, reqs[i].attrs);
+  int ns_fd = -1, root_fd = -1, opened = 0, entered = 0, gone = 0, enter_errno = 0;
+  if (need_ns) {
+    opened = open_target(&reqs[first], &ns_fd, &root_fd) == 0;
+    gone = !opened && errno == ESRCH;
+    entered = opened && enter(ns_fd, root_fd) == 0;
+    enter_errno = errno;
   }
-  int ns_fd = -1, root_fd = -1;
-  int opened = open_target(pid, &ns_fd, &root_fd) == 0;
-  int gone = !opened && errno == ESRCH;
-  int entered = opened && enter(ns_fd, root_fd) == 0;
-  int enter_errno = errno;
-  for (i = 0; i < n; i++) {
+  for (int i = first; i < first + n; i++) {
     struct request *r = &reqs[i];
-    if (strcmp(r->mode, "bind") == 0) continue;
-    if (gone) report_err(pid, r->target, "gone", ESRCH);
-    else if (!entered) report_err(pid, r->target, "setns", enter_errno);
-    else if (strcmp(r->mode, "umount") != 0 && r->clone_fd < 0) report_err(pid, r->target, "open_tree", r->clone_errno);
-    else attach_one(pid, r);
+    if (r->mode == MODE_BIND) continue;
+    if (gone) answer(i, "gone", "gone", ESRCH, "every process given has exited or left the namespace");
+    else if (!entered) answer_errno(i, "setns", enter_errno);
+    else if (r->clone_fd == -2) answer_errno(i, "mount_setattr", r->clone_errno);
+    else if ((r->mode == MODE_REPLACE || r->mode == MODE_MOUNT) && r->clone_fd < 0) answer_errno(i, "open_tree", r->clone_errno);
+    else act(i, r);
   }
-  if (enter(self_ns, self_root) < 0) {
+  if (entered && enter(self_ns, self_root) < 0) {
     /* Without our own namespace back, later clones would come from the wrong place. */
-    report_err(pid, "-", "setns-back", errno);
-    fflush(stdout);
+    answer_errno(first, "setns-back", errno);
     exit(4);
   }
-  for (i = 0; i < n; i++)
+  for (int i = first; i < first + n; i++)
     if (reqs[i].clone_fd >= 0) close(reqs[i].clone_fd);
   if (ns_fd >= 0) close(ns_fd);
   if (root_fd >= 0) close(root_fd);
@@ -227,53 +474,54 @@ static void run_batch(const char *pid, struct request *reqs, int n, int self_ns,
 static int cmd_attach(void) {
   int self_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   int self_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (self_ns < 0 || self_root < 0) {
+  struct stat self_st;
+  if (self_ns < 0 || self_root < 0 || fstat(self_ns, &self_st) < 0) {
     perror("lxcfs-kit-remount: open own namespace");
     return 1;
   }
-  struct request reqs[MAX_BATCH];
-  char *lines[MAX_BATCH];
-  char cur_pid[256] = "";
-  int n = 0;
-  char *line = NULL;
-  size_t cap = 0;
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) return 1;
   for (;;) {
-    ssize_t len = getline(&line, &cap, stdin);
-    int flush = len < 0;
-    char *fields[5] = {0};
-    if (!flush) {
-      if (len > 0 && line[len - 1] == '\n') line[len - 1] = 0;
-      if (line[0] == 0) continue;
-      char *save = NULL, *tok = strtok_r(line, "\t", &save);
-      int k = 0;
-      while (tok && k < 5) { fields[k++] = tok; tok = strtok_r(NULL, "\t", &save); }
-      if (k < 4 || strlen(fields[0]) >= sizeof(cur_pid)) {
-        printf("err\t-\t-\tparse\t%d\t%s\n", EINVAL, "expected pids, source, target, mode");
-        continue;
+    if (len == cap) {
+      if (cap >= MAX_INPUT_BYTES) {
+        fprintf(stderr, "lxcfs-kit-remount: more than %u bytes of requests\n", MAX_INPUT_BYTES);
+        return 2;
       }
-      flush = n > 0 && (strcmp(fields[0], cur_pid) != 0 || n == MAX_BATCH);
+      char *bigger = realloc(buf, cap * 2);
+      if (!bigger) return 1;
+      buf = bigger;
+      cap *= 2;
     }
-    if (flush && n > 0) {
-      run_batch(cur_pid, reqs, n, self_ns, self_root);
-      for (int i = 0; i < n; i++) free(lines[i]);
-      n = 0;
-      fflush(stdout);
-    }
-    if (len < 0) break;
-    /* Keep our own copy of the line; fields point into it. */
-    char *copy = malloc((size_t)len + 1);
-    if (!copy) return 1;
-    size_t off[5];
-    for (int k = 0; k < 5; k++) off[k] = fields[k] ? (size_t)(fields[k] - line) : 0;
-    memcpy(copy, line, (size_t)len + 1);
-    snprintf(cur_pid, sizeof(cur_pid), "%s", copy + off[0]);
-    reqs[n].source = copy + off[1];
-    reqs[n].target = copy + off[2];
-    reqs[n].mode = copy + off[3];
-    reqs[n].attrs = fields[4] ? copy + off[4] : NULL;
-    lines[n++] = copy;
+    ssize_t got = read(0, buf + len, cap - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return 1;
+    if (got == 0) break;
+    len += (size_t)got;
   }
-  free(line);
+  struct request *reqs = calloc(MAX_REQUESTS, sizeof(*reqs));
+  if (!reqs) return 1;
+  int n = lxcfs_kit_parse_requests(buf, len, reqs, MAX_REQUESTS);
+  if (n < 0) {
+    fprintf(stderr, "lxcfs-kit-remount: more than %d requests\n", MAX_REQUESTS);
+    return 2;
+  }
+  for (int i = 0; i < n;) {
+    if (reqs[i].refusal) {
+      answer(i, "refused", "parse", EINVAL, reqs[i].refusal);
+      i++;
+      continue;
+    }
+    if (reqs[i].mode == MODE_BIND) {
+      bind_one(i, &reqs[i], (unsigned long long)self_st.st_ino);
+      i++;
+      continue;
+    }
+    int j = i + 1;
+    while (j < n && !reqs[j].refusal && reqs[j].mode != MODE_BIND && same_target(&reqs[i], &reqs[j])) j++;
+    run_batch(reqs, i, j - i, self_ns, self_root);
+    i = j;
+  }
   fflush(stdout);
   return 0;
 }
@@ -328,3 +576,5 @@ int main(int argc, char **argv) {
   fprintf(stderr, "usage: lxcfs-kit-remount probe | attach < requests | exec [--cgroupns FILE] -- PROGRAM ARGS...\n");
   return 2;
 }
+
+#endif /* LXCFS_KIT_PARSER_ONLY */

@@ -1,0 +1,133 @@
+/**
+ * The wire format between the agent and the native mount helper
+ * (native/lxcfs-kit-remount.c, "attach"). Pure: no I/O.
+ *
+ * Mount point names come from mountinfo, which containers control, and may
+ * hold any byte but NUL. So every field is NUL-terminated (a request is exactly
+ * seven fields, an answer exactly five) and nothing else frames a record. The
+ * agent checks each request with the same rules the helper enforces and
+ * refuses what it cannot express, instead of sending it.
+ */
+
+export type AttachMode = 'replace' | 'mount' | 'umount' | 'bind' | 'check';
+
+export const MOUNT_ATTRIBUTES = ['ro', 'nosuid', 'nodev', 'noexec'] as const;
+export type MountAttribute = (typeof MOUNT_ATTRIBUTES)[number];
+
+/** The helper's limits; a request beyond them is refused by both sides. */
+export const MAX_PIDS = 8;
+export const MAX_PATH_BYTES = 4095;
+
+export interface HelperRequest {
+  readonly mode: AttachMode;
+  /** Processes in the target mount namespace, tried in order (1 to MAX_PIDS). */
+  readonly pids: readonly number[];
+  /** Inode of the target mount namespace (`mnt:[inode]`): the helper enters no other. */
+  readonly namespaceInode: bigint;
+  /**
+   * Mount ID (mountinfo's first field, in the target namespace) of the mount acted on: the mount
+   * to replace, detach or check, or for `mount` and `bind` the mount the target lies on now.
+   */
+  readonly mountId: number;
+  /** Path in the agent's namespace of what gets attached; empty for `umount` and `check`. */
+  readonly source: string;
+  readonly target: string;
+  /** Flags the new mount must carry; the helper fails the request when one cannot be set. */
+  readonly attributes: readonly MountAttribute[];
+}
+
+export type AnswerResult = 'ok' | 'err' | 'gone' | 'refused';
+
+export interface HelperAnswer {
+  /** Position of the request in the batch it was sent in. */
+  readonly index: number;
+  readonly result: AnswerResult;
+  /** How it was done (`beneath`, `mounted`, `dead`, `alive`, ...) or the step that failed. */
+  readonly how: string;
+  readonly errno: number;
+  readonly message: string;
+}
+
+/** `mnt:[4026531841]` → 4026531841n; undefined for anything else. */
+export function namespaceInode(link: string | undefined): bigint | undefined {
+  const m = link === undefined ? null : /^mnt:\[([1-9][0-9]{0,19})\]$/.exec(link);
+  if (!m) return undefined;
+  const v = BigInt(m[1]);
+  return v <= 0xffffffffffffffffn ? v : undefined;
+}
+
+/** Absolute and canonical, as mountinfo prints paths: no empty, `.` or `..` component, no NUL. */
+export function isCanonicalPath(p: string): boolean {
+  if (!p.startsWith('/') || p.includes('\0') || Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return false;
+  if (p === '/') return true;
+  return p
+    .slice(1)
+    .split('/')
+    .every((c) => c !== '' && c !== '.' && c !== '..');
+}
+
+/** Why the helper would refuse this request (the agent then never sends it); undefined when valid. */
+export function requestProblem(r: HelperRequest): string | undefined {
+  if (r.pids.length === 0 || r.pids.length > MAX_PIDS) return `needs 1 to ${MAX_PIDS} pids, got ${r.pids.length}`;
+  if (!r.pids.every((p) => Number.isInteger(p) && p > 0 && p <= 0x7fffffff)) return 'a pid is not a positive integer';
+  if (r.namespaceInode <= 0n || r.namespaceInode > 0xffffffffffffffffn) return 'no mount namespace inode';
+  if (!Number.isSafeInteger(r.mountId) || r.mountId <= 0) return 'no mount ID';
+  const wantsSource = r.mode === 'replace' || r.mode === 'mount' || r.mode === 'bind';
+  if (wantsSource && !isCanonicalPath(r.source)) return 'the source is not an absolute canonical path';
+  if (!wantsSource && r.source !== '') return `mode ${r.mode} takes no source`;
+  if (!isCanonicalPath(r.target)) return `the mount point is not an absolute canonical path of at most ${MAX_PATH_BYTES} bytes`;
+  if (new Set(r.attributes).size !== r.attributes.length || !r.attributes.every((a) => MOUNT_ATTRIBUTES.includes(a))) return 'invalid mount attributes';
+  if (!wantsSource && r.attributes.length > 0) return `mode ${r.mode} takes no mount attributes`;
+  return undefined;
+}
+
+/** The helper's input for these requests; throws on a request that `requestProblem` rejects. */
+export function encodeRequests(requests: readonly HelperRequest[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const r of requests) {
+    const problem = requestProblem(r);
+    if (problem !== undefined) throw new Error(`cannot encode a helper request for ${JSON.stringify(r.target)}: ${problem}`);
+    const fields = [r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.source, r.target, r.attributes.join(',')];
+    for (const f of fields) parts.push(Buffer.from(f, 'utf8'), NUL);
+  }
+  return Buffer.concat(parts);
+}
+
+const NUL = Buffer.from([0]);
+const RESULTS: readonly AnswerResult[] = ['ok', 'err', 'gone', 'refused'];
+
+/**
+ * Answers in `data` (complete records only) and how many bytes they used; a record that
+ * does not parse is reported as a protocol error.
+ */
+export function decodeAnswers(data: Buffer): { answers: HelperAnswer[]; consumed: number } {
+  const answers: HelperAnswer[] = [];
+  let pos = 0;
+  let consumed = 0;
+  for (;;) {
+    const fields: string[] = [];
+    let p = pos;
+    while (fields.length < 5) {
+      const end = data.indexOf(0, p);
+      if (end < 0) break;
+      fields.push(data.toString('utf8', p, end));
+      p = end + 1;
+    }
+    if (fields.length < 5) break;
+    const [index, result, how, errno, message] = fields;
+    if (!/^(0|[1-9][0-9]{0,8})$/.test(index) || !RESULTS.includes(result as AnswerResult) || !/^-?[0-9]{1,6}$/.test(errno)) {
+      throw new Error(`the mount helper answered a malformed record: ${JSON.stringify(fields)}`);
+    }
+    answers.push({ index: Number(index), result: result as AnswerResult, how, errno: Number(errno), message });
+    pos = p;
+    consumed = p;
+  }
+  return { answers, consumed };
+}
+
+/** The decoded `mnt:[...]` inode of a namespace link, or a thrown error naming it. */
+export function requireNamespaceInode(link: string | undefined, what: string): bigint {
+  const ino = namespaceInode(link);
+  if (ino === undefined) throw new Error(`cannot read the mount namespace of ${what}`);
+  return ino;
+}

@@ -31,13 +31,40 @@ export function volumeNameFor(mountPath: string): string {
   return name;
 }
 
+/**
+ * Host directories the lxcfs path must never be: the agent mounts lxcfs over it (hiding what is
+ * there) and detaches dead mounts from it, so it must be a directory of its own.
+ */
+export const RESERVED_HOST_DIRECTORIES: readonly string[] = [
+  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/media', '/mnt', '/opt', '/proc', '/root',
+  '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/lib64', '/usr/local', '/usr/sbin', '/usr/share',
+  '/var', '/var/lib', '/var/log', '/var/run', '/var/tmp', '/var/cache', '/var/spool',
+  '/var/lib/kubelet', '/var/lib/containerd', '/var/lib/docker', '/var/lib/containers', '/run/containerd', '/run/crio',
+];
+/** Virtual filesystems: nothing below them is a dedicated host directory. */
+export const VIRTUAL_FILESYSTEM_PATTERN = '^/(proc|sys|dev)(/|$)';
+/** Not canonical (`//`, `/./`, `/../`): the same directory would hide behind another spelling. */
+export const NON_CANONICAL_PATH_PATTERN = '//|(^|/)\\.\\.?(/|$)';
+
+/** Why an absolute lxcfs path is not a dedicated directory; undefined when it is. */
+export function sharedDirectoryProblem(lxcfsPath: string): string | undefined {
+  const fix = 'choose a directory of its own such as /var/lib/lxcfs';
+  if (new RegExp(NON_CANONICAL_PATH_PATTERN).test(lxcfsPath)) return `lxcfs path "${lxcfsPath}" must be written without "//", "." or ".." components; ${fix}`;
+  const normalized = lxcfsPath.length > 1 ? lxcfsPath.replace(/\/+$/, '') : lxcfsPath;
+  if (RESERVED_HOST_DIRECTORIES.includes(normalized) || new RegExp(VIRTUAL_FILESYSTEM_PATTERN).test(normalized)) {
+    return `lxcfs path "${lxcfsPath}" is a system directory: the agent mounts lxcfs over it and detaches mounts from it; ${fix}`;
+  }
+  return undefined;
+}
+
 /** Reasons a configured file set or lxcfs path cannot work; empty when it is fine. */
 export function injectionProblems(lxcfsPath: string, files: readonly string[]): string[] {
   const problems: string[] = [];
   if (!path.posix.isAbsolute(lxcfsPath)) {
     problems.push(`lxcfs path "${lxcfsPath}" must be an absolute host path such as /var/lib/lxcfs`);
-  } else if (path.posix.normalize(lxcfsPath) === '/') {
-    problems.push('lxcfs path must not be "/": the agent mounts lxcfs there');
+  } else {
+    const why = sharedDirectoryProblem(lxcfsPath);
+    if (why !== undefined) problems.push(why);
   }
   if (files.length === 0) {
     problems.push('the lxcfs file set is empty, so nothing would be injected; keep the default set or name at least one file such as /proc/meminfo');

@@ -26,6 +26,13 @@ export const AGENT_FLAGS = {
     choices: ['node', 'state-dir'],
     help: 'which dead lxcfs mounts to re-attach: node = every one on the host; state-dir = only those of lxcfs processes started by agents sharing --state-dir (hosts running several lxcfs setups side by side)',
   },
+  'restart-burst': {
+    kind: 'integer',
+    default: 5,
+    min: 1,
+    max: 1000,
+    help: 'lxcfs restarts in a row (each after a run shorter than a minute) done at once; beyond, each start waits twice as long as the last, 1 s up to 60 s',
+  },
   'reconcile-interval': { kind: 'integer', default: 30, min: 1, help: 'seconds between periodic scans for stale lxcfs mounts' },
   csi: {
     kind: 'boolean',

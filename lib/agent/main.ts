@@ -20,6 +20,8 @@ export async function runAgent(argv: string[]): Promise<void> {
     return;
   }
   const flags = parseFlags(AGENT_FLAGS, argv);
+  // A container restart keeps its /tmp volume: a ready file from the previous run must not say ready.
+  if (flags['ready-file'] !== '') fs.rmSync(flags['ready-file'], { force: true });
   const config = agentConfig(flags, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const agent = new Agent(config);
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -79,6 +81,7 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
     stateDir,
     scopeSource,
     reconcileIntervalMs: flags['reconcile-interval'] * 1000,
+    restartBurst: flags['restart-burst'],
     healthAddress: flags['health-address'],
     healthPort: flags['health-port'],
     readyFile: flags['ready-file'] === '' ? undefined : flags['ready-file'],

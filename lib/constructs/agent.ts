@@ -1,4 +1,5 @@
 /** The node agent: a DaemonSet that runs and supervises lxcfs on every Linux node. */
+import * as path from 'path';
 import { ApiObject } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
@@ -122,8 +123,10 @@ export class LxcfsAgent extends Construct {
                 // lxcfs needs FUSE (/dev/fuse, mount) and the agent setns()es into other
                 // containers' mount namespaces and the host cgroup namespace to re-attach
                 // lxcfs files: no narrower set of capabilities allows all three.
-                // The root filesystem stays writable: it holds the ready file (AGENT_READY_FILE).
-                securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: false },
+                // Read-only root: nothing inside the container can replace the agent's binaries. What it
+                // writes goes to dedicated mounts: the ready file to /tmp (a small memory emptyDir),
+                // its state and lxcfs instances to the state dir.
+                securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
                 // Generous start-up window: lxcfs must mount, take over from the old agent and the
                 // first re-attach scan finish. Liveness starts only after it.
                 startupProbe: readyFile(2, 60),
@@ -144,6 +147,7 @@ export class LxcfsAgent extends Construct {
                   // Bidirectional: the lxcfs FUSE mount made inside the container must appear on the host.
                   { name: 'lxcfs', mountPath: lxcfsPath, mountPropagation: 'Bidirectional' },
                   { name: 'state', mountPath: AGENT_STATE_DIR },
+                  { name: 'tmp', mountPath: path.posix.dirname(AGENT_READY_FILE) },
                   ...csiMounts.volumeMounts,
                 ],
               },
@@ -151,6 +155,7 @@ export class LxcfsAgent extends Construct {
             volumes: [
               { name: 'lxcfs', hostPath: { path: lxcfsPath, type: 'DirectoryOrCreate' } },
               { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
+              { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
               ...csiMounts.volumes,
             ],
           },

@@ -4,6 +4,7 @@
  * (the equivalence tests synthesize the constructs through it).
  */
 import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
+import { NON_CANONICAL_PATH_PATTERN, RESERVED_HOST_DIRECTORIES, VIRTUAL_FILESYSTEM_PATTERN } from '../injection';
 import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, KUBELET_DIR_PATTERN, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
@@ -19,6 +20,8 @@ export interface Schema {
   readonly properties?: Readonly<Record<string, Schema>>;
   readonly required?: readonly string[];
   readonly uniqueItems?: boolean;
+  readonly not?: Schema;
+  readonly anyOf?: readonly Schema[];
   readonly description?: string;
 }
 
@@ -61,7 +64,16 @@ export const VALUES: Section = section('lxcfs-kit values', {
   commonLabels: leaf({}, stringMap, 'Extra labels on every object and pod (never on selectors).'),
   commonAnnotations: leaf({}, stringMap, 'Extra annotations on every object.'),
   lxcfs: section('What lxcfs serves and where.', {
-    path: leaf(DEFAULT_LXCFS_PATH, { type: 'string', pattern: '^/.*[^/]$' }, 'Host directory where the agent mounts lxcfs (absolute). The same as lxcfs-admission-webhook\'s, so a migration keeps running pods working.'),
+    path: leaf(
+      DEFAULT_LXCFS_PATH,
+      // A dedicated directory: never a system directory, a virtual filesystem or a non-canonical spelling.
+      {
+        type: 'string',
+        pattern: '^/.*[^/]$',
+        not: { anyOf: [{ enum: [...RESERVED_HOST_DIRECTORIES] }, { pattern: VIRTUAL_FILESYSTEM_PATTERN }, { pattern: NON_CANONICAL_PATH_PATTERN }] },
+      },
+      'Host directory where the agent mounts lxcfs (absolute, a directory of its own: system directories such as /, /etc, /usr, /var, /var/lib, /run and anything under /proc, /sys, /dev are rejected). The same as lxcfs-admission-webhook\'s, so a migration keeps running pods working.',
+    ),
     files: leaf([...DEFAULT_LXCFS_FILES], { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^/(proc|sys)/[A-Za-z0-9_./-]+$' } },
       'Files bind-mounted (read-only, hostPath type File) into every injected container.'),
   }),

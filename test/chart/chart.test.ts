@@ -67,6 +67,9 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     ['lxcfs.files as a string', { lxcfs: { files: '/proc/meminfo' } }, /files/],
     ['an empty file set', { lxcfs: { files: [] } }, /files/],
     ['a relative lxcfs path', { lxcfs: { path: 'var/lib/lxcfs' } }, /path/],
+    ['/etc as the lxcfs path (not a dedicated directory)', { lxcfs: { path: '/etc' } }, /path/],
+    ['/var/lib as the lxcfs path (not a dedicated directory)', { lxcfs: { path: '/var/lib' } }, /path/],
+    ['a path under /proc as the lxcfs path', { lxcfs: { path: '/proc/lxcfs' } }, /path/],
     ['a misspelt key', { webhook: { replica: 3 } }, /replica/],
     ['timeoutSeconds above the API limit', { webhook: { timeoutSeconds: 45 } }, /timeoutSeconds/],
   ])('the schema rejects %s with a clear error', (_what, values, mentions) => {

@@ -96,10 +96,12 @@ describe('default install', () => {
     expect(container(agent).volumeMounts).toEqual([
       { name: 'lxcfs', mountPath: DEFAULT_LXCFS_PATH, mountPropagation: 'Bidirectional' },
       { name: 'state', mountPath: AGENT_STATE_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
     ]);
     expect(podSpec(agent).volumes).toEqual([
       { name: 'lxcfs', hostPath: { path: DEFAULT_LXCFS_PATH, type: 'DirectoryOrCreate' } },
       { name: 'state', hostPath: { path: AGENT_STATE_DIR, type: 'DirectoryOrCreate' } },
+      { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
     ]);
   });
 
@@ -134,15 +136,23 @@ describe('default install', () => {
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
   });
 
-  test('agent ready file: in /tmp of a writable root filesystem (fresh on every container restart), not on a shared volume', () => {
+  test('agent root filesystem is read-only; the ready file lives on a pod-private memory emptyDir at /tmp, never a host path', () => {
     const c = container(agent);
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(AGENT_READY_FILE.startsWith('/tmp/')).toBe(true);
-    expect(c.securityContext.readOnlyRootFilesystem).not.toBe(true);
-    // A volume over its directory would outlive a container restart, or be shared with the old agent.
-    for (const m of c.volumeMounts as Obj[]) {
-      expect(AGENT_READY_FILE.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`)).toBe(false);
-    }
+    const tmp = (c.volumeMounts as Obj[]).find((m) => m.mountPath === '/tmp');
+    const volume = (podSpec(agent).volumes as Obj[]).find((v) => v.name === tmp?.name);
+    // Per pod, so never shared with the old agent; the agent removes a stale file from a container restart first thing.
+    expect(volume?.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
+    expect(volume?.hostPath).toBeUndefined();
   });
+
+  test.each(['/', '/etc', '/usr', '/var', '/var/lib', '/proc', '/sys/fs', '/dev', '/run', '/var/lib/kubelet', '/var//lib/lxcfs', '/var/lib/../lxcfs'])(
+    'lxcfs path %s is rejected: it must be a dedicated directory',
+    (lxcfsPath) => {
+      expect(() => synth({ lxcfsPath })).toThrow(/lxcfs path .*(system directory|without "\/\/")/);
+    },
+  );
 
   test('agent rolling update: liveness tolerates the handover gap (new agent binds the port after the old one exits)', () => {
     const live = container(agent).livenessProbe;

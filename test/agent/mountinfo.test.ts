@@ -1,0 +1,82 @@
+/** mountinfo parsing (pure, no root): escapes, stacking, names that are not UTF-8. */
+import * as fc from 'fast-check';
+import { contains, mountHolding, parseMountinfo, stackAt, topMounts, unescapeMountinfo } from '../../lib/agent/mountinfo';
+
+/** What the kernel does to a name in mountinfo (seq_escape with " \t\n\\"). */
+function kernelEscape(name: string): string {
+  return name.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+function line(id: number, parent: number, mountPoint: string, fsType = 'fuse.lxcfs', root = '/proc/meminfo', opts = 'ro,nosuid', source = 'lxcfs'): string {
+  return `${id} ${parent} 0:52 ${kernelEscape(root)} ${kernelEscape(mountPoint)} ${opts} master:1 - ${fsType} ${kernelEscape(source)} rw,user_id=0`;
+}
+
+describe('parseMountinfo', () => {
+  test('decodes every escaped byte: space, tab, newline, backslash', () => {
+    const [m] = parseMountinfo(line(40, 30, '/a b\tc\nd\\e'));
+    expect(m.mountPoint).toBe('/a b\tc\nd\\e');
+    expect(m).toMatchObject({ mountId: 40, parentId: 30, fsType: 'fuse.lxcfs', root: '/proc/meminfo', options: ['ro', 'nosuid'], exact: true });
+  });
+
+  test('a name that looks like a mountinfo line or a helper request stays one name', () => {
+    const hostile = `/x\n1 2 0:1 / / rw - ext4 /dev/sda rw\nreplace\u0001`;
+    const entries = parseMountinfo(`${line(41, 30, hostile)}\n${line(42, 30, '/proc/cpuinfo')}`);
+    expect(entries.map((e) => e.mountPoint)).toEqual([hostile, '/proc/cpuinfo']);
+  });
+
+  test('backslashes not followed by three octal digits stay as they are', () => {
+    expect(unescapeMountinfo('/a\\b\\400\\0777')).toBe('/a\\b\\400?7');
+  });
+
+  test('UTF-8 names decode to text; other bytes mark the entry inexact (never acted on)', () => {
+    const utf8 = Buffer.from('/proc/m€minfo', 'utf8').toString('latin1');
+    const [a] = parseMountinfo(line(43, 30, utf8));
+    expect(a).toMatchObject({ mountPoint: '/proc/m€minfo', exact: true });
+    const [b] = parseMountinfo(line(44, 30, '/proc/\xff\xfe'));
+    expect(b.exact).toBe(false);
+  });
+
+  test('malformed lines are skipped', () => {
+    expect(parseMountinfo('garbage\n1 2 3\nx y 0:1 / /a rw - ext4 s rw\n')).toEqual([]);
+  });
+
+  test('property: any name without NUL survives escape and parse (as the kernel prints it)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 300 }), (bytes) => {
+        const latin1 = `/${Buffer.from(bytes).toString('latin1')}`;
+        const [m] = parseMountinfo(line(50, 1, latin1));
+        const back = m.exact ? Buffer.from(m.mountPoint, 'utf8') : Buffer.from(m.mountPoint, 'latin1');
+        expect(back.equals(Buffer.from(latin1, 'latin1'))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('stacking', () => {
+  const table = parseMountinfo(
+    [
+      line(1, 0, '/', 'ext4', '/', 'rw', '/dev/sda'),
+      line(10, 1, '/proc', 'proc', '/', 'rw', 'proc'),
+      line(20, 10, '/proc/meminfo'),
+      // The container's own file stacked over its lxcfs file.
+      line(21, 20, '/proc/meminfo', 'ext4', '/my-meminfo', 'ro', '/dev/sda'),
+      line(30, 10, '/proc/cpuinfo'),
+    ].join('\n'),
+  );
+
+  test('a mount with another mount on it at the same point is not on top, whatever the types', () => {
+    expect(topMounts(table).map((m) => m.mountId)).toEqual([1, 10, 21, 30]);
+  });
+
+  test('stackAt lists a mount point top first', () => {
+    expect(stackAt(table, '/proc/meminfo').map((m) => m.mountId)).toEqual([21, 20]);
+  });
+
+  test('mountHolding finds the visible mount a path lies on', () => {
+    expect(mountHolding(table, '/proc/cpuinfo')?.mountId).toBe(30);
+    expect(mountHolding(table, '/proc/stat')?.mountId).toBe(10);
+    expect(mountHolding(table, '/etc')?.mountId).toBe(1);
+    expect(contains('/proc', '/procx')).toBe(false);
+  });
+});

@@ -1,0 +1,85 @@
+/** The agent ↔ helper wire format (pure, no root). */
+import * as fc from 'fast-check';
+import { decodeAnswers, encodeRequests, HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from '../../lib/agent/protocol';
+
+const base: HelperRequest = {
+  mode: 'replace',
+  pids: [1234, 99],
+  namespaceInode: 4026532000n,
+  mountId: 812,
+  source: '/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo',
+  target: '/proc/meminfo',
+  attributes: ['ro', 'nosuid'],
+};
+
+function fields(buf: Buffer): string[] {
+  const s = buf.toString('utf8');
+  expect(s.endsWith('\0')).toBe(true);
+  return s.slice(0, -1).split('\0');
+}
+
+describe('encodeRequests', () => {
+  test('seven NUL-terminated fields per request', () => {
+    expect(fields(encodeRequests([base]))).toEqual(['replace', '1234,99', '4026532000', '812', base.source, '/proc/meminfo', 'ro,nosuid']);
+  });
+
+  test('property: any canonical target, whatever its bytes (newline, tab, protocol look-alikes), is exactly one field', () => {
+    const component = fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }).filter((c) => !c.includes('/') && !c.includes('\0') && c !== '.' && c !== '..');
+    fc.assert(
+      fc.property(fc.array(component, { minLength: 1, maxLength: 8 }), (parts) => {
+        const target = `/${parts.join('/')}`;
+        fc.pre(Buffer.byteLength(target) <= 4095);
+        const got = fields(encodeRequests([{ ...base, target }, { ...base, mode: 'umount', source: '', attributes: [], target: '/x' }]));
+        expect(got).toHaveLength(14);
+        expect(got[5]).toBe(target);
+        expect(got[7]).toBe('umount');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test.each<[string, Partial<HelperRequest>]>([
+    ['no pid', { pids: [] }],
+    ['nine pids', { pids: [1, 2, 3, 4, 5, 6, 7, 8, 9] }],
+    ['pid 0', { pids: [0] }],
+    ['no namespace inode', { namespaceInode: 0n }],
+    ['no mount ID', { mountId: 0 }],
+    ['a relative target', { target: 'proc/meminfo' }],
+    ['a target with ..', { target: '/proc/../etc/passwd' }],
+    ['a target with a NUL', { target: '/proc/mem\0info' }],
+    ['a target over 4095 bytes', { target: `/${'a'.repeat(4095)}` }],
+    ['a duplicate attribute', { attributes: ['ro', 'ro'] }],
+    ['a source for umount', { mode: 'umount', attributes: [] }],
+    ['attributes for check', { mode: 'check', source: '' }],
+  ])('refuses %s (and never encodes it)', (_what, change) => {
+    const r = { ...base, ...change };
+    expect(requestProblem(r)).toBeDefined();
+    expect(() => encodeRequests([r])).toThrow(/cannot encode/);
+  });
+});
+
+describe('decodeAnswers', () => {
+  const rec = (...f: string[]): Buffer => Buffer.from(f.map((x) => `${x}\0`).join(''), 'utf8');
+
+  test('complete records only; the rest waits for more bytes', () => {
+    const data = Buffer.concat([rec('0', 'ok', 'beneath', '0', ''), rec('1', 'err', 'mount-changed', '116', 'Stale file handle').subarray(0, 12)]);
+    const { answers, consumed } = decodeAnswers(data);
+    expect(answers).toEqual([{ index: 0, result: 'ok', how: 'beneath', errno: 0, message: '' }]);
+    expect(consumed).toBe(rec('0', 'ok', 'beneath', '0', '').length);
+  });
+
+  test('a malformed record is an error, not a guess', () => {
+    expect(() => decodeAnswers(rec('x', 'ok', 'a', '0', ''))).toThrow(/malformed/);
+    expect(() => decodeAnswers(rec('0', 'maybe', 'a', '0', ''))).toThrow(/malformed/);
+  });
+});
+
+test('namespaceInode accepts only mnt:[digits]', () => {
+  expect(namespaceInode('mnt:[4026531841]')).toBe(4026531841n);
+  for (const bad of [undefined, 'mnt:[]', 'net:[1]', 'mnt:[01]', 'mnt:[1] ', 'mnt:[99999999999999999999999]']) expect(namespaceInode(bad)).toBeUndefined();
+});
+
+test('isCanonicalPath', () => {
+  expect(['/', '/proc/meminfo', '/a b/\n/c'].every(isCanonicalPath)).toBe(true);
+  expect(['', 'a', '/a/', '//a', '/a/./b', '/a/../b', '/a\0'].some(isCanonicalPath)).toBe(false);
+});

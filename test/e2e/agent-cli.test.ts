@@ -28,7 +28,11 @@ describe('lxcfs-kit agent command line', () => {
   it.each([
     [['--pidfd=sometimes'], /--pidfd must be one of auto, always, never/],
     [['--lxcfs-path=var/lib/lxcfs'], /must be an absolute host path/],
-    [['--lxcfs-path=/'], /must not be "\/"/],
+    [['--lxcfs-path=/'], /system directory/],
+    [['--lxcfs-path=/etc'], /system directory.*directory of its own/],
+    [['--lxcfs-path=/var/lib/'], /system directory/],
+    [['--lxcfs-path=/sys/fs/lxcfs'], /system directory/],
+    [['--restart-burst=0'], /restart-burst/],
     [['--reconcile-interval=0'], /--reconcile-interval must be a whole number of at least 1/],
     [['--lxcfs-arg=/mnt/elsewhere'], /is not a flag: the agent chooses lxcfs's mount point itself/],
     [['--lxcfs-arg=--pidfile=/run/x.pid'], /is managed by the agent/],

@@ -4,7 +4,7 @@
  * injection contract describes; lxcfs and the agent are killed for real.
  */
 import { AgentProcess, alive } from './support/agent-process';
-import { E2EEnv } from './support/env';
+import { E2E_AGENT_ARGS, E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
 import { Container, ContainerView, EXPECTED_VIEW, mapLimit } from './support/runc';
 
@@ -23,10 +23,12 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
   let env: E2EEnv;
   let agent: AgentProcess;
   let containers: Container[] = [];
+  // Scenario 6 kills lxcfs 20 times in a row on purpose: no crash-loop backoff for that (crash-loop.test.ts has its own).
+  const startAgent = (): AgentProcess => env.startAgent({ extraArgs: [...E2E_AGENT_ARGS, '--restart-burst=25'] });
 
   beforeAll(async () => {
     env = new E2EEnv('recovery');
-    agent = env.startAgent();
+    agent = startAgent();
     await agent.waitReady();
     containers = await mapLimit(
       Array.from({ length: CONTAINERS }, (_, i) => `rec-${i}`),
@@ -80,7 +82,7 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
     expect(await diesWithin(st.lxcfsPid as number, 30_000)).toBe(true);
     const broken = await containers[0].view();
     expect(broken.memTotal).toMatch(/Transport endpoint is not connected|ERROR/);
-    agent = env.startAgent();
+    agent = startAgent();
     await agent.waitReady();
     await expectAllHealthyAndNotRestarted();
     await killLxcfsAndWaitHealed();
@@ -95,7 +97,7 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
     await agent.kill();
     // lxcfs must not outlive its agent (as in a pod): the new agent starts from stale mounts.
     expect(await diesWithin(st.lxcfsPid as number, 30_000)).toBe(true);
-    agent = env.startAgent();
+    agent = startAgent();
     await agent.waitReady();
     await expectAllHealthyAndNotRestarted();
     expect(env.hostLxcfsMounts().length).toBe(2); // the lxcfs path and the agent's own instance

@@ -13,6 +13,9 @@ import { AgentOptions, AgentProcess, sleep } from './agent-process';
 import { buildHelper, transpileLib } from './build';
 import { makeBusyboxRootfs, Runc } from './runc';
 
+/** Suites run in parallel on one host: each agent heals only its own suite's containers. */
+export const E2E_AGENT_ARGS: readonly string[] = ['--reconcile-interval=5', '--heal-scope=state-dir'];
+
 export class E2EEnv {
   readonly dir: string;
   readonly lxcfsPath: string;
@@ -50,8 +53,7 @@ export class E2EEnv {
       stateDir: this.stateDir,
       helper: this.helper,
       logFile: path.join(this.dir, `agent-${++this.agentCount}.log`),
-      // Suites run in parallel on one host: each agent heals only its own suite's containers.
-      extraArgs: ['--reconcile-interval=5', '--heal-scope=state-dir'],
+      extraArgs: E2E_AGENT_ARGS,
       compiledCli: this.cli,
       ...extra,
     });

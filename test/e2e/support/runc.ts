@@ -39,7 +39,7 @@ function referenceLimits(): { cpuQuota: number; cpuPeriod: number; memoryBytes: 
 }
 export const CGROUP_V1_ROOT = '/sys/fs/cgroup';
 
-const APPLETS = ['sh', 'cat', 'grep', 'sleep', 'usleep', 'head', 'echo', 'true', 'ls', 'wc', 'date'];
+const APPLETS = ['sh', 'cat', 'grep', 'sleep', 'usleep', 'head', 'echo', 'true', 'ls', 'wc', 'date', 'mount', 'mkdir', 'touch', 'printf'];
 
 /** A read-only rootfs shared by every container of a suite. */
 export function makeBusyboxRootfs(dir: string): string {

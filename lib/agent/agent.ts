@@ -12,8 +12,8 @@ import { startHealthServer, HealthSource } from './health';
 import { HelperOutcome, MountHelper } from './helper';
 import { LxcfsInstance, removeInstanceDir } from './lxcfs';
 import { AgentMetrics } from './metrics';
-import { LXCFS_FSTYPE, MountEntry, mountHolding, stackAt, topMounts } from './mountinfo';
-import { HelperRequest, namespaceInode, requestProblem } from './protocol';
+import { carriedAttributes, LXCFS_FSTYPE, MountEntry, mountHolding, stackAt, topMounts } from './mountinfo';
+import { HelperRequest, MountAttribute, namespaceInode, requestProblem } from './protocol';
 import { pruneRuntimeDirectories } from './publicpath';
 import { containerIdOf, mountNamespaceOf, readMounts, ScanResult, scanNamespaces } from './scan';
 import { NodeState, processAlive } from './state';
@@ -711,7 +711,9 @@ export class Agent implements HealthSource {
     }
     const top = lxcfsStack[0];
     if (top?.device === inst.device) return [];
-    const base = { pids: [pid], namespaceInode: ino, attributes: [] as const };
+    const base = { pids: [pid], namespaceInode: ino };
+    // A fresh host path mount: nothing on it is a device or set-uid program.
+    const fresh = { attributes: ['nosuid', 'nodev'] as MountAttribute[] };
     const state = top === undefined ? 'none' : await this.mountState(pid, top);
     if (top !== undefined && state !== 'dead') {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
@@ -719,12 +721,13 @@ export class Agent implements HealthSource {
         this.takeoverDevices.set(top.device, top.source);
         this.config.log(`taking over ${target} from the lxcfs on device ${top.device}${state === 'hung' ? ' (it does not answer)' : ''}`);
       }
-      if (this.healingSupported) return this.helper.run([{ ...base, mode: 'replace', mountId: top.mountId, source: inst.mountDir, target }]);
-      return this.helper.run([{ ...base, mode: 'bind', mountId: top.mountId, source: inst.mountDir, target }]);
+      const same = { attributes: carriedAttributes(top.options) };
+      if (this.healingSupported) return this.helper.run([{ ...base, ...same, mode: 'replace', mountId: top.mountId, source: inst.mountDir, target }]);
+      return this.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: top.mountId, source: inst.mountDir, target }]);
     }
     // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all, top first.
     if (lxcfsStack.length > 0) {
-      const detached = await this.helper.run(lxcfsStack.map((m) => ({ ...base, mode: 'umount' as const, mountId: m.mountId, source: '', target })));
+      const detached = await this.helper.run(lxcfsStack.map((m) => ({ ...base, attributes: [], mode: 'umount' as const, mountId: m.mountId, source: '', target })));
       this.config.log(`detached ${detached.filter((r) => r.result === 'ok').length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
       if (detached.some((r) => r.result !== 'ok')) return detached.filter((r) => r.result !== 'ok');
     }
@@ -733,9 +736,9 @@ export class Agent implements HealthSource {
     if (pid === process.pid) {
       for (const d of pruneRuntimeDirectories(target)) this.config.log(`removed ${d}: a container runtime created it where an lxcfs file belongs`);
     }
-    if (this.healingSupported) return this.helper.run([{ ...base, mode: 'mount', mountId: holder.mountId, source: inst.mountDir, target }]);
+    if (this.healingSupported) return this.helper.run([{ ...base, ...fresh, mode: 'mount', mountId: holder.mountId, source: inst.mountDir, target }]);
     if (pid !== process.pid) return [];
-    return this.helper.run([{ ...base, mode: 'bind', mountId: holder.mountId, source: inst.mountDir, target }]);
+    return this.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: holder.mountId, source: inst.mountDir, target }]);
   }
 
   private async detachPublicPath(device: string): Promise<void> {

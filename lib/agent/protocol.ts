@@ -32,7 +32,7 @@ export interface HelperRequest {
   /** Path in the agent's namespace of what gets attached; empty for `umount` and `check`. */
   readonly source: string;
   readonly target: string;
-  /** Flags the new mount must carry; the helper fails the request when one cannot be set. */
+  /** Exactly the flags (of these four) the new mount carries; the helper fails the request when they cannot be set. */
   readonly attributes: readonly MountAttribute[];
 }
 

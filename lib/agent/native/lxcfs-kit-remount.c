@@ -26,8 +26,9 @@
  *         source  absolute path in the agent's namespace (replace, mount,
  *                 bind); empty for umount and check
  *         target  absolute path in the target namespace
- *         attrs   empty, or a comma list of ro,nosuid,nodev,noexec for the
- *                 new mount; if one cannot be applied the request fails and
+ *         attrs   empty, or a comma list of ro,nosuid,nodev,noexec: exactly
+ *                 the flags of these four the new mount carries (the replaced
+ *                 mount's); if they cannot be applied the request fails and
  *                 nothing is attached (a read-only file never turns writable)
  *       mode replace: clone <source> and put it in place of the mount at
  *                     <target> (beneath it, then detach the old one; detach
@@ -286,13 +287,21 @@ static int move_mount_fd(int fd, const char *target, unsigned int extra) {
   return (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | extra);
 }
 
-/* Applies every requested flag or fails: a read-only lxcfs file must never come back writable. */
+/*
+ * Gives the clone exactly the requested flags among ro, nosuid, nodev, noexec (the replaced
+ * mount's), or fails: a read-only lxcfs file must never come back writable. Without
+ * mount_setattr (Linux < 5.12) the clone keeps its source's flags, which is acceptable
+ * only when read-only is not asked for.
+ */
 static int set_attrs(int fd, unsigned attrs) {
   struct lxcfs_kit_mount_attr a = {0, 0, 0, 0};
+  unsigned all = ATTR_RO | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC;
   /* MOUNT_ATTR_RDONLY 0x1, NOSUID 0x2, NODEV 0x4, NOEXEC 0x8: the same bits as ours. */
-  a.attr_set = attrs & (ATTR_RO | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC);
-  if (a.attr_set == 0) return 0;
-  return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a));
+  a.attr_set = attrs & all;
+  a.attr_clr = ~attrs & all;
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) == 0) return 0;
+  if (errno == ENOSYS && !(attrs & ATTR_RO)) return 0;
+  return -1;
 }
 
 /*
@@ -405,7 +414,7 @@ static void bind_one(int index, struct request *r, unsigned long long self_ino) 
   if (r->ns_ino != self_ino) return answer(index, "refused", "bind", EINVAL, "bind works only in the helper's own mount namespace");
   if (still_is(r->target, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
   if (mount(r->source, r->target, NULL, MS_BIND, NULL) < 0) return answer_errno(index, "mount-bind", errno);
-  if (r->attrs) {
+  {
     unsigned long flags = MS_REMOUNT | MS_BIND;
     if (r->attrs & ATTR_RO) flags |= MS_RDONLY;
     if (r->attrs & ATTR_NOSUID) flags |= MS_NOSUID;

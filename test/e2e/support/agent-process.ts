@@ -29,6 +29,11 @@ export interface AgentStatus {
   lxcfsDevice: string | null;
   lxcfsServingSince: number | null;
   restarts: number;
+  /** Delay before the last lxcfs start (above 0 in a crash loop), and short runs in a row. */
+  restartDelayMs: number;
+  crashStreak: number;
+  /** The FUSE source name of this agent's lxcfs (its heal scope with --heal-scope=state-dir). */
+  lxcfsSource: string | null;
   reconciles: number;
   lastReconcile: { healed: number; failed: number; namespaces: number; seconds: number } | null;
 }

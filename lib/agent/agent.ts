@@ -3,19 +3,30 @@
  * container's lxcfs mounts attached to it — after lxcfs restarts (stale
  * mounts answer ENOTCONN) and when a new agent takes over from an old one
  * during a rolling update (the old lxcfs is still alive, but about to stop).
+ *
+ * Vocabulary, used the same way in every module of the agent:
+ * - re-attach: put a fresh lxcfs file in place of one lxcfs mount (helper `replace`);
+ * - heal: re-attach every dead lxcfs mount of every container (heal.ts, planned by heal-plan.ts);
+ * - takeover: re-attach every mount of a predecessor's still-live lxcfs to ours;
+ * - reconcile: one pass under the node lock — the host path first (mount-ops.ts), then heal and takeover.
+ *
+ * Parts: supervision of lxcfs and the handover between agents (here), lxcfs processes
+ * (lxcfs.ts), restart policy (backoff.ts), the helper and its wire format (helper.ts,
+ * protocol.ts, native/), mountinfo (mountinfo.ts, scan.ts), node state and lock (state.ts),
+ * health (health.ts), metrics (metrics.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_BACKOFF, RestartBackoff } from './backoff';
-import { Candidate, checkRequest, deviceKey, isUnder, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
+import { Healer } from './heal';
+import { isUnder } from './heal-plan';
 import { startHealthServer, HealthSource } from './health';
 import { HelperOutcome, MountHelper } from './helper';
 import { LxcfsInstance, removeInstanceDir } from './lxcfs';
 import { AgentMetrics } from './metrics';
-import { carriedAttributes, LXCFS_FSTYPE, MountEntry, mountHolding, stackAt, topMounts } from './mountinfo';
-import { HelperRequest, MountAttribute, namespaceInode, requestProblem } from './protocol';
-import { pruneRuntimeDirectories } from './publicpath';
-import { containerIdOf, mountNamespaceOf, readMounts, ScanResult, scanNamespaces } from './scan';
+import { MountOps } from './mount-ops';
+import { LXCFS_FSTYPE, stackAt, topMounts } from './mountinfo';
+import { mountNamespaceOf, readMounts, scanNamespaces } from './scan';
 import { NodeState, processAlive } from './state';
 
 export interface AgentConfig {
@@ -53,15 +64,8 @@ interface ReconcileSummary {
 }
 
 const QUICK_RETRIES = 5;
-/** First and longest pause before probing again an lxcfs whose probe hung. */
-const HUNG_PROBE_PAUSE_MS = 30000;
-const HUNG_PROBE_MAX_PAUSE_MS = 600000;
 /** How long an agent told to stop waits for a newer agent to take over (keep below the pod's grace period). */
 const SUCCESSOR_WAIT_MS = 20000;
-/** Attempts per mount before the agent gives up on it (and says so). */
-const MAX_TARGET_FAILURES = 3;
-/** Passes through a fresh scan when every known process of a namespace exited before the helper got in. */
-const GONE_RETRIES = 3;
 /** Retry delay while mounts are pending (the agent is not ready until they are attached). */
 const PENDING_RETRY_MS = 200;
 /** How long an agent that was taken over waits for the last mounts on its lxcfs to move before stopping it. */
@@ -108,12 +112,8 @@ export class Agent implements HealthSource {
   private healthPort = 0;
   private readonly ownNamespace: string | undefined;
   private readonly startedAt = Date.now();
-  /** Failed re-attach attempts per `namespace mountID`; entries go when the namespace's mount heals. */
-  private readonly failedTargets = new Map<string, number>();
-  /** lxcfs devices (`device source`) whose probe hung, and when to probe them again. */
-  private readonly hungDevices = new Map<string, { retryAt: number; pauseMs: number }>();
-  /** Mounts already reported as refused (logged once each; the metric counts every pass). */
-  private readonly refusedLogged = new Set<string>();
+  private readonly healer: Healer;
+  private readonly mounts: MountOps;
   private readonly backoff: RestartBackoff;
   /** Delay before the next lxcfs start while in a crash loop (0 otherwise), for /status. */
   private restartDelayMs = 0;
@@ -123,6 +123,24 @@ export class Agent implements HealthSource {
     this.helper = new MountHelper(config.helperPath);
     this.backoff = new RestartBackoff(config.restartBurst === undefined ? undefined : { ...DEFAULT_BACKOFF, burst: config.restartBurst });
     this.ownNamespace = mountNamespaceOf('self');
+    this.healer = new Healer({
+      helper: this.helper,
+      metrics: this.metrics,
+      log: config.log,
+      scopeSource: config.scopeSource,
+      lxcfsPath: config.lxcfsPath,
+      instancesDir: this.state.instancesDir,
+      ownNamespace: this.ownNamespace,
+      takeover: this.takeoverDevices,
+    });
+    this.mounts = new MountOps({
+      helper: this.helper,
+      log: config.log,
+      lxcfsPath: config.lxcfsPath,
+      ownNamespace: this.ownNamespace,
+      takeover: this.takeoverDevices,
+      healingSupported: () => this.healingSupported,
+    });
     this.stopSignal = new Promise((r) => (this.resolveStop = r));
   }
 
@@ -137,7 +155,7 @@ export class Agent implements HealthSource {
     // it is asked through the helper with a deadline: a hung lxcfs fails the probe, never blocks it.
     const [own] = stackAt(readMounts('self') ?? [], inst.mountDir);
     if (own === undefined || own.device !== inst.device) return undefined;
-    const state = await this.mountState(process.pid, own);
+    const state = await this.mounts.mountState(process.pid, own);
     if (state === 'dead') return `the lxcfs mount at ${this.config.lxcfsPath} answers "Transport endpoint is not connected"`;
     if (state === 'hung') return `the lxcfs mount at ${this.config.lxcfsPath} does not answer within ${this.helper.requestTimeoutMs} ms`;
     return undefined;
@@ -222,23 +240,23 @@ export class Agent implements HealthSource {
       });
       this.instance = inst;
       try {
-        await Promise.race([inst.waitServing((m) => this.mountState(process.pid, m)), this.stopSignal]);
+        await Promise.race([inst.waitServing((m) => this.mounts.mountState(process.pid, m)), this.stopSignal]);
         if (this.stopping) break;
         this.metrics.lxcfsUp.set(1);
         this.config.log(`lxcfs ${inst.pid} serves ${inst.mountDir} (device ${inst.device})`);
         await this.reconcile('lxcfs started', true);
       } catch (err) {
         this.config.log(`lxcfs failed to start: ${(err as Error).message}`);
-        await inst.stop((t) => this.umountOwn(t));
+        await inst.stop((t) => this.mounts.umountOwn(t));
       }
       await Promise.race([inst.exited, this.stopSignal]);
       if (this.stopping) {
-        if (!inst.running) await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
+        if (!inst.running) await removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t));
         break;
       }
       this.metrics.lxcfsUp.set(0);
       this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`);
-      await removeInstanceDir(inst.dir, (t) => this.umountOwn(t));
+      await removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t));
       if (this.superseded) {
         // The successor serves every container; restarting ours would only fight it.
         await this.stopSignal;
@@ -276,7 +294,7 @@ export class Agent implements HealthSource {
             // No successor (drain, uninstall, plain restart): leave no mount on the host path; the
             // containers' mounts go stale with lxcfs and the next agent re-attaches them.
             this.state.clearServing(inst.id);
-            await this.detachPublicPath(inst.device);
+            await this.mounts.detachHostPath(inst.device);
             this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`);
           } else if (serving) {
             this.config.log(`another agent serves lxcfs now (pid ${serving.pid}); stopping without touching its mounts`);
@@ -291,7 +309,7 @@ export class Agent implements HealthSource {
         await this.awaitReleased(inst);
         await this.drain(inst);
       }
-      await inst.stop((t) => this.umountOwn(t));
+      await inst.stop((t) => this.mounts.umountOwn(t));
     }
     this.metrics.lxcfsUp.set(0);
     this.updateReadyFile();
@@ -359,7 +377,7 @@ export class Agent implements HealthSource {
    */
   private async drain(inst: LxcfsInstance): Promise<void> {
     if (!inst.running) return;
-    await this.umountOwn(inst.mountDir);
+    await this.mounts.umountOwn(inst.mountDir);
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       inst.exited.then(() => true),
@@ -429,11 +447,11 @@ export class Agent implements HealthSource {
       const owner = Number(readText(path.join(dir, 'agent.pid')));
       if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) continue;
       const [top] = stackAt(readMounts('self') ?? [], path.join(dir, 'mnt'));
-      if (top !== undefined && top.fsType === LXCFS_FSTYPE && (await this.mountState(process.pid, top)) !== 'dead') {
+      if (top !== undefined && top.fsType === LXCFS_FSTYPE && (await this.mounts.mountState(process.pid, top)) !== 'dead') {
         this.config.log(`leftover lxcfs instance ${dir} still serves (its agent is gone); it will be taken over`);
         continue;
       }
-      await removeInstanceDir(dir, (t) => this.umountOwn(t));
+      await removeInstanceDir(dir, (t) => this.mounts.umountOwn(t));
     }
   }
 
@@ -541,7 +559,7 @@ export class Agent implements HealthSource {
     // 1. The host path, in our namespace (and the host's, when that is another one and readable).
     const hostNamespace = mountNamespaceOf(1);
     const publicPids = [process.pid, ...(hostNamespace !== undefined && hostNamespace !== this.ownNamespace ? [1] : [])];
-    for (const pid of publicPids) count(await this.attachPublicPath(inst, pid), () => `host path, namespace of pid ${pid}`);
+    for (const pid of publicPids) count(await this.mounts.attachHostPath(inst, pid), () => `host path, namespace of pid ${pid}`);
 
     // The host path is tried again on every pass.
     let pending = failed;
@@ -551,214 +569,15 @@ export class Agent implements HealthSource {
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
-    const ctx: PlanContext = {
-      ownDevice: inst.device,
-      scopeSource: this.config.scopeSource,
-      takeover: this.takeoverDevices,
-      instancesDir: this.state.instancesDir,
-      lxcfsPath: this.config.lxcfsPath,
-      agentNamespaces: new Set([this.ownNamespace ?? '', hostNamespace ?? ''].filter((n) => n !== '')),
-    };
-    let scan = scanNamespaces();
-    const namespacesScanned = scan.namespacesScanned;
-    let work = await this.planContainerMounts(inst, scan, ctx);
-    const outcomes: { outcome: HelperOutcome; key: string }[] = [];
-    for (let round = 1; ; round++) {
-      const answers = await this.helper.run(work.map((w) => w.request));
-      const gone: string[] = [];
-      answers.forEach((o, n) => (o.result === 'gone' ? gone.push(work[n].key) : outcomes.push({ outcome: o, key: work[n].key })));
-      if (gone.length === 0) break;
-      // Every process we knew in those namespaces exited between the scan and the helper. A namespace
-      // that still exists has other processes now: look again and enter through those.
-      scan = scanNamespaces();
-      const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-      const stillThere = new Set(gone.filter((k) => present.has(k.split(' ')[0])));
-      if (stillThere.size === 0) break;
-      if (round >= GONE_RETRIES) {
-        answers.forEach((o, n) => stillThere.has(work[n].key) && o.result === 'gone' && outcomes.push({ outcome: o, key: work[n].key }));
-        break;
-      }
-      work = await this.planContainerMounts(inst, scan, ctx, stillThere);
-    }
-    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-    for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
-    const failures: HelperOutcome[] = [];
-    for (const { outcome, key } of outcomes) {
-      if (outcome.result === 'ok') {
-        this.failedTargets.delete(key);
-        healed++;
-        this.metrics.mountsHealed.inc();
-        continue;
-      }
-      if (outcome.how === 'mount-changed') {
-        // The path leads to another mount now (the container stacked its own over it, or the
-        // mount went away): that mount is the container's, and stays as it is.
-        this.metrics.mountsLeftAlone.inc();
-        continue;
-      }
-      failures.push(outcome);
-      const n = (this.failedTargets.get(key) ?? 0) + 1;
-      this.failedTargets.set(key, n);
-      if (n < MAX_TARGET_FAILURES) pending++;
-      if (n === MAX_TARGET_FAILURES) this.config.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
-    }
-    count(failures, (o) => {
-      const id = containerIdOf(o.request.pids[0]);
-      return id ? `container ${id}, pid ${o.request.pids[0]}` : `pid ${o.request.pids[0]}`;
-    });
+    const containers = await this.healer.heal(inst, new Set([this.ownNamespace ?? '', hostNamespace ?? ''].filter((n) => n !== '')));
+    healed += containers.healed;
+    failed += containers.failed;
+    pending += containers.pending;
+    const namespacesScanned = containers.namespaces;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     return { healed, failed, pending, namespaces: namespacesScanned, seconds };
   }
 
-  /**
-   * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
-   * `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs that a
-   * probe through the helper found dead. Mounts that cannot be named exactly are refused.
-   */
-  private async planContainerMounts(inst: LxcfsInstance, scan: ScanResult, ctx: PlanContext, only?: ReadonlySet<string>): Promise<{ request: HelperRequest; key: string }[]> {
-    const takeover: Candidate[] = [];
-    const probe: Candidate[] = [];
-    for (const ns of scan.withLxcfs) {
-      const plan = planNamespace(ns, ctx);
-      for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
-      const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
-      takeover.push(...plan.takeover.filter(wanted));
-      probe.push(...plan.probe.filter(wanted));
-    }
-    const dead = await this.deadDevices(probe);
-    const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
-    const work: { request: HelperRequest; key: string }[] = [];
-    for (const c of chosen) {
-      const ino = namespaceInode(c.ns.namespace);
-      if (ino === undefined) continue;
-      const request = replaceRequest(c, ino, inst.mountDir);
-      const reason = requestProblem(request);
-      if (reason !== undefined) this.refuse(c.key, c.mount.mountPoint, reason);
-      else work.push({ request, key: c.key });
-    }
-    // Adjacent requests for one namespace share the helper's setns.
-    return work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
-
-  /**
-   * Which lxcfs devices among the candidates are dead, asked through the helper (never from
-   * this thread: a hung FUSE daemon would block it). One probe per device; a probe that met a
-   * changed mount or an exited namespace is repeated through another mount of the device.
-   * A device whose probe hangs is left alone and probed again only after a growing pause.
-   */
-  private async deadDevices(candidates: readonly Candidate[]): Promise<Set<string>> {
-    const dead = new Set<string>();
-    const decided = new Set<string>();
-    const tried = new Set<string>();
-    const now = Date.now();
-    for (const c of candidates) {
-      const hung = this.hungDevices.get(deviceKey(c.mount));
-      if (hung !== undefined && hung.retryAt > now) decided.add(deviceKey(c.mount));
-    }
-    for (let round = 0; round < 3; round++) {
-      const probes = nextProbes(candidates, decided, tried).filter((c) => namespaceInode(c.ns.namespace) !== undefined);
-      if (probes.length === 0) break;
-      const answers = await this.helper.run(probes.map((c) => checkRequest(c, namespaceInode(c.ns.namespace) as bigint)));
-      answers.forEach((o, n) => {
-        const c = probes[n];
-        const dev = deviceKey(c.mount);
-        tried.add(c.key);
-        if (o.result === 'ok') {
-          decided.add(dev);
-          if (o.how === 'dead') dead.add(dev);
-          this.hungDevices.delete(dev);
-        } else if (o.result === 'hung') {
-          decided.add(dev);
-          const prev = this.hungDevices.get(dev);
-          const pauseMs = Math.min(HUNG_PROBE_MAX_PAUSE_MS, prev === undefined ? HUNG_PROBE_PAUSE_MS : prev.pauseMs * 2);
-          this.hungDevices.set(dev, { retryAt: Date.now() + pauseMs, pauseMs });
-          this.metrics.hungMounts.inc();
-          this.config.log(`the lxcfs on device ${c.mount.device} does not answer (probed through ${JSON.stringify(c.mount.mountPoint)} in ${c.ns.namespace}); leaving its mounts alone, next probe in ${pauseMs / 1000} s`);
-        }
-      });
-    }
-    return dead;
-  }
-
-  private refuse(key: string, mountPoint: string, reason: string): void {
-    this.metrics.mountsRefused.inc();
-    if (this.refusedLogged.has(key)) return;
-    if (this.refusedLogged.size > 10000) this.refusedLogged.clear();
-    this.refusedLogged.add(key);
-    this.config.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`);
-  }
-
-  /** Whether the lxcfs mount `m` in the namespace of `pid` answers (through the helper, with a deadline). */
-  private async mountState(pid: number, m: MountEntry): Promise<'dead' | 'alive' | 'hung' | 'unknown'> {
-    const ino = namespaceInode(mountNamespaceOf(pid));
-    if (ino === undefined) return 'unknown';
-    const [o] = await this.helper.run([{ mode: 'check', pids: [pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
-    if (o?.result === 'ok') return o.how === 'dead' ? 'dead' : 'alive';
-    return o?.result === 'hung' ? 'hung' : 'unknown';
-  }
-
-  /** Puts this instance's root at the lxcfs path in the namespace of `pid`. */
-  private async attachPublicPath(inst: LxcfsInstance, pid: number): Promise<HelperOutcome[]> {
-    const target = this.config.lxcfsPath;
-    const ino = namespaceInode(mountNamespaceOf(pid));
-    const mounts = readMounts(pid);
-    if (ino === undefined || mounts === undefined) return [];
-    const stack = stackAt(mounts, target);
-    const lxcfsStack: MountEntry[] = [];
-    for (const m of stack) {
-      if (m.fsType !== LXCFS_FSTYPE) break;
-      lxcfsStack.push(m);
-    }
-    const top = lxcfsStack[0];
-    if (top?.device === inst.device) return [];
-    const base = { pids: [pid], namespaceInode: ino };
-    // A fresh host path mount: nothing on it is a device or set-uid program.
-    const fresh = { attributes: ['nosuid', 'nodev'] as MountAttribute[] };
-    const state = top === undefined ? 'none' : await this.mountState(pid, top);
-    if (top !== undefined && state !== 'dead') {
-      // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
-      if (this.takeoverDevices.get(top.device) !== top.source) {
-        this.takeoverDevices.set(top.device, top.source);
-        this.config.log(`taking over ${target} from the lxcfs on device ${top.device}${state === 'hung' ? ' (it does not answer)' : ''}`);
-      }
-      const same = { attributes: carriedAttributes(top.options) };
-      if (this.healingSupported) return this.helper.run([{ ...base, ...same, mode: 'replace', mountId: top.mountId, source: inst.mountDir, target }]);
-      return this.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: top.mountId, source: inst.mountDir, target }]);
-    }
-    // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all, top first.
-    if (lxcfsStack.length > 0) {
-      const detached = await this.helper.run(lxcfsStack.map((m) => ({ ...base, attributes: [], mode: 'umount' as const, mountId: m.mountId, source: '', target })));
-      this.config.log(`detached ${detached.filter((r) => r.result === 'ok').length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
-      if (detached.some((r) => r.result !== 'ok')) return detached.filter((r) => r.result !== 'ok');
-    }
-    const holder = mountHolding(mounts.filter((m) => !lxcfsStack.includes(m)), target);
-    if (holder === undefined) return [];
-    if (pid === process.pid) {
-      for (const d of pruneRuntimeDirectories(target)) this.config.log(`removed ${d}: a container runtime created it where an lxcfs file belongs`);
-    }
-    if (this.healingSupported) return this.helper.run([{ ...base, ...fresh, mode: 'mount', mountId: holder.mountId, source: inst.mountDir, target }]);
-    if (pid !== process.pid) return [];
-    return this.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: holder.mountId, source: inst.mountDir, target }]);
-  }
-
-  private async detachPublicPath(device: string): Promise<void> {
-    const mine = stackAt(readMounts('self') ?? [], this.config.lxcfsPath).filter((m) => m.fsType === LXCFS_FSTYPE && m.device === device);
-    for (const m of mine) await this.umountExact(m);
-  }
-
-  /** Detaches the top lxcfs mount at `target` in our own namespace (an instance directory). */
-  private async umountOwn(target: string): Promise<void> {
-    const [top] = stackAt(readMounts('self') ?? [], target);
-    if (top === undefined || top.fsType !== LXCFS_FSTYPE) return;
-    await this.umountExact(top);
-  }
-
-  private async umountExact(m: MountEntry): Promise<void> {
-    const ino = namespaceInode(this.ownNamespace);
-    if (ino === undefined) return;
-    const [r] = await this.helper.run([{ mode: 'umount', pids: [process.pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
-    if (r && r.result !== 'ok') this.config.log(`cannot detach ${JSON.stringify(m.mountPoint)}: ${r.how}: ${r.message}`);
-  }
 }
 
 function readText(file: string): string {

@@ -1,12 +1,7 @@
 /**
  * Heal planning, pure: from a scan of mount namespaces, which lxcfs mounts the
- * agent may re-attach, which it must probe first, and which it refuses.
- *
- * Vocabulary (used throughout the agent):
- * - re-attach: put a fresh lxcfs file in place of one lxcfs mount (helper `replace`);
- * - heal: re-attach every dead lxcfs mount of every container;
- * - takeover: re-attach every mount of a predecessor's still-live lxcfs to ours;
- * - reconcile: one pass — host path first, then heal and takeover, under the node lock.
+ * agent may re-attach, which it must probe first, and which it refuses (vocabulary:
+ * agent.ts).
  *
  * The plan only narrows what is worth sending: the helper checks every request's
  * mount ID again right before acting, so a plan built on a stale scan fails safe.

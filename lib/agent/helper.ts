@@ -22,7 +22,7 @@ export interface HelperOutcome {
 }
 
 /** How long one request may take before the helper is considered stuck on it. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
 
 export class MountHelper {
   constructor(
@@ -30,7 +30,7 @@ export class MountHelper {
     readonly requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
   ) {}
 
-  /** Whether the kernel has open_tree/move_mount (Linux 5.2+); the reason when not. Touches no FUSE path. */
+  /** Whether the kernel has open_tree/move_mount (5.2) and mount IDs in statx (5.8); the reason when not. Touches no FUSE path. */
   probe(): { supported: boolean; reason: string } {
     const r = spawnSync(this.path, ['probe'], { encoding: 'utf8' });
     if (r.error) return { supported: false, reason: `cannot run the mount helper ${this.path}: ${r.error.message}` };

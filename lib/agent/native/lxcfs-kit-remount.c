@@ -321,11 +321,19 @@ static int mount_id_of(const char *path, unsigned long long *id, int *is_root) {
   return 0;
 }
 
-/* 0 when `path` still leads to the mount `want` (as its root when `as_root`); else -1 with errno ESTALE. */
-static int still_is(const char *path, unsigned long long want, int as_root) {
+/* The helper's own mount namespace (the agent's), set once in cmd_attach. */
+static unsigned long long self_ns_ino;
+
+/*
+ * 0 when `path` still leads to the mount `want` (as its root when `as_root`); else -1 with
+ * errno ESTALE. In the agent's own namespace only (admin-chosen paths, never a container's), a
+ * kernel that cannot report mount IDs (before 5.8) does not stop the host path's upkeep.
+ */
+static int still_is(const struct request *r, unsigned long long want, int as_root) {
+  const char *path = r->target;
   unsigned long long id;
   int root;
-  if (mount_id_of(path, &id, &root) < 0) return -1;
+  if (mount_id_of(path, &id, &root) < 0) return (errno == ENOTSUP && r->ns_ino == self_ns_ino) ? 0 : -1;
   if (id != want || (as_root && root == 0)) {
     errno = ESTALE;
     return -1;
@@ -380,20 +388,20 @@ static void act(int index, struct request *r) {
   switch (r->mode) {
   case MODE_CHECK: {
     struct statfs sfs;
-    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
+    if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
     if (statfs(r->target, &sfs) == 0) return answer(index, "ok", "alive", 0, "");
     if (errno == ENOTCONN || errno == ECONNABORTED) return answer(index, "ok", "dead", errno, strerror(errno));
     return answer_errno(index, "statfs", errno);
   }
   case MODE_UMOUNT:
-    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
+    if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
     if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2", errno);
     return answer(index, "ok", "detached", 0, "");
   case MODE_REPLACE:
-    if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
+    if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
     if (move_mount_fd(r->clone_fd, r->target, MOVE_MOUNT_BENEATH) == 0) {
       /* The old mount is on top of the new one now: detach exactly it. */
-      if (still_is(r->target, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed-beneath", errno);
+      if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed-beneath", errno);
       if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2-old", errno);
       return answer(index, "ok", "beneath", 0, "");
     }
@@ -402,7 +410,7 @@ static void act(int index, struct request *r) {
     if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
     return answer(index, "ok", "detach-then-move", 0, "");
   case MODE_MOUNT:
-    if (still_is(r->target, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
+    if (still_is(r, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
     if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
     return answer(index, "ok", "mounted", 0, "");
   case MODE_BIND:
@@ -412,7 +420,7 @@ static void act(int index, struct request *r) {
 
 static void bind_one(int index, struct request *r, unsigned long long self_ino) {
   if (r->ns_ino != self_ino) return answer(index, "refused", "bind", EINVAL, "bind works only in the helper's own mount namespace");
-  if (still_is(r->target, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
+  if (still_is(r, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
   if (mount(r->source, r->target, NULL, MS_BIND, NULL) < 0) return answer_errno(index, "mount-bind", errno);
   {
     unsigned long flags = MS_REMOUNT | MS_BIND;
@@ -488,6 +496,7 @@ static int cmd_attach(void) {
     perror("lxcfs-kit-remount: open own namespace");
     return 1;
   }
+  self_ns_ino = (unsigned long long)self_st.st_ino;
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   if (!buf) return 1;
@@ -545,6 +554,13 @@ static int cmd_probe(void) {
   /* move_mount with an invalid fd tells ENOSYS apart from EBADF. */
   if (syscall(SYS_move_mount, -1, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 && errno == ENOSYS) {
     printf("unsupported\tmove_mount\t%s\n", strerror(errno));
+    return 3;
+  }
+  /* Without mount IDs from statx (Linux 5.8) no container mount can be checked before acting. */
+  unsigned long long id;
+  int root;
+  if (mount_id_of("/", &id, &root) < 0) {
+    printf("unsupported\tstatx STATX_MNT_ID\t%s\n", strerror(errno));
     return 3;
   }
   printf("ok\n");

@@ -1,0 +1,200 @@
+/**
+ * Heal and takeover in containers: one pass over every mount namespace on the host,
+ * re-attaching each lxcfs mount that is dead (a probe through the helper says so) or that
+ * belongs to an lxcfs being taken over. Per-mount retry state lives here: attempts per mount,
+ * lxcfs devices whose probe hung, mounts already reported as refused. What to act on is
+ * decided by heal-plan.ts (pure); every action goes through the helper, which checks the
+ * mount ID again right before it.
+ */
+import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
+import { HelperOutcome, MountHelper } from './helper';
+import { AgentMetrics } from './metrics';
+import { HelperRequest, namespaceInode, requestProblem } from './protocol';
+import { containerIdOf, ScanResult, scanNamespaces } from './scan';
+
+/** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
+const ESTALE = 116;
+const ENOENT = 2;
+
+/** Attempts per mount before the agent gives up on it (and says so). */
+export const MAX_TARGET_FAILURES = 3;
+/** Passes through a fresh scan when every known process of a namespace exited before the helper got in. */
+const GONE_RETRIES = 3;
+/** First and longest pause before probing again an lxcfs whose probe hung. */
+const HUNG_PROBE_PAUSE_MS = 30000;
+const HUNG_PROBE_MAX_PAUSE_MS = 600000;
+
+export interface HealerDeps {
+  readonly helper: MountHelper;
+  readonly metrics: AgentMetrics;
+  readonly log: (line: string) => void;
+  readonly scopeSource?: string;
+  readonly lxcfsPath: string;
+  readonly instancesDir: string;
+  readonly ownNamespace: string | undefined;
+  /** Live lxcfs instances being taken over (device → FUSE source); shared with the agent. */
+  readonly takeover: ReadonlyMap<string, string>;
+}
+
+export interface HealResult {
+  readonly healed: number;
+  readonly failed: number;
+  /** Failed mounts that will be tried again (not given up on yet). */
+  readonly pending: number;
+  readonly namespaces: number;
+}
+
+export class Healer {
+  /** Failed re-attach attempts per `namespace mountID`; entries go when the mount heals or its namespace goes. */
+  private readonly failedTargets = new Map<string, number>();
+  /** lxcfs devices (`device source`) whose probe hung, and when to probe them again. */
+  private readonly hungDevices = new Map<string, { retryAt: number; pauseMs: number }>();
+  /** Mounts already reported as refused (logged once each; the metric counts every pass). */
+  private readonly refusedLogged = new Set<string>();
+
+  constructor(private readonly deps: HealerDeps) {}
+
+  /** One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path is not a container's). */
+  async heal(inst: { readonly device: string; readonly mountDir: string }, agentNamespaces: ReadonlySet<string>): Promise<HealResult> {
+    let healed = 0;
+    let pending = 0;
+    const ctx: PlanContext = {
+      ownDevice: inst.device,
+      scopeSource: this.deps.scopeSource,
+      takeover: this.deps.takeover,
+      instancesDir: this.deps.instancesDir,
+      lxcfsPath: this.deps.lxcfsPath,
+      agentNamespaces,
+    };
+    let scan = scanNamespaces();
+    const namespacesScanned = scan.namespacesScanned;
+    let work = await this.planContainerMounts(inst, scan, ctx);
+    const outcomes: { outcome: HelperOutcome; key: string }[] = [];
+    for (let round = 1; ; round++) {
+      const answers = await this.deps.helper.run(work.map((w) => w.request));
+      const gone: { outcome: HelperOutcome; key: string }[] = [];
+      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
+      if (gone.length === 0) break;
+      // Every process we knew in those namespaces exited between the scan and the helper. A namespace
+      // that still exists has other processes now: look again and enter through those.
+      scan = scanNamespaces();
+      const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+      const stillThere = gone.filter((g) => present.has(g.key.split(' ')[0]));
+      if (stillThere.length === 0) break;
+      if (round >= GONE_RETRIES) {
+        outcomes.push(...stillThere);
+        break;
+      }
+      work = await this.planContainerMounts(inst, scan, ctx, new Set(stillThere.map((g) => g.key)));
+    }
+    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+    for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
+    const failures: HelperOutcome[] = [];
+    for (const { outcome, key } of outcomes) {
+      if (outcome.result === 'ok') {
+        this.failedTargets.delete(key);
+        healed++;
+        this.deps.metrics.mountsHealed.inc();
+        continue;
+      }
+      if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
+        // The path leads to another mount now (the container stacked its own over it, or the
+        // mount went away): that mount is the container's, and stays as it is.
+        this.deps.metrics.mountsLeftAlone.inc();
+        continue;
+      }
+      failures.push(outcome);
+      const n = (this.failedTargets.get(key) ?? 0) + 1;
+      this.failedTargets.set(key, n);
+      if (n < MAX_TARGET_FAILURES) pending++;
+      if (n === MAX_TARGET_FAILURES) this.deps.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
+    }
+    for (const o of failures) {
+      this.deps.metrics.healFailures.inc();
+      const id = containerIdOf(o.request.pids[0]);
+      const where = id ? `container ${id}, pid ${o.request.pids[0]}` : `pid ${o.request.pids[0]}`;
+      this.deps.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${where}): ${o.how}: ${o.message}`);
+    }
+    return { healed, failed: failures.length, pending, namespaces: namespacesScanned };
+  }
+
+  /**
+   * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
+   * `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs that a
+   * probe through the helper found dead. Mounts that cannot be named exactly are refused.
+   */
+  private async planContainerMounts(inst: { readonly device: string; readonly mountDir: string }, scan: ScanResult, ctx: PlanContext, only?: ReadonlySet<string>): Promise<{ request: HelperRequest; key: string }[]> {
+    const takeover: Candidate[] = [];
+    const probe: Candidate[] = [];
+    for (const ns of scan.withLxcfs) {
+      const plan = planNamespace(ns, ctx);
+      for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
+      const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
+      takeover.push(...plan.takeover.filter(wanted));
+      probe.push(...plan.probe.filter(wanted));
+    }
+    const dead = await this.deadDevices(probe);
+    const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
+    const work: { request: HelperRequest; key: string }[] = [];
+    for (const c of chosen) {
+      const ino = namespaceInode(c.ns.namespace);
+      if (ino === undefined) continue;
+      const request = replaceRequest(c, ino, inst.mountDir);
+      const reason = requestProblem(request);
+      if (reason !== undefined) this.refuse(c.key, c.mount.mountPoint, reason);
+      else work.push({ request, key: c.key });
+    }
+    // Adjacent requests for one namespace share the helper's setns.
+    return work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Which lxcfs devices among the candidates are dead, asked through the helper (never from
+   * this thread: a hung FUSE daemon would block it). One probe per device; a probe that met a
+   * changed mount or an exited namespace is repeated through another mount of the device.
+   * A device whose probe hangs is left alone and probed again only after a growing pause.
+   */
+  private async deadDevices(candidates: readonly Candidate[]): Promise<Set<string>> {
+    const dead = new Set<string>();
+    const decided = new Set<string>();
+    const tried = new Set<string>();
+    const now = Date.now();
+    for (const [dev, h] of this.hungDevices) if (h.retryAt + HUNG_PROBE_MAX_PAUSE_MS < now) this.hungDevices.delete(dev);
+    for (const c of candidates) {
+      const hung = this.hungDevices.get(deviceKey(c.mount));
+      if (hung !== undefined && hung.retryAt > now) decided.add(deviceKey(c.mount));
+    }
+    for (let round = 0; round < 3; round++) {
+      const probes = nextProbes(candidates, decided, tried).filter((c) => namespaceInode(c.ns.namespace) !== undefined);
+      if (probes.length === 0) break;
+      const answers = await this.deps.helper.run(probes.map((c) => checkRequest(c, namespaceInode(c.ns.namespace) as bigint)));
+      answers.forEach((o, n) => {
+        const c = probes[n];
+        const dev = deviceKey(c.mount);
+        tried.add(c.key);
+        if (o.result === 'ok') {
+          decided.add(dev);
+          if (o.how === 'dead') dead.add(dev);
+          this.hungDevices.delete(dev);
+        } else if (o.result === 'hung') {
+          decided.add(dev);
+          const prev = this.hungDevices.get(dev);
+          const pauseMs = Math.min(HUNG_PROBE_MAX_PAUSE_MS, prev === undefined ? HUNG_PROBE_PAUSE_MS : prev.pauseMs * 2);
+          this.hungDevices.set(dev, { retryAt: Date.now() + pauseMs, pauseMs });
+          this.deps.metrics.hungMounts.inc();
+          this.deps.log(`the lxcfs on device ${c.mount.device} does not answer (probed through ${JSON.stringify(c.mount.mountPoint)} in ${c.ns.namespace}); leaving its mounts alone, next probe in ${pauseMs / 1000} s`);
+        }
+      });
+    }
+    return dead;
+  }
+
+  private refuse(key: string, mountPoint: string, reason: string): void {
+    this.deps.metrics.mountsRefused.inc();
+    if (this.refusedLogged.has(key)) return;
+    if (this.refusedLogged.size > 10000) this.refusedLogged.clear();
+    this.refusedLogged.add(key);
+    this.deps.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`);
+  }
+
+}

@@ -97,7 +97,8 @@ async function main(): Promise<void> {
     // Every dead lxcfs mount on the node, as in production.
     // The agent image runs node with a 1 MiB young generation (NODE_OPTIONS); override to compare.
     const nodeFlags = (process.env.BENCH_AGENT_NODE_FLAGS ?? AGENT_NODE_FLAGS).split(' ').filter(Boolean);
-    const agent = env.startAgent({ extraArgs: ['--reconcile-interval=30'], nodeFlags });
+    // The kills are back to back on purpose: no crash-loop backoff in the measurement.
+    const agent = env.startAgent({ extraArgs: ['--reconcile-interval=30', '--restart-burst=100'], nodeFlags });
     await agent.waitReady();
     const files = env.fileMounts.map((m) => m.mountPath);
     const containers: Container[] = [];

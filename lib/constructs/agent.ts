@@ -131,9 +131,9 @@ export class LxcfsAgent extends Construct {
                 // first re-attach scan finish. Liveness starts only after it.
                 startupProbe: readyFile(2, 60),
                 readinessProbe: readyFile(5, 2),
-                // /healthz fails when a read of the lxcfs mount returns ENOTCONN or takes over 2 s,
-                // so a dead or hung lxcfs gets the container restarted and the new lxcfs re-attached
-                // everywhere. During a handover the old agent answers it until it exits and the new
+                // /healthz fails when the agent's own lxcfs answers ENOTCONN or not within 2 s (asked
+                // through the helper), so a dead or hung lxcfs gets the container restarted and the new
+                // lxcfs re-attached everywhere; a container's hung mount never fails it. During a handover the old agent answers it until it exits and the new
                 // one binds the port within a second: 3 failures 10 s apart never span that gap.
                 livenessProbe: {
                   httpGet: { path: '/healthz', port: AGENT_HEALTH_PORT, scheme: 'HTTP' },

@@ -75,7 +75,7 @@ describe('helper request parser (ASan + UBSan build of the real parser)', () => 
           }),
         );
       }),
-      { numRuns: 150 },
+      { numRuns: 40 },
     );
   });
 

@@ -110,29 +110,31 @@ function hostCgroupNamespace(log: (line: string) => void): string | undefined {
   return '/proc/1/ns/cgroup';
 }
 
-/** A dead lxcfs mount answers ENOTCONN even to mkdir and lstat; it exists, the agent clears it later. */
-function isDeadMountError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOTCONN' || code === 'ECONNABORTED';
-}
-
+/*
+ * The lxcfs path may already hold an lxcfs mount, dead or hung (an lxcfs frozen before the agent
+ * restarted). Nothing here may ask that mount anything — a stat of a hung FUSE root never returns —
+ * so the path is only ever looked at from its parent directory: listed, created, resolved.
+ */
 function ensureDirectory(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    if (!isDeadMountError(err)) throw err;
-  }
+  const abs = path.resolve(dir);
+  const parent = path.dirname(abs);
+  fs.mkdirSync(parent, { recursive: true });
+  if (!fs.readdirSync(parent).includes(path.basename(abs))) fs.mkdirSync(abs);
 }
 
-/** mountinfo shows symlink-free paths; resolve the parent, since the path itself may be a dead mount. */
-function resolvedPath(p: string): string {
+/** mountinfo shows symlink-free paths: resolve the parent, and the path itself only if it is a symlink. */
+function resolvedPath(p: string, depth = 0): string {
   const abs = path.resolve(p);
+  const full = path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+  let link: string;
   try {
-    return fs.realpathSync(abs);
-  } catch (err) {
-    if (!isDeadMountError(err)) throw err;
-    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+    // readlink never asks a mount's filesystem about its root: EINVAL for a directory or mount.
+    link = fs.readlinkSync(full);
+  } catch {
+    return full;
   }
+  if (depth >= 40) throw new Error(`--lxcfs-path ${p}: too many levels of symbolic links`);
+  return resolvedPath(path.resolve(path.dirname(full), link), depth + 1);
 }
 
 /** A short stable tag for a state dir. crypto is loaded only here: it costs ~2 MiB of RSS on every node. */

@@ -5,7 +5,7 @@
  * containers after an lxcfs kill, and leave the hung mount alone. Real lxcfs, runc,
  * agent and helper; the hung "lxcfs" is a real FUSE connection with no server.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseMountinfo } from '../../lib/agent/mountinfo';
@@ -88,5 +88,38 @@ describeE2E('a hung FUSE mount typed fuse.lxcfs (real lxcfs, runc, agent and hel
     expect((await agent.http('/healthz')).code).toBe(200);
     expect(hungMount()).toEqual(mountBefore);
     expect(agent.logTail(200)).toMatch(/does not answer .*leaving its mounts alone/);
+  });
+});
+
+describeE2E('a hung lxcfs already at the lxcfs path when the agent starts (real lxcfs, runc, agent; a FUSE connection nobody serves)', () => {
+  let env: E2EEnv;
+  let fuseFd = -1;
+
+  beforeAll(() => {
+    env = new E2EEnv('hungpath');
+    fuseFd = fs.openSync('/dev/fuse', 'r+');
+    // What a frozen lxcfs leaves: a live FUSE connection at the host path that answers nothing.
+    const r = spawnSync('mount', ['-i', '-t', 'fuse.lxcfs', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other', 'lxcfs', env.lxcfsPath], {
+      stdio: ['ignore', 'inherit', 'inherit', fuseFd],
+    });
+    expect(r.status).toBe(0);
+  }, 120000);
+
+  afterAll(async () => {
+    // First end the connection (anything waiting on it gets an error), then clean up.
+    if (fuseFd >= 0) fs.closeSync(fuseFd);
+    await env?.cleanup();
+  }, 120000);
+
+  it('the agent starts without touching it from its own thread, takes the path over, and containers read lxcfs', async () => {
+    const agent = env.startAgent();
+    await agent.waitReady(60000);
+    expect((await agent.http('/healthz')).code).toBe(200);
+    // Read in a child with a deadline: if the hung mount were still there, this test process must not hang.
+    const read = spawnSync('cat', [path.join(env.lxcfsPath, 'proc/meminfo')], { encoding: 'utf8', timeout: 10000 });
+    expect(read.stdout).toMatch(/^MemTotal:/);
+    const c = await env.runc.run('after-hung-path', 'exec sleep 1000000');
+    expect(await c.view()).toEqual(EXPECTED_VIEW);
+    expect(agent.logTail(200)).toMatch(/taking over .* \(it does not answer\)/);
   });
 });

@@ -27,7 +27,7 @@ describe('injection mode hostPath (default)', () => {
   test('no CSIDriver, no kubelet mounts, agent without --csi, webhook in hostPath mode', () => {
     const objs = synth();
     expect(ofKind(objs, 'CSIDriver')).toEqual([]);
-    expect(agentPod(objs).volumes.map((v: Obj) => v.name)).toEqual(['lxcfs', 'state']);
+    expect(agentPod(objs).volumes.map((v: Obj) => v.name)).toEqual(['lxcfs', 'state', 'tmp']);
     expect(agentArgs(objs).csi).toBe(false);
     expect(webhookArgs(objs)['injection-mode']).toBe('hostPath');
   });

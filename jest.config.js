@@ -16,8 +16,8 @@ const projects = {
   chart: ['test/chart/**/*.test.ts', 'test/release/**/*.test.ts'],
   // The webhook as a real HTTPS process (against the fake API server where a cluster is needed).
   webhook: ['test/webhook/**/*.test.ts', 'test/doctor/**/*.test.ts'],
-  // Real lxcfs, real runc, real mounts (root).
-  e2e: ['test/e2e/**/*.test.ts', 'test/csi/**/*.test.ts', 'test/monitoring/live/**/*.test.ts'],
+  // Real lxcfs, real runc, real mounts (root); the native helper built and fuzzed with sanitizers.
+  e2e: ['test/e2e/**/*.test.ts', 'test/csi/**/*.test.ts', 'test/native/**/*.test.ts', 'test/monitoring/live/**/*.test.ts'],
   // cgroup v2 and other kernels, in QEMU virtual machines.
   vm: ['test/vm/**/*.test.ts'],
 };

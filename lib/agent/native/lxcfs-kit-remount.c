@@ -119,7 +119,7 @@ struct request {
   int clone_fd, clone_errno;
 };
 
-/* ---- validation (pure: no syscalls; fuzzed by test/agent/helper-fuzz) ---- */
+/* ---- validation (pure: no syscalls; fuzzed by test/native/helper-fuzz) ---- */
 
 /* A decimal in [1, max] without sign, spaces or leading zeros. */
 static int parse_decimal(const char *s, size_t len, unsigned long long max, unsigned long long *out) {

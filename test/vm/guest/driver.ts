@@ -30,12 +30,13 @@ function cmdlineArg(name: string): string {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a command to its end; never rejects (a failure is a non-zero code with stderr or the error's message). */
-function run(cmd: string, args: string[], timeoutMs = 60000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], timeoutMs = 60000): Promise<{ code: number; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const exitCode = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exitCode === 'number' ? exitCode : 1) : 0;
-      resolve({ code, stdout, stderr: stderr || (err ? err.message : '') });
+      const timedOut = (err as { killed?: boolean } | null)?.killed === true;
+      resolve({ code, stdout, stderr: stderr || (err ? err.message : ''), timedOut });
     });
   });
 }
@@ -150,21 +151,23 @@ class Agent {
 }
 
 class Container {
-  readonly startedAt: number;
   constructor(
     readonly id: string,
     readonly initPid: number,
     readonly runcProcess: ChildProcess,
-  ) {
-    this.startedAt = Date.now();
-  }
+    /** Taken before `runc run` was started: the container is younger than this says, however slow the start. */
+    readonly startedAt: number,
+  ) {}
 
   /** Reads every file whole (a byte-wise shell read costs one lxcfs round trip per byte under TCG). */
   async readFiles(): Promise<FileTexts> {
     // grep, not cat: busybox's cat copies with sendfile, which stops at the size the kernel cached for the
     // FUSE file and cuts lxcfs's answers short; grep read()s to the end as applications do (exit 1: empty file).
     const script = config.files.map((f) => `echo '@@F ${f}'; grep '' ${f} 2>&1; [ $? -le 1 ] || echo '@@ERR'`).join('; ');
-    const r = await run('runc', ['--root', RUNC_ROOT, 'exec', this.id, 'sh', '-c', script], 120000);
+    // The bound only catches a hang: under software emulation on a busy host one exec can take minutes.
+    const r = await run('runc', ['--root', RUNC_ROOT, 'exec', this.id, 'sh', '-c', script], 600000);
+    // Output cut short by the bound would read as wrong files; say what happened instead.
+    if (r.timedOut) throw new Error(`reading the files in ${this.id} did not finish within 600 s`);
     const files: FileTexts = {};
     let current = '';
     for (const line of r.stdout.split('\n')) {
@@ -202,6 +205,7 @@ async function startContainer(cgroup: CgroupMode, id: string, script: string, ou
   if (cgroup === 'v2') spec.linux.namespaces.push({ type: 'cgroup' });
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   const pidFile = path.join(bundle, 'init.pid');
+  const requestedAt = Date.now();
   const child = spawn('runc', ['--root', RUNC_ROOT, 'run', '-d', '--pid-file', pidFile, '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   for (const stream of [child.stdout, child.stderr]) {
@@ -211,7 +215,7 @@ async function startContainer(cgroup: CgroupMode, id: string, script: string, ou
   }
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   if (code !== 0) throw new Error(`runc run ${id} failed (exit ${String(code)}): ${stderr.trim()}`);
-  return new Container(id, Number(fs.readFileSync(pidFile, 'utf8')), child);
+  return new Container(id, Number(fs.readFileSync(pidFile, 'utf8')), child, requestedAt);
 }
 
 function machineFiles(): FileTexts {

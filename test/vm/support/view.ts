@@ -15,8 +15,12 @@ export interface FileVerdict {
   readonly truthful: boolean;
 }
 
-/** Slack on "uptime no larger than the container's age": the age is taken after the read returned. */
-export const UPTIME_SLACK_SECONDS = 5;
+/**
+ * Slack on "uptime no larger than the container's age". The age is counted from before the
+ * container was requested to after the read returned, so it can only overstate the real age,
+ * whatever the machine's speed; the slack covers rounding, not time.
+ */
+export const UPTIME_SLACK_SECONDS = 1;
 /** The container's processes: its sleeping init, the exec's shell and the reader (cat). */
 const CONTAINER_TASKS_AT_MOST = 5;
 

@@ -11,7 +11,7 @@ import * as tls from 'tls';
 import { INJECTED_ANNOTATION } from '../../lib/contract';
 import { issueServingCert, serviceDnsNames, splitPemBundle } from '../../lib/webhook/tls';
 import { FakeApiServer } from './fake-apiserver';
-import { startWebhookProcess, WebhookProcess } from './helpers';
+import { WebhookProcess, eventually, startWebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
 const SERVICE_DNS = `lxcfs-kit-webhook.${NS}.svc`;
@@ -101,21 +101,6 @@ function get(port: number, p: string, ca?: string): Promise<{ status: number; bo
       : http.get({ host: '127.0.0.1', port, path: p }, done);
     req.on('error', reject);
   });
-}
-
-async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 90_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function events(reason?: string): { ns: string; pod: string; reason: string }[] {

@@ -202,3 +202,22 @@ export async function startFileModeWebhook(pki: TestPki, args: string[] = [], en
     },
   };
 }
+
+/**
+ * Polls `fn` until it yields a truthy value (errors count as "not yet"). The bound only ends a
+ * wait that will never succeed: generous, because the machines running the suite are shared.
+ */
+export async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 90_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

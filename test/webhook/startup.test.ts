@@ -9,7 +9,7 @@ import * as https from 'https';
 import * as tls from 'tls';
 import { issueServingCert, serviceDnsNames } from '../../lib/webhook/tls';
 import { FakeApiServer } from './fake-apiserver';
-import { makePki, startWebhookProcess, WebhookProcess } from './helpers';
+import { WebhookProcess, eventually, makePki, startWebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
 const MWC = 'lxcfs-kit';
@@ -40,21 +40,6 @@ function get(port: number, p: string, ca?: string): Promise<number> {
       })
       .on('error', reject);
   });
-}
-
-async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function secretPem(fake: FakeApiServer, key: string): string {

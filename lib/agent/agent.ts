@@ -59,6 +59,8 @@ interface ReconcileSummary {
   readonly failed: number;
   /** Failed mounts that will be tried again (host path, or targets not given up on). */
   readonly pending: number;
+  /** Container mounts given up on after repeated failures (they stay until their pod is recreated). */
+  readonly givenUp: number;
   readonly namespaces: number;
   readonly seconds: number;
 }
@@ -565,7 +567,7 @@ export class Agent implements HealthSource {
     let pending = failed;
     if (!this.healingSupported) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      return { healed, failed, pending, namespaces: 0, seconds };
+      return { healed, failed, pending, givenUp: 0, namespaces: 0, seconds };
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
@@ -575,7 +577,7 @@ export class Agent implements HealthSource {
     pending += containers.pending;
     const namespacesScanned = containers.namespaces;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { healed, failed, pending, namespaces: namespacesScanned, seconds };
+    return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds };
   }
 
 }

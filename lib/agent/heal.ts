@@ -41,6 +41,8 @@ export interface HealResult {
   readonly failed: number;
   /** Failed mounts that will be tried again (not given up on yet). */
   readonly pending: number;
+  /** Mounts of namespaces that still exist that failed too often to be tried again. */
+  readonly givenUp: number;
   readonly namespaces: number;
 }
 
@@ -115,7 +117,10 @@ export class Healer {
       const where = id ? `container ${id}, pid ${o.request.pids[0]}` : `pid ${o.request.pids[0]}`;
       this.deps.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${where}): ${o.how}: ${o.message}`);
     }
-    return { healed, failed: failures.length, pending, namespaces: namespacesScanned };
+    let givenUp = 0;
+    for (const n of this.failedTargets.values()) if (n >= MAX_TARGET_FAILURES) givenUp++;
+    this.deps.metrics.mountsGivenUp.set(givenUp);
+    return { healed, failed: failures.length, pending, givenUp, namespaces: namespacesScanned };
   }
 
   /**

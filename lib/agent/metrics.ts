@@ -56,6 +56,11 @@ export class AgentMetrics {
     'planned re-attaches not done because the path led to another mount when the helper checked (a container stacked its own mount over it)',
     'counter',
   );
+  readonly mountsGivenUp = new Metric(
+    'lxcfs_kit_agent_mounts_given_up',
+    'lxcfs mounts the agent stopped re-attaching after repeated failures (their pods must be recreated)',
+    'gauge',
+  );
   readonly hungMounts = new Metric('lxcfs_kit_agent_hung_probes_total', 'probes of an lxcfs mount that got no answer within the deadline (the helper was killed)', 'counter');
   readonly restartDelaySeconds = new Metric('lxcfs_kit_agent_lxcfs_restart_delay_seconds', 'delay before the last lxcfs restart (above 0 while lxcfs crashes in a loop)', 'gauge');
   readonly serving = new Metric('lxcfs_kit_agent_serving', "1 while this agent's lxcfs is the one mounted at the lxcfs path (0 after a successor took over)", 'gauge');
@@ -73,6 +78,7 @@ export class AgentMetrics {
       this.serving,
       this.mountsRefused,
       this.mountsLeftAlone,
+      this.mountsGivenUp,
       this.hungMounts,
       this.restartDelaySeconds,
     ]

@@ -82,8 +82,8 @@ export function alertRules(t: MonitoringTarget): AlertRule[] {
       'LxcfsKitHealingGaveUp',
       'warning',
       '0m',
-      `increase(lxcfs_kit_agent_heal_failures_total{${ns}}[30m]) >= 3`,
-      'lxcfs-kit agent {{ $labels.pod }} on node {{ $labels.node }} could not re-attach lxcfs mounts ({{ $value }} failures in 30 minutes)',
+      `lxcfs_kit_agent_mounts_given_up{${ns}} > 0`,
+      'lxcfs-kit agent {{ $labels.pod }} on node {{ $labels.node }} gave up re-attaching {{ $value }} lxcfs mounts',
       'The agent retries a failed re-attach a few times and then gives up on that mount; containers behind it read a dead lxcfs mount until they restart.',
     ),
     rule(

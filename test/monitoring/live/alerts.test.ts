@@ -186,7 +186,7 @@ describeE2E('alerts and dashboard against a running agent (real lxcfs) and webho
   const scenarios: Record<string, (h: Timeline) => Timeline> = {
     LxcfsKitAgentDown: (h) => change(h, now, 'up', 600, () => 0, { pod: AGENT_TARGET.pod }),
     LxcfsKitLxcfsDown: (h) => change(h, now, 'lxcfs_kit_agent_lxcfs_up', 300, () => 0),
-    LxcfsKitHealingGaveUp: (h) => change(h, now, 'lxcfs_kit_agent_heal_failures_total', 1200, (s, age) => s.v + (age < 600 ? 3 : 1)),
+    LxcfsKitHealingGaveUp: (h) => change(h, now, 'lxcfs_kit_agent_mounts_given_up', 1200, () => 2),
     LxcfsKitHealingUnsupported: (h) => change(h, now, 'lxcfs_kit_agent_healing_supported', 1800, () => 0),
     LxcfsKitLxcfsRestarting: (h) => change(h, now, 'lxcfs_kit_agent_lxcfs_restarts_total', 1500, (s, age) => s.v + Math.ceil((1500 - age) / 300)),
     LxcfsKitUninjectedPods: (h) => change(h, now, 'lxcfs_kit_webhook_uninjected_pods', 1800, () => 2),

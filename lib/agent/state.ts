@@ -59,7 +59,11 @@ export class NodeState {
 
   /** Announces this agent at once, so an old agent told to stop knows a successor is coming. */
   registerAgent(startedAt: number): void {
-    fs.writeFileSync(path.join(this.agentsDir, String(process.pid)), String(startedAt));
+    // Written aside and renamed into place: an old agent reading a half-written announcement
+    // would take it for no successor at all (its dot name is no pid, so readers skip it).
+    const aside = path.join(this.agentsDir, `.${process.pid}.tmp`);
+    fs.writeFileSync(aside, String(startedAt));
+    fs.renameSync(aside, path.join(this.agentsDir, String(process.pid)));
   }
 
   unregisterAgent(): void {

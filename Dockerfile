@@ -24,16 +24,24 @@ ARG LXCFS_SHA256=""
 # node-build: compile the TypeScript and keep production dependencies only.
 # The output is plain JavaScript with no native modules, so it is built once on
 # the build machine's architecture and copied into every target architecture.
+# The binaries' runtime dependencies are those of the app/ workspace: the root
+# package is the cdk8s library and has none, so pruning the development
+# dependencies leaves exactly what lib/cli.ts loads. app/package.json becomes
+# /app/package.json (its paths are relative to /app); the workspace's own link
+# in node_modules points outside /app and is dropped.
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-${DEBIAN_CODENAME}-slim AS node-build
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY app/package.json app/
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY lib/ lib/
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
+ && rm node_modules/@lxcfs-kit/app \
  && mkdir -p /app \
- && cp -a build node_modules package.json /app/ \
+ && cp -a build node_modules /app/ \
+ && cp app/package.json /app/package.json \
  && chmod 0755 /app/build/lib/cli.js
 
 # ---------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 /** The node agent: a DaemonSet that runs and supervises lxcfs on every Linux node. */
 import * as path from 'path';
 import { ApiObject } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
@@ -38,7 +37,7 @@ export class LxcfsAgent extends Construct {
   /** The DaemonSet. */
   public readonly daemonSet: ApiObject;
   /** The ServiceAccount (no token mounted, no permissions). */
-  public readonly serviceAccount: kplus.ServiceAccount;
+  public readonly serviceAccount: ApiObject;
   /** The agent's command line, as rendered into the container args. */
   public readonly flags: Partial<AgentFlags>;
   /** The CSIDriver object, with `csi`. */
@@ -67,9 +66,11 @@ export class LxcfsAgent extends Construct {
     const csiMounts = props.csi ? agentCsiMounts(kubeletDir) : { volumeMounts: [], volumes: [] };
     if (props.csi) this.csiDriver = new LxcfsCsiDriver(this, 'CsiDriver', ctx);
 
-    this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
+    this.serviceAccount = new ApiObject(this, 'ServiceAccount', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
       metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'prerequisites'),
-      automountToken: false,
+      automountServiceAccountToken: false,
     });
 
     // With hostNetwork the old and the new agent share the health port during a rolling update

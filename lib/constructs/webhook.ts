@@ -3,7 +3,6 @@
  * least-privilege RBAC, certificates and the MutatingWebhookConfiguration.
  */
 import { ApiObject } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import {
   DEFAULT_LXCFS_FILES,
@@ -119,10 +118,12 @@ export class LxcfsWebhook extends Construct {
       ...(injectionMode === 'csi' ? { 'injection-mode': 'csi' } : {}),
     };
 
-    new kplus.ServiceAccount(this, 'ServiceAccount', {
+    new ApiObject(this, 'ServiceAccount', {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
       metadata: meta(names.serviceAccount, 'prerequisites'),
       // The webhook calls the API: leases, events, and (self mode) its Secret and configuration.
-      automountToken: true,
+      automountServiceAccountToken: true,
     });
     this.rbac(ctx, names, selfManaged, secretName, repairMode);
 

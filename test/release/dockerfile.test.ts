@@ -30,7 +30,7 @@ import {
   substitute,
 } from './dockerfile-model';
 import { walkImports } from './import-graph';
-import { packageJson, readRepoFile, repoPath, ROOT } from './repo';
+import { appPackageJson, packageJson, readRepoFile, repoPath, ROOT } from './repo';
 
 const dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
 const dockerignore = readRepoFile('.dockerignore');
@@ -195,17 +195,19 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     expect(ancestry(dockerfile, 'agent').flatMap((s) => s.instructions).filter((i) => i.keyword === 'VOLUME')).toEqual([]);
   });
 
-  test('entrypoint runs the package.json bin, and each target defaults to its own CLI command', () => {
-    const bin = packageJson().bin['lxcfs-kit'];
-    expect(bin).toBeDefined();
+  test('entrypoint runs app/package.json\'s main (the image\'s /app/package.json), and each target defaults to its own CLI command', () => {
+    const main = appPackageJson().main;
+    expect(main).toBeDefined();
     for (const target of TARGETS) {
       const entrypoint = execForm(effective(dockerfile, target, 'ENTRYPOINT')?.args ?? 'null');
-      expect(entrypoint).toEqual(['node', path.posix.join('/app', bin as string)]);
+      expect(entrypoint).toEqual(['node', path.posix.join('/app', main as string)]);
       expect(execForm(effective(dockerfile, target, 'CMD')?.args ?? 'null')).toEqual([target]);
     }
+    // The image's package.json is the app workspace's, copied where its relative paths hold.
+    expect(runs(stage(dockerfile, 'node-build')).join('\n')).toMatch(/cp app\/package\.json \/app\/package\.json/);
   });
 
-  test('the TypeScript build writes the bin where the entrypoint looks for it', () => {
+  test('the TypeScript build writes the CLI where the entrypoint looks for it', () => {
     const configFile = repoPath('tsconfig.build.json');
     const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, {
       ...ts.sys,
@@ -216,7 +218,7 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     expect(parsed).toBeDefined();
     const outputs = ts.getOutputFileNames(parsed as ts.ParsedCommandLine, repoPath('lib', 'cli.ts'), false);
     const js = outputs.find((o) => o.endsWith('.js'));
-    expect(path.relative(ROOT, js as string)).toBe(packageJson().bin['lxcfs-kit']);
+    expect(path.relative(ROOT, js as string)).toBe(appPackageJson().main);
   });
 
   test('the build output starts the way the image entrypoint starts it (--version, both commands\' --help)', () => {
@@ -226,7 +228,7 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     try {
       const tsc = repoPath('node_modules', 'typescript', 'bin', 'tsc');
       execFileSync(process.execPath, [tsc, '-p', repoPath('tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, stdio: 'pipe' });
-      const cli = path.join(outDir, path.relative('build', packageJson().bin['lxcfs-kit'] as string));
+      const cli = path.join(outDir, path.relative('build', appPackageJson().main as string));
       const run = (...args: string[]): string => execFileSync(process.execPath, [cli, ...args], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
       expect(run('--version').trim()).toBe(packageJson().version);
       for (const target of TARGETS) expect(run(target, '--help')).toMatch(new RegExp(`--[a-z]`));
@@ -276,14 +278,13 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
     for (const p of ['node_modules', 'node_modules/yaml/package.json', 'build/lib/cli.js', '.git', 'test/release/dockerfile.test.ts', 'dist', 'charts', '.work']) {
       expect({ p, inContext: contextIncludes(dockerignore, p) }).toEqual({ p, inContext: false });
     }
-    for (const p of ['package.json', 'package-lock.json', 'lib/cli.ts', 'lib/agent/main.ts']) {
+    for (const p of ['package.json', 'package-lock.json', 'app/package.json', 'lib/cli.ts', 'lib/agent/main.ts']) {
       expect({ p, inContext: contextIncludes(dockerignore, p) }).toEqual({ p, inContext: true });
     }
   });
 
-  test('the CLI loads only production dependencies (the image prunes devDependencies)', () => {
-    const pkg = packageJson();
-    const production = new Set(Object.keys(pkg.dependencies ?? {}));
+  test('the CLI loads only the app workspace\'s dependencies (the image prunes devDependencies; the library has none)', () => {
+    const production = new Set(Object.keys(appPackageJson().dependencies ?? {}));
     const walk = walkImports([repoPath('lib', 'cli.ts')]);
     expect(walk.unresolved).toEqual([]);
     expect(walk.files.length).toBeGreaterThan(1);
@@ -291,6 +292,8 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
       .filter(([name]) => !production.has(name))
       .map(([name, files]) => `${name} (imported by ${files.map((f) => path.relative(ROOT, f)).join(', ')})`);
     expect(devOnly).toEqual([]);
+    // And nothing the images install goes unused.
+    expect([...production].filter((name) => !walk.packages.has(name))).toEqual([]);
   });
 
   test('nothing the CLI loads needs an install script or a native build (node-build runs on the build platform with --ignore-scripts)', () => {

@@ -15,7 +15,10 @@ export function readRepoFile(...parts: string[]): string {
 export interface PackageJson {
   readonly name: string;
   readonly version: string;
-  readonly bin: Readonly<Record<string, string>>;
+  readonly main?: string;
+  readonly types?: string;
+  readonly private?: boolean;
+  readonly bin?: Readonly<Record<string, string>>;
   readonly scripts: Readonly<Record<string, string>>;
   readonly dependencies?: Readonly<Record<string, string>>;
   readonly peerDependencies?: Readonly<Record<string, string>>;
@@ -23,8 +26,14 @@ export interface PackageJson {
   readonly files?: readonly string[];
 }
 
+/** The root package.json: the published cdk8s library. */
 export function packageJson(): PackageJson {
   return JSON.parse(readRepoFile('package.json')) as PackageJson;
+}
+
+/** app/package.json: the binaries' runtime dependencies, installed into the images (never published). */
+export function appPackageJson(): PackageJson {
+  return JSON.parse(readRepoFile('app', 'package.json')) as PackageJson;
 }
 
 /** The text between `<!-- BEGIN name ... -->` and `<!-- END name -->` in README.md. */

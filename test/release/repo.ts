@@ -15,6 +15,7 @@ export function readRepoFile(...parts: string[]): string {
 export interface PackageJson {
   readonly name: string;
   readonly version: string;
+  readonly license?: string;
   readonly main?: string;
   readonly types?: string;
   readonly private?: boolean;

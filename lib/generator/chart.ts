@@ -22,6 +22,7 @@ import { resolvePlaceholders, TemplateEmitter } from './emit';
 import { conditionFor, mergeVariants } from './merge';
 import { allCombos, DIMENSIONS, Placeholders, templateProps } from './template-props';
 import { chartReadme, chartYaml, helpersTpl, notesTxt, validateTpl, valuesYaml } from './chart-files';
+import { referenceMarkdown, REFERENCE_FILE } from './reference';
 import { valuesSchema } from './values';
 
 export const CHART_DIR = path.join('charts', PROJECT_NAME);
@@ -114,6 +115,7 @@ export function generatedFiles(): Map<string, string> {
   chart('templates/NOTES.txt', notesTxt());
   chart('templates/validate.yaml', validateTpl());
   for (const [file, content] of chartTemplates()) chart(path.join('templates', file), content);
+  files.set(REFERENCE_FILE, referenceMarkdown());
   return files;
 }
 

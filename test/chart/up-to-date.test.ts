@@ -1,5 +1,5 @@
 /**
- * The committed charts/ and dist/ are exactly what `npm run synth` produces now:
+ * The committed charts/, dist/ and docs/values.md are exactly what `npm run synth` produces now:
  * synthesize into a temporary folder (through main.ts, as npm run synth does) and
  * compare every file byte for byte, in both directions.
  */
@@ -30,6 +30,12 @@ test('npm run synth reproduces the committed charts/ and dist/ exactly', () => {
       const regenerated = fs.readFileSync(path.join(tmp, file), 'utf8');
       if (committed !== regenerated) throw new Error(`${file} is out of date: run npm run synth and commit the result`);
     }
+  }
+  // The props and values reference, generated beside the chart from the same sources.
+  const reference = path.join('docs', 'values.md');
+  expect(fs.existsSync(path.join(tmp, reference))).toBe(true);
+  if (fs.readFileSync(path.join(REPO_ROOT, reference), 'utf8') !== fs.readFileSync(path.join(tmp, reference), 'utf8')) {
+    throw new Error(`${reference} is out of date: run npm run synth and commit the result`);
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 });

@@ -4,9 +4,9 @@
  * compile, synthesize and render) and depend on this version of lxcfs-kit.
  */
 import { VERSION } from '../../lib/contract';
-import { fencedBlocks, packageJson, readmeSection, readRepoFile } from './repo';
+import { fencedBlocks, packageJson, docSection, readRepoFile } from './repo';
 
-const blocks = fencedBlocks(readmeSection('overview'));
+const blocks = fencedBlocks(docSection('overview'));
 
 function block(predicate: (lang: string, body: string) => boolean): string {
   const found = blocks.filter((b) => predicate(b.lang, b.body));

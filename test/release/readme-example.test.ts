@@ -10,7 +10,7 @@ import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import * as ts from 'typescript';
 import { AGENT_IMAGE, WEBHOOK_IMAGE } from '../../lib/contract';
-import { fencedBlocks, readmeSection, repoPath, ROOT } from './repo';
+import { fencedBlocks, docSection, repoPath, ROOT } from './repo';
 
 interface K8sObject {
   readonly apiVersion: string;
@@ -23,7 +23,7 @@ interface K8sObject {
 }
 
 function readmeExample(): string {
-  const blocks = fencedBlocks(readmeSection('overview')).filter((b) => ['ts', 'typescript'].includes(b.lang) && b.body.includes("from 'lxcfs-kit'"));
+  const blocks = fencedBlocks(docSection('overview')).filter((b) => ['ts', 'typescript'].includes(b.lang) && b.body.includes("from 'lxcfs-kit'"));
   expect(blocks).toHaveLength(1);
   return (blocks[0] as { body: string }).body;
 }

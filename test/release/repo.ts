@@ -37,14 +37,34 @@ export function appPackageJson(): PackageJson {
   return JSON.parse(readRepoFile('app', 'package.json')) as PackageJson;
 }
 
-/** The text between `<!-- BEGIN name ... -->` and `<!-- END name -->` in README.md. */
-export function readmeSection(name: string): string {
-  const readme = readRepoFile('README.md');
-  const begin = new RegExp(`<!-- BEGIN ${name}\\b[^>]*-->`).exec(readme);
-  const end = readme.indexOf(`<!-- END ${name} -->`);
-  if (!begin || end < 0) throw new Error(`README.md has no section markers for ${name}`);
-  return readme.slice(begin.index + begin[0].length, end);
+/** The Markdown pages a reader navigates: README.md, SECURITY.md and every .md below docs/ (relative paths). */
+export function docPages(): string[] {
+  const under = (dir: string): string[] =>
+    fs.readdirSync(repoPath(dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? under(path.join(dir, e.name)) : e.name.endsWith('.md') ? [path.join(dir, e.name)] : [],
+    );
+  return ['README.md', 'SECURITY.md', ...under('docs').sort()];
 }
+
+/**
+ * The text between `<!-- BEGIN name ... -->` and `<!-- END name -->`, looked up in README.md
+ * and the docs/ pages (the README is short; its detail lives in docs/). Sections of the same
+ * name on several pages are joined.
+ */
+export function docSection(name: string): string {
+  const found: string[] = [];
+  for (const page of docPages()) {
+    const text = readRepoFile(page);
+    const begin = new RegExp(`<!-- BEGIN ${name}\\b[^>]*-->`).exec(text);
+    const end = text.indexOf(`<!-- END ${name} -->`);
+    if (begin && end >= 0) found.push(text.slice(begin.index + begin[0].length, end));
+  }
+  if (found.length === 0) throw new Error(`no page of README.md or docs/ has section markers for ${name}`);
+  return found.join('\n');
+}
+
+/** Older name of docSection, from when every section lived in README.md. */
+export const readmeSection = docSection;
 
 export interface FencedBlock {
   readonly lang: string;

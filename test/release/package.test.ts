@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
+import { walkImports } from './import-graph';
 import { appPackageJson, packageJson, PackageJson, readRepoFile, repoPath, ROOT } from './repo';
 
 /** What `npm install lxcfs-kit` may add to a cdk8s app that already has cdk8s and constructs. */
@@ -124,6 +125,10 @@ describe('npm package: packed from a fresh checkout, installed into a cdk8s app 
     const pkg = packageJson();
     expect(pkg.dependencies ?? {}).toEqual({});
     expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['cdk8s', 'constructs']);
+    // What the package's entry point loads: its peers and nothing else.
+    const walk = walkImports([repoPath('lib', 'index.ts')]);
+    expect(walk.unresolved).toEqual([]);
+    expect([...walk.packages.keys()].filter((name) => !(name in (pkg.peerDependencies ?? {})))).toEqual([]);
     const app = appPackageJson();
     expect(app.private).toBe(true);
     expect(app.version).toBe(pkg.version);

@@ -117,6 +117,11 @@ describe('npm package: packed from a fresh checkout, installed into a cdk8s app 
       const sources = (JSON.parse(fs.readFileSync(path.join(unpacked, 'package', map), 'utf8')) as { sources: string[] }).sources;
       for (const s of sources) expect({ map, s, shipped: shipped.includes(path.posix.normalize(path.posix.join(path.posix.dirname(map), s))) }).toEqual({ map, s, shipped: true });
     }
+    // And no compiled file points at a map that is not there.
+    for (const file of shipped.filter((f) => /\.(js|d\.ts)$/.test(f))) {
+      const url = /\/\/# sourceMappingURL=(\S+)/.exec(fs.readFileSync(path.join(unpacked, 'package', file), 'utf8'))?.[1];
+      if (url !== undefined) expect({ file, url, shipped: shipped.includes(path.posix.join(path.posix.dirname(file), url)) }).toEqual({ file, url, shipped: true });
+    }
     // Only the library: none of the binaries (they live in the images).
     expect(shipped.filter((f) => /\/(cli|webhook\/main|agent\/main|doctor\/main)\.js$/.test(f))).toEqual([]);
   });

@@ -86,7 +86,9 @@ function propsSection(entry: string): string {
 /** The page. The props are read from the sources next to this module (synth runs them with ts-node). */
 export function referenceMarkdown(): string {
   const readme = chartReadme();
-  const values = readme.slice(readme.indexOf('## Values')).replace('## Values', '## Chart values');
+  const at = readme.indexOf('\n## Values\n');
+  if (at < 0) throw new Error('the chart README has no "## Values" section to reuse in docs/values.md');
+  const values = readme.slice(at + 1).replace('## Values', '## Chart values');
   const entry = path.resolve(__dirname, '..', 'index.ts');
   return `# Props and values reference
 

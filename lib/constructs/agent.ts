@@ -6,8 +6,24 @@ import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { agentCsiMounts, LxcfsCsiDriver } from './csi-driver';
 import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
-import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
-import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, DEFAULT_NAME, DEFAULT_NAMESPACE, LxcfsAgentOptions, LxcfsCommonProps } from './props';
+import { metadataContext, objectMetadata, podMetadata, selectorLabels } from './metadata';
+import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, LxcfsAgentOptions, LxcfsCommonProps, RESERVED_LABELS } from './props';
+import { markAgentSide } from './pairing';
+import { workloadProblems } from './workload';
+
+/** Flags the agent construct sets from its props (extraArgs may not repeat them). */
+export const AGENT_MANAGED_FLAGS: readonly string[] = ['lxcfs-path', 'lxcfs-arg', 'reconcile-interval', 'ready-file', 'csi', 'kubelet-dir', 'node-name', 'health-port', 'state-dir'];
+/** Environment variables the agent container gets from the construct. */
+export const AGENT_MANAGED_ENV: readonly string[] = ['NODE_NAME'];
+
+/** Every problem with the props of a LxcfsAgent. */
+export function lxcfsAgentProblems(props: LxcfsAgentProps): string[] {
+  return [
+    ...commonProblems(props),
+    ...agentProblems(props),
+    ...workloadProblems('agent', props, { flags: AGENT_MANAGED_FLAGS, env: AGENT_MANAGED_ENV, labels: RESERVED_LABELS }),
+  ];
+}
 
 export interface LxcfsAgentProps extends LxcfsCommonProps, LxcfsAgentOptions {
   /**
@@ -42,19 +58,21 @@ export class LxcfsAgent extends Construct {
   public readonly flags: Partial<AgentFlags>;
   /** The CSIDriver object, with `csi`. */
   public readonly csiDriver?: LxcfsCsiDriver;
+  /** The host directory where this agent mounts lxcfs (a webhook in the same app must inject the same). */
+  public readonly lxcfsPath: string;
+  /** Whether the agent serves the CSI node plugin (a webhook injecting CSI volumes needs it). */
+  public readonly servesCsi: boolean;
 
   constructor(scope: Construct, id: string, props: LxcfsAgentProps = {}) {
     super(scope, id);
-    assertNoProblems([...commonProblems(props), ...agentProblems(props)]);
-    const ctx: MetadataContext = {
-      name: props.name ?? DEFAULT_NAME,
-      namespace: props.namespace ?? DEFAULT_NAMESPACE,
-      labels: props.labels ?? {},
-      annotations: props.annotations ?? {},
-    };
+    assertNoProblems(lxcfsAgentProblems(props));
+    const ctx = metadataContext(props);
+    this.lxcfsPath = props.lxcfsPath ?? DEFAULT_LXCFS_PATH;
     const lxcfsPath = props.lxcfsPath ?? DEFAULT_LXCFS_PATH;
     const agentName = `${ctx.name}-agent`;
     const kubeletDir = props.kubeletDir ?? DEFAULT_KUBELET_DIR;
+    this.servesCsi = props.csi === true;
+    markAgentSide(this, { installName: ctx.name, installNamespace: ctx.namespace, lxcfsPath: this.lxcfsPath, servesCsi: this.servesCsi });
 
     this.flags = {
       'lxcfs-path': lxcfsPath,
@@ -95,7 +113,10 @@ export class LxcfsAgent extends Construct {
         // stops: one extra pod per node during the roll, never zero.
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels: objectLabels(ctx, AGENT_COMPONENT), ...(props.prometheusAnnotations ? { annotations: { ...AGENT_SCRAPE_ANNOTATIONS } } : {}) },
+          metadata: podMetadata(ctx, AGENT_COMPONENT, {
+            labels: props.podLabels,
+            annotations: { ...(props.prometheusAnnotations ? AGENT_SCRAPE_ANNOTATIONS : {}), ...props.podAnnotations },
+          }),
           spec: {
             serviceAccountName: agentName,
             automountServiceAccountToken: false,
@@ -107,6 +128,7 @@ export class LxcfsAgent extends Construct {
             // mounts by scanning every process's mountinfo.
             hostPID: true,
             priorityClassName: props.priorityClassName ?? AGENT_DEFAULTS.priorityClassName,
+            ...nonEmpty('imagePullSecrets', props.imagePullSecrets),
             ...nonEmpty('nodeSelector', props.nodeSelector ?? AGENT_DEFAULTS.nodeSelector),
             ...nonEmpty('tolerations', props.tolerations ?? AGENT_DEFAULTS.tolerations),
             ...nonEmpty('affinity', props.affinity ?? AGENT_DEFAULTS.affinity),
@@ -117,8 +139,8 @@ export class LxcfsAgent extends Construct {
                 name: AGENT_COMPONENT,
                 image: props.image ?? AGENT_DEFAULTS.image,
                 imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
-                args: agentArgs(this.flags),
-                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                args: [...agentArgs(this.flags), ...(props.extraArgs ?? [])],
+                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }, ...(props.extraEnv ?? [])],
                 // No `ports`: with hostNetwork a container port is a host port, and the scheduler
                 // would refuse the surge pod on the node its predecessor still occupies.
                 // lxcfs needs FUSE (/dev/fuse, mount) and the agent setns()es into other

@@ -9,3 +9,5 @@ export * from './monitoring';
 export * from './placeholder';
 export * from './webhook-configuration-policy';
 export * from './csi-driver';
+export * from './workload';
+export * from './pairing';

@@ -2,14 +2,12 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { PROJECT_NAME } from '../contract';
-import { LxcfsAgent } from './agent';
+import { LxcfsAgent, LxcfsAgentProps, lxcfsAgentProblems } from './agent';
 import { InjectionModeChoice, injectionModeProblems } from './csi-driver';
-import { MetadataContext, objectMetadata } from './metadata';
+import { metadataContext, objectMetadata } from './metadata';
 import {
   AGENT_DEFAULTS,
   assertNoProblems,
-  DEFAULT_NAME,
-  DEFAULT_NAMESPACE,
   LxcfsAgentOptions,
   LxcfsCommonProps,
   LxcfsWebhookOptions,
@@ -18,7 +16,7 @@ import {
   WEBHOOK_DEFAULTS,
 } from './props';
 import { LxcfsMonitoring } from './monitoring';
-import { LxcfsWebhook } from './webhook';
+import { LxcfsWebhook, LxcfsWebhookProps, lxcfsWebhookProblems } from './webhook';
 
 export interface LxcfsKitProps extends LxcfsCommonProps {
   /**
@@ -88,13 +86,21 @@ export class LxcfsKit extends Construct {
       labels: props.labels,
       annotations: props.annotations,
       imagePullPolicy: props.imagePullPolicy,
+      instance: props.instance,
+      imagePullSecrets: props.imagePullSecrets,
     };
-    const ctx: MetadataContext = {
-      name: props.name ?? DEFAULT_NAME,
-      namespace: props.namespace ?? DEFAULT_NAMESPACE,
-      labels: props.labels ?? {},
-      annotations: props.annotations ?? {},
+    const mode = props.injectionMode ?? 'hostPath';
+    const agentProps: LxcfsAgentProps = {
+      ...common,
+      ...props.agent,
+      csi: mode !== 'hostPath',
+      kubeletDir: props.kubeletDir,
+      prometheusAnnotations: props.monitoring?.prometheusAnnotations,
     };
+    const webhookProps: LxcfsWebhookProps = { ...common, ...props.webhook, files: props.files, serviceMonitor: props.serviceMonitor, injectionMode: mode };
+    // Every problem of every part in one error, each once (the common props are checked by both parts).
+    assertNoProblems([...new Set([...injectionModeProblems(mode, props.kubeletDir), ...lxcfsAgentProblems(agentProps), ...lxcfsWebhookProblems(webhookProps)])]);
+    const ctx = metadataContext(props);
 
     if (props.createNamespace) {
       const meta = objectMetadata(ctx, ctx.namespace, PROJECT_NAME, 'prerequisites', { namespaced: false });
@@ -126,16 +132,8 @@ export class LxcfsKit extends Construct {
         },
       });
     }
-    const mode = props.injectionMode ?? 'hostPath';
-    assertNoProblems(injectionModeProblems(mode, props.kubeletDir));
-    this.agent = new LxcfsAgent(this, 'Agent', { ...common, ...props.agent, csi: mode !== 'hostPath', kubeletDir: props.kubeletDir, prometheusAnnotations: props.monitoring?.prometheusAnnotations });
-    this.webhook = new LxcfsWebhook(this, 'Webhook', {
-      ...common,
-      ...props.webhook,
-      files: props.files,
-      serviceMonitor: props.serviceMonitor,
-      injectionMode: mode,
-    });
+    this.agent = new LxcfsAgent(this, 'Agent', agentProps);
+    this.webhook = new LxcfsWebhook(this, 'Webhook', webhookProps);
     new LxcfsMonitoring(this, 'Monitoring', {
       ...props.monitoring,
       ctx,

@@ -18,6 +18,8 @@ export type SyncWave = keyof typeof SYNC_WAVES;
 /** What every object's metadata is built from. */
 export interface MetadataContext {
   readonly name: string;
+  /** Value of app.kubernetes.io/instance (the Helm release name in the chart); the name when absent. */
+  readonly instance?: string;
   readonly namespace: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
@@ -27,7 +29,7 @@ export interface MetadataContext {
 export function selectorLabels(ctx: MetadataContext, component: string): Record<string, string> {
   return {
     'app.kubernetes.io/name': PROJECT_NAME,
-    'app.kubernetes.io/instance': ctx.name,
+    'app.kubernetes.io/instance': ctx.instance ?? ctx.name,
     [COMPONENT_LABEL]: component,
   };
 }
@@ -56,4 +58,42 @@ export function objectMetadata(
     labels: objectLabels(ctx, component),
     annotations: { [SYNC_WAVE_ANNOTATION]: SYNC_WAVES[wave], ...options.annotations, ...ctx.annotations },
   };
+}
+
+/** The metadata context of an install from its common props. */
+export function metadataContext(props: {
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly instance?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+}): MetadataContext {
+  return {
+    name: props.name ?? PROJECT_NAME,
+    namespace: props.namespace ?? PROJECT_NAME,
+    ...(props.instance !== undefined ? { instance: props.instance } : {}),
+    labels: props.labels ?? {},
+    annotations: props.annotations ?? {},
+  };
+}
+
+/** Metadata of a workload's pod template: the object labels plus the pod's own labels and annotations. */
+export function podMetadata(
+  ctx: MetadataContext,
+  component: string,
+  pod: { readonly labels?: Readonly<Record<string, string>>; readonly annotations?: Readonly<Record<string, string>> },
+): { labels: Record<string, string>; annotations?: Record<string, string> } {
+  const annotations = { ...pod.annotations };
+  return {
+    labels: { ...objectLabels(ctx, component), ...pod.labels },
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+}
+
+/** A ServiceMonitor's metadata: in the namespace and with the labels the Prometheus that should find it looks for. */
+export function serviceMonitorMetadata(
+  meta: ApiObjectMetadata,
+  options: { readonly namespace?: string; readonly labels?: Readonly<Record<string, string>> },
+): ApiObjectMetadata {
+  return { ...meta, ...(options.namespace ? { namespace: options.namespace } : {}), labels: { ...meta.labels, ...options.labels } };
 }

@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, PROJECT_NAME } from '../contract';
 import { dashboardJson } from '../monitoring/dashboard';
 import { alertRules } from '../monitoring/rules';
-import { MetadataContext, objectMetadata, selectorLabels } from './metadata';
+import { MetadataContext, objectMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
 import { DASHBOARD_DEFAULT_LABELS, MonitoringOptions, ServiceMonitorOptions } from './props';
 
 export interface LxcfsMonitoringProps extends MonitoringOptions {
@@ -53,7 +53,7 @@ export class LxcfsMonitoring extends Construct {
       new ApiObject(this, 'AgentServiceMonitor', {
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'ServiceMonitor',
-        metadata: objectMetadata(ctx, agentName, AGENT_COMPONENT, 'agent'),
+        metadata: serviceMonitorMetadata(objectMetadata(ctx, agentName, AGENT_COMPONENT, 'agent'), props.serviceMonitor),
         spec: {
           selector: { matchLabels: agentPods },
           namespaceSelector: { matchNames: [ctx.namespace] },

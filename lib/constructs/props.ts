@@ -20,6 +20,7 @@ import {
 } from '../contract';
 import { injectionProblems } from '../injection';
 import { isPlaceholder } from './placeholder';
+import { LocalObjectReference, LxcfsWebhookPlatformOptions, LxcfsWorkloadOptions, resourcesProblems, webhookPlatformProblems } from './workload';
 
 /** A JSON value as it appears in a manifest. */
 export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
@@ -102,10 +103,21 @@ export interface LxcfsCommonProps {
    * @default 'IfNotPresent'
    */
   readonly imagePullPolicy?: ImagePullPolicy;
+  /**
+   * Value of the `app.kubernetes.io/instance` label (and of the selectors): the Helm chart sets
+   * the release name. Changing it on a running install changes immutable selectors.
+   * @default the name
+   */
+  readonly instance?: string;
+  /**
+   * Secrets with registry credentials for pulling both images.
+   * @default []
+   */
+  readonly imagePullSecrets?: readonly LocalObjectReference[];
 }
 
 /** Options of the node agent (the lxcfs DaemonSet). */
-export interface LxcfsAgentOptions {
+export interface LxcfsAgentOptions extends LxcfsWorkloadOptions {
   /**
    * Agent image.
    * @default 'ghcr.io/lxcfs-kit/agent:<package version>'
@@ -150,7 +162,7 @@ export interface LxcfsAgentOptions {
 }
 
 /** Options of the admission webhook. */
-export interface LxcfsWebhookOptions {
+export interface LxcfsWebhookOptions extends LxcfsWorkloadOptions, LxcfsWebhookPlatformOptions {
   /**
    * Webhook image.
    * @default 'ghcr.io/lxcfs-kit/webhook:<package version>'
@@ -261,6 +273,16 @@ export interface ServiceMonitorOptions {
    * @default '30s'
    */
   readonly interval?: string;
+  /**
+   * Extra labels on the ServiceMonitors, e.g. the one your Prometheus's serviceMonitorSelector matches.
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Namespace of the ServiceMonitors (where your Prometheus looks for them); they still select the install's namespace.
+   * @default the install's namespace
+   */
+  readonly namespace?: string;
 }
 
 /** Alerts and dashboard beyond the ServiceMonitors (lib/monitoring has their definitions). */
@@ -369,6 +391,7 @@ export function assertNoProblems(problems: readonly string[]): void {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 /** Longest name prefix: the longest derived name (`<name>-webhook-configuration`) stays within 63 characters. */
 export const MAX_NAME_LENGTH = 40;
 
@@ -390,6 +413,9 @@ export function commonProblems(props: LxcfsCommonProps): string[] {
   }
   if (props.lxcfsPath !== undefined && !isPlaceholder(props.lxcfsPath)) {
     problems.push(...injectionProblems(props.lxcfsPath, DEFAULT_LXCFS_FILES).filter((p) => p.startsWith('lxcfs path')));
+  }
+  if (props.instance !== undefined && !isPlaceholder(props.instance) && !LABEL_VALUE.test(props.instance)) {
+    problems.push(`instance "${props.instance}" must be a label value: at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`);
   }
   for (const key of Object.keys(props.annotations ?? {})) {
     if (key === SYNC_WAVE_ANNOTATION) {
@@ -415,6 +441,7 @@ export function agentProblems(options: LxcfsAgentOptions): string[] {
   if (typeof interval === 'number' && (!Number.isInteger(interval) || interval < 1)) {
     problems.push(`agent reconcileIntervalSeconds must be a whole number of at least 1, got ${interval}`);
   }
+  problems.push(...resourcesProblems('agent', options.resources));
   return problems;
 }
 
@@ -453,8 +480,12 @@ export function webhookProblems(options: LxcfsWebhookOptions, files: readonly st
   if (certs?.source === 'certManager' && certs.issuerRef !== undefined && !certs.issuerRef.name) {
     problems.push('certificates.issuerRef.name is empty; name your cert-manager Issuer/ClusterIssuer, or leave issuerRef out for a self-signed CA');
   }
+  problems.push(...resourcesProblems('webhook', options.resources));
+  problems.push(...webhookPlatformProblems(options));
   return problems;
 }
+
+export const PEM_CERTIFICATE_HEADER = '-----BEGIN CERTIFICATE-----';
 
 /** The caBundle must be a base64 PEM certificate; a private key there would be published cluster-wide. */
 export function caBundleProblems(caBundle: string): string[] {
@@ -462,6 +493,7 @@ export function caBundleProblems(caBundle: string): string[] {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(caBundle)) return ['certificates.caBundle must be base64 (of the PEM CA certificate), with no spaces or line breaks'];
   const pem = Buffer.from(caBundle, 'base64').toString('utf8');
   if (/PRIVATE KEY/.test(pem)) return ['certificates.caBundle contains a private key; give only the CA certificate (it is published in the webhook configuration)'];
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) return ['certificates.caBundle does not decode to a PEM certificate ("-----BEGIN CERTIFICATE-----")'];
+  // A prefix test, so that the chart's schema can make the same check on the base64 text.
+  if (!pem.startsWith(PEM_CERTIFICATE_HEADER)) return [`certificates.caBundle does not decode to a PEM certificate (text starting with "${PEM_CERTIFICATE_HEADER}")`];
   return [];
 }

@@ -16,20 +16,27 @@ import {
 import { webhookArgs, WebhookFlags } from '../webhook/flags';
 import { nonEmpty } from './agent';
 import { CertManagerCertificates } from './certificates';
-import { MetadataContext, objectLabels, objectMetadata, selectorLabels } from './metadata';
+import { MetadataContext, metadataContext, objectMetadata, podMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
 import {
   assertNoProblems,
   CertificateSource,
   commonProblems,
-  DEFAULT_NAME,
-  DEFAULT_NAMESPACE,
   JsonObject,
   LxcfsCommonProps,
   LxcfsWebhookOptions,
+  RESERVED_LABELS,
   ServiceMonitorOptions,
   WEBHOOK_DEFAULTS,
   webhookProblems,
 } from './props';
+import {
+  PDB_DEFAULTS,
+  WEBHOOK_FIXED_SECURITY_CONTEXT,
+  WEBHOOK_POD_SECURITY_CONTEXT_DEFAULT,
+  WEBHOOK_SECURITY_CONTEXT_DEFAULT,
+  workloadProblems,
+} from './workload';
+import { pairingProblems } from './pairing';
 import { ConfigurationPolicy } from './webhook-configuration-policy';
 import { WebhookConfiguration } from './webhook-configuration';
 import { InjectionModeChoice } from './csi-driver';
@@ -72,6 +79,43 @@ export function webhookNames(name: string) {
   };
 }
 
+/** Flags the webhook construct sets from its props (extraArgs may not repeat them). */
+export const WEBHOOK_MANAGED_FLAGS: readonly string[] = [
+  'port',
+  'metrics-port',
+  'cert-mode',
+  'tls-cert-file',
+  'tls-key-file',
+  'service-name',
+  'secret-name',
+  'webhook-configuration',
+  'lxcfs-path',
+  'injection-mode',
+  'file',
+  'legacy-namespace-label',
+  'repair-mode',
+  'pod-security-enforced-namespaces',
+  'repair-interval',
+  'evictions-per-minute',
+  'lease-name',
+];
+/** Environment variables the webhook container gets from the construct. */
+export const WEBHOOK_MANAGED_ENV: readonly string[] = ['POD_NAMESPACE', 'POD_NAME'];
+
+/** Every problem with the props of a LxcfsWebhook. */
+export function lxcfsWebhookProblems(props: LxcfsWebhookProps): string[] {
+  return [
+    ...commonProblems(props),
+    ...webhookProblems(props, props.files, props.namespace),
+    ...workloadProblems('webhook', props, { flags: WEBHOOK_MANAGED_FLAGS, env: WEBHOOK_MANAGED_ENV, labels: RESERVED_LABELS }),
+  ];
+}
+
+/** The built-in spread: webhook replicas on different nodes where the cluster allows it. */
+export function defaultWebhookTopologySpread(podLabels: Readonly<Record<string, string>>): JsonObject[] {
+  return [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: podLabels } }];
+}
+
 /** Where the chart generator finds the container args (it renders them from the same flag specs). */
 export const WEBHOOK_CONTAINER = WEBHOOK_COMPONENT;
 
@@ -79,18 +123,23 @@ export class LxcfsWebhook extends Construct {
   public readonly deployment: ApiObject;
   public readonly service: ApiObject;
   public readonly configuration: WebhookConfiguration;
+  /** The PodDisruptionBudget, unless disabled. */
+  public readonly podDisruptionBudget?: ApiObject;
+  /** The host directory the webhook injects lxcfs files from (an agent in the same app must mount lxcfs there). */
+  public readonly lxcfsPath: string;
+  /** The injected files. */
+  public readonly files: readonly string[];
+  /** How lxcfs reaches injected pods (csi and podSecurity need agents serving the CSI plugin). */
+  public readonly injectionMode: InjectionModeChoice;
   /** The webhook's command line, as rendered into the container args. */
   public readonly flags: Partial<WebhookFlags>;
 
   constructor(scope: Construct, id: string, props: LxcfsWebhookProps = {}) {
     super(scope, id);
-    assertNoProblems([...commonProblems(props), ...webhookProblems(props, props.files, props.namespace)]);
-    const ctx: MetadataContext = {
-      name: props.name ?? DEFAULT_NAME,
-      namespace: props.namespace ?? DEFAULT_NAMESPACE,
-      labels: props.labels ?? {},
-      annotations: props.annotations ?? {},
-    };
+    assertNoProblems(lxcfsWebhookProblems(props));
+    const ctx = metadataContext(props);
+    this.lxcfsPath = props.lxcfsPath ?? DEFAULT_LXCFS_PATH;
+    this.files = props.files ?? DEFAULT_LXCFS_FILES;
     const names = webhookNames(ctx.name);
     const certs: CertificateSource = props.certificates ?? WEBHOOK_DEFAULTS.certificates;
     const selfManaged = certs.source === 'self';
@@ -100,14 +149,20 @@ export class LxcfsWebhook extends Construct {
       objectMetadata(ctx, name, WEBHOOK_COMPONENT, wave, options);
 
     const injectionMode = props.injectionMode ?? 'hostPath';
+    this.injectionMode = injectionMode;
+    const side = { installName: ctx.name, installNamespace: ctx.namespace, lxcfsPath: this.lxcfsPath, injectionMode };
+    this.node.addValidation({ validate: () => pairingProblems(side, this) });
+    const ports = { https: props.ports?.https ?? WEBHOOK_HTTPS_PORT, metrics: props.ports?.metrics ?? WEBHOOK_METRICS_PORT };
     this.flags = {
+      port: ports.https,
+      'metrics-port': ports.metrics,
       'cert-mode': selfManaged ? 'self' : 'files',
       ...(selfManaged ? {} : { 'tls-cert-file': `${WEBHOOK_TLS_DIR}/tls.crt`, 'tls-key-file': `${WEBHOOK_TLS_DIR}/tls.key` }),
       'service-name': names.service,
       'secret-name': secretName,
       'webhook-configuration': names.webhookConfiguration,
-      'lxcfs-path': props.lxcfsPath ?? DEFAULT_LXCFS_PATH,
-      file: props.files ?? DEFAULT_LXCFS_FILES,
+      'lxcfs-path': this.lxcfsPath,
+      file: this.files,
       'legacy-namespace-label': props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
       'repair-mode': repairMode,
       'repair-interval': props.repairIntervalSeconds ?? WEBHOOK_DEFAULTS.repairIntervalSeconds,
@@ -153,50 +208,42 @@ export class LxcfsWebhook extends Construct {
         // an unavailable webhook blocks opted-in pod creation.
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels: objectLabels(ctx, WEBHOOK_COMPONENT) },
+          metadata: podMetadata(ctx, WEBHOOK_COMPONENT, { labels: props.podLabels, annotations: props.podAnnotations }),
           spec: {
             serviceAccountName: names.serviceAccount,
             automountServiceAccountToken: true,
             priorityClassName: props.priorityClassName ?? WEBHOOK_DEFAULTS.priorityClassName,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: 65532,
-              runAsGroup: 65532,
-              // Mounted certificate files are group-readable by this group (defaultMode 0440).
-              fsGroup: 65532,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
+            // For a control plane that cannot reach pod IPs: the API server calls the node's address.
+            ...(props.hostNetwork ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+            // runAsNonRoot is not negotiable; the user and group are (OpenShift assigns its own).
+            securityContext: { ...(props.podSecurityContext ?? WEBHOOK_POD_SECURITY_CONTEXT_DEFAULT), runAsNonRoot: true },
+            ...nonEmpty('imagePullSecrets', props.imagePullSecrets),
             ...nonEmpty('nodeSelector', props.nodeSelector ?? WEBHOOK_DEFAULTS.nodeSelector),
             ...nonEmpty('tolerations', props.tolerations ?? WEBHOOK_DEFAULTS.tolerations),
             // An empty affinity means "the built-in one", as in the chart's values.
             affinity: props.affinity && Object.keys(props.affinity).length > 0 ? props.affinity : defaultWebhookAffinity(podLabels),
-            topologySpreadConstraints: [
-              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: podLabels } },
-            ],
+            // An empty list means "the built-in one", as in the chart's values.
+            topologySpreadConstraints:
+              props.topologySpreadConstraints && props.topologySpreadConstraints.length > 0 ? props.topologySpreadConstraints : defaultWebhookTopologySpread(podLabels),
             terminationGracePeriodSeconds: 30,
             containers: [
               {
                 name: WEBHOOK_CONTAINER,
                 image: props.image ?? WEBHOOK_DEFAULTS.image,
                 imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
-                args: webhookArgs(this.flags),
+                args: [...webhookArgs(this.flags), ...(props.extraArgs ?? [])],
                 env: [
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   // Identity in the repair reconciler's leader election.
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  ...(props.extraEnv ?? []),
                 ],
                 ports: [
-                  { name: 'https', containerPort: WEBHOOK_HTTPS_PORT, protocol: 'TCP' },
-                  { name: 'metrics', containerPort: WEBHOOK_METRICS_PORT, protocol: 'TCP' },
+                  { name: 'https', containerPort: ports.https, protocol: 'TCP' },
+                  { name: 'metrics', containerPort: ports.metrics, protocol: 'TCP' },
                 ],
-                securityContext: {
-                  runAsNonRoot: true,
-                  readOnlyRootFilesystem: true,
-                  allowPrivilegeEscalation: false,
-                  privileged: false,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
+                // The fixed fields come last: no prop can make the webhook privileged or root.
+                securityContext: { ...(props.securityContext ?? WEBHOOK_SECURITY_CONTEXT_DEFAULT), ...WEBHOOK_FIXED_SECURITY_CONTEXT },
                 startupProbe: httpsProbe('/healthz', 2, 30),
                 livenessProbe: httpsProbe('/healthz', 10, 3),
                 readinessProbe: httpsProbe('/readyz', 5, 2),
@@ -227,18 +274,24 @@ export class LxcfsWebhook extends Construct {
     // maxUnavailable 1 keeps one replica through voluntary disruptions with the default two
     // replicas (the same as minAvailable 1), yet never blocks a node drain forever when an
     // operator runs a single replica with failurePolicy Ignore.
-    new ApiObject(this, 'PodDisruptionBudget', {
-      apiVersion: 'policy/v1',
-      kind: 'PodDisruptionBudget',
-      metadata: meta(names.webhook, 'webhook'),
-      spec: { maxUnavailable: 1, selector: { matchLabels: podLabels } },
-    });
+    const pdb = props.podDisruptionBudget ?? {};
+    if (pdb.enabled ?? PDB_DEFAULTS.enabled) {
+      this.podDisruptionBudget = new ApiObject(this, 'PodDisruptionBudget', {
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        metadata: meta(names.webhook, 'webhook'),
+        spec: {
+          ...(pdb.minAvailable !== undefined ? { minAvailable: pdb.minAvailable } : { maxUnavailable: pdb.maxUnavailable ?? PDB_DEFAULTS.maxUnavailable }),
+          selector: { matchLabels: podLabels },
+        },
+      });
+    }
 
     if (props.serviceMonitor?.enabled) {
       new ApiObject(this, 'ServiceMonitor', {
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'ServiceMonitor',
-        metadata: meta(names.webhook, 'webhook'),
+        metadata: serviceMonitorMetadata(meta(names.webhook, 'webhook'), props.serviceMonitor),
         spec: {
           selector: { matchLabels: podLabels },
           namespaceSelector: { matchNames: [ctx.namespace] },
@@ -346,3 +399,4 @@ export function defaultWebhookAffinity(podLabels: Readonly<Record<string, string
     },
   };
 }
+

@@ -6,7 +6,7 @@ import { agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { agentCsiMounts, LxcfsCsiDriver } from './csi-driver';
 import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
-import { metadataContext, objectMetadata, podMetadata, selectorLabels } from './metadata';
+import { DEFAULT_CONTAINER_ANNOTATION, metadataContext, objectMetadata, podMetadata, selectorLabels } from './metadata';
 import { AGENT_DEFAULTS, agentProblems, assertNoProblems, commonProblems, LxcfsAgentOptions, LxcfsCommonProps, RESERVED_LABELS } from './props';
 import { markAgentSide } from './pairing';
 import { workloadProblems } from './workload';
@@ -21,7 +21,13 @@ export function lxcfsAgentProblems(props: LxcfsAgentProps): string[] {
   return [
     ...commonProblems(props),
     ...agentProblems(props),
-    ...workloadProblems('agent', props, { flags: AGENT_MANAGED_FLAGS, env: AGENT_MANAGED_ENV, labels: RESERVED_LABELS }),
+    ...workloadProblems('agent', props, {
+      flags: AGENT_MANAGED_FLAGS,
+      env: AGENT_MANAGED_ENV,
+      labels: RESERVED_LABELS,
+      annotations: [DEFAULT_CONTAINER_ANNOTATION, ...Object.keys(AGENT_SCRAPE_ANNOTATIONS)],
+      commonLabels: props.labels ?? {},
+    }),
   ];
 }
 

@@ -77,16 +77,18 @@ export function metadataContext(props: {
   };
 }
 
+/** Names the container `kubectl logs` and `kubectl exec` pick in a pod (each workload's pod has one, named after its component). */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
 /** Metadata of a workload's pod template: the object labels plus the pod's own labels and annotations. */
 export function podMetadata(
   ctx: MetadataContext,
   component: string,
   pod: { readonly labels?: Readonly<Record<string, string>>; readonly annotations?: Readonly<Record<string, string>> },
-): { labels: Record<string, string>; annotations?: Record<string, string> } {
-  const annotations = { ...pod.annotations };
+): { labels: Record<string, string>; annotations: Record<string, string> } {
   return {
     labels: { ...objectLabels(ctx, component), ...pod.labels },
-    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    annotations: { [DEFAULT_CONTAINER_ANNOTATION]: component, ...pod.annotations },
   };
 }
 

@@ -16,7 +16,7 @@ import {
 import { webhookArgs, WebhookFlags } from '../webhook/flags';
 import { nonEmpty } from './agent';
 import { CertManagerCertificates } from './certificates';
-import { MetadataContext, metadataContext, objectMetadata, podMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
+import { DEFAULT_CONTAINER_ANNOTATION, MetadataContext, metadataContext, objectMetadata, podMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
 import {
   assertNoProblems,
   CertificateSource,
@@ -107,7 +107,13 @@ export function lxcfsWebhookProblems(props: LxcfsWebhookProps): string[] {
   return [
     ...commonProblems(props),
     ...webhookProblems(props, props.files, props.namespace),
-    ...workloadProblems('webhook', props, { flags: WEBHOOK_MANAGED_FLAGS, env: WEBHOOK_MANAGED_ENV, labels: RESERVED_LABELS }),
+    ...workloadProblems('webhook', props, {
+      flags: WEBHOOK_MANAGED_FLAGS,
+      env: WEBHOOK_MANAGED_ENV,
+      labels: RESERVED_LABELS,
+      annotations: [DEFAULT_CONTAINER_ANNOTATION],
+      commonLabels: props.labels ?? {},
+    }),
   ];
 }
 

@@ -178,11 +178,23 @@ export function resourcesProblems(what: string, resources: unknown): string[] {
 export function workloadProblems(
   what: string,
   options: LxcfsWorkloadOptions,
-  managed: { readonly flags: readonly string[]; readonly env: readonly string[]; readonly labels: readonly string[] },
+  managed: {
+    readonly flags: readonly string[];
+    readonly env: readonly string[];
+    readonly labels: readonly string[];
+    readonly annotations: readonly string[];
+    /** The install's extra labels: a pod label repeating one would be ambiguous (the chart renders both). */
+    readonly commonLabels: Readonly<Record<string, string>>;
+  },
 ): string[] {
   const problems: string[] = [];
   for (const key of Object.keys(options.podLabels ?? {})) {
-    if (!isPlaceholder(key) && managed.labels.includes(key)) problems.push(`${what} podLabels: label "${key}" is set by lxcfs-kit itself (selectors depend on it); remove it`);
+    if (isPlaceholder(key)) continue;
+    if (managed.labels.includes(key)) problems.push(`${what} podLabels: label "${key}" is set by lxcfs-kit itself (selectors depend on it); remove it`);
+    else if (key in managed.commonLabels) problems.push(`${what} podLabels: label "${key}" is also in the install's labels; set it in one place`);
+  }
+  for (const key of Object.keys(options.podAnnotations ?? {})) {
+    if (!isPlaceholder(key) && managed.annotations.includes(key)) problems.push(`${what} podAnnotations: annotation "${key}" is set by lxcfs-kit itself; remove it`);
   }
   for (const arg of placeholderFree(options.extraArgs)) {
     if (typeof arg !== 'string' || !EXTRA_ARG_PATTERN.test(arg)) {

@@ -10,7 +10,7 @@ import { AGENT_FLAGS } from '../agent/flags';
 import { AGENT_READY_FILE, DEFAULT_KUBELET_DIR, WEBHOOK_TLS_DIR } from '../contract';
 import { FlagSpecs, renderFlags } from '../flags';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
-import { FULLNAME, SECRET_NAME } from './template-props';
+import { FULLNAME, REPAIR_MODE, SECRET_NAME } from './template-props';
 
 /** A Go-template expression, or a value the constructs also fix (not a chart value). */
 type FlagSource = string | { readonly fixed: string | number };
@@ -32,6 +32,8 @@ export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
 };
 
 export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
+  port: '$.Values.webhook.ports.https',
+  'metrics-port': '$.Values.webhook.ports.metrics',
   'cert-mode': `(ternary "self" "files" ${isSelf})`,
   'tls-cert-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.crt" ${isSelf})`,
   'tls-key-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.key" ${isSelf})`,
@@ -41,7 +43,7 @@ export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
   'lxcfs-path': '$.Values.lxcfs.path',
   file: '$.Values.lxcfs.files',
   'legacy-namespace-label': '$.Values.webhook.legacyNamespaceLabel',
-  'repair-mode': '$.Values.webhook.repairMode',
+  'repair-mode': `(${REPAIR_MODE})`,
   'repair-interval': '$.Values.webhook.repairIntervalSeconds',
   'evictions-per-minute': '$.Values.webhook.evictionsPerMinute',
   'lease-name': `(printf "%s-webhook-repair" (${FULLNAME}))`,
@@ -83,4 +85,10 @@ export function flagArgLines<S extends FlagSpecs>(command: string, specs: S, exp
     lines.push(`${sp}{{- end }}`);
   }
   return lines;
+}
+
+/** The `args:` lines of a workload's extraArgs, appended after its flags. */
+export function extraArgLines(expr: string, indent: number): string[] {
+  const sp = ' '.repeat(indent + 2);
+  return [`${sp}{{- range ${expr} }}`, `${sp}- {{ . | quote }}`, `${sp}{{- end }}`];
 }

@@ -17,7 +17,7 @@ import { AGENT_FLAGS } from '../agent/flags';
 import { AGENT_COMPONENT, PROJECT_NAME, WEBHOOK_COMPONENT } from '../contract';
 import { Json, JsonObject, LxcfsKit, LxcfsKitProps } from '../constructs';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
-import { AGENT_FLAG_EXPRESSIONS, flagArgLines, WEBHOOK_FLAG_EXPRESSIONS } from './args';
+import { AGENT_FLAG_EXPRESSIONS, extraArgLines, flagArgLines, WEBHOOK_FLAG_EXPRESSIONS } from './args';
 import { resolvePlaceholders, TemplateEmitter } from './emit';
 import { conditionFor, mergeVariants } from './merge';
 import { allCombos, DIMENSIONS, Placeholders, templateProps } from './template-props';
@@ -56,8 +56,16 @@ export function chartTemplates(): Map<string, string> {
   const ph = new Placeholders();
   const combos = allCombos();
   const argsPlaceholder = {
-    [AGENT_COMPONENT]: ph.add({ kind: 'raw', expr: 'agent-args', lines: (i) => flagArgLines('agent', AGENT_FLAGS, AGENT_FLAG_EXPRESSIONS, i) }),
-    [WEBHOOK_COMPONENT]: ph.add({ kind: 'raw', expr: 'webhook-args', lines: (i) => flagArgLines('webhook', WEBHOOK_FLAGS, WEBHOOK_FLAG_EXPRESSIONS, i) }),
+    [AGENT_COMPONENT]: ph.add({
+      kind: 'raw',
+      expr: 'agent-args',
+      lines: (i) => [...flagArgLines('agent', AGENT_FLAGS, AGENT_FLAG_EXPRESSIONS, i), ...extraArgLines('$.Values.agent.extraArgs', i)],
+    }),
+    [WEBHOOK_COMPONENT]: ph.add({
+      kind: 'raw',
+      expr: 'webhook-args',
+      lines: (i) => [...flagArgLines('webhook', WEBHOOK_FLAGS, WEBHOOK_FLAG_EXPRESSIONS, i), ...extraArgLines('$.Values.webhook.extraArgs', i)],
+    }),
   };
 
   const objects = new Map<string, { combos: number[]; values: Json[] }>();

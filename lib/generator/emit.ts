@@ -98,7 +98,7 @@ export class TemplateEmitter {
     const m = /(__TPL_\d+__)/.exec(line);
     if (!m) return false;
     const kind = this.ec.placeholders.entries.get(m[1])?.kind;
-    return kind === 'block' || kind === 'raw' || kind === 'mergeKeys' || kind === 'splice';
+    return kind === 'block' || kind === 'raw' || kind === 'mergeKeys' || kind === 'splice' || kind === 'spliceBlock';
   }
 }
 
@@ -147,6 +147,11 @@ export function resolvePlaceholders(lines: readonly string[], placeholders: Plac
     if (spliced && entry(spliced[2]).kind === 'splice') {
       const [, sp, id] = spliced;
       out.push(`${sp}{{- range ${entry(id).expr} }}`, `${sp}- {{ . | quote }}`, `${sp}{{- end }}`);
+      continue;
+    }
+    if (spliced && entry(spliced[2]).kind === 'spliceBlock') {
+      const [, sp, id] = spliced;
+      out.push(`${sp}{{- with ${entry(id).expr} }}`, `${sp}{{- toYaml . | nindent ${sp.length} }}`, `${sp}{{- end }}`);
       continue;
     }
     const whole = /^(\s*(?:- )?(?:[^\s-][^:]*: )?)(__TPL_\d+__)$/.exec(line);

@@ -4,8 +4,8 @@
  * expression), and the few choices that change which objects or fields exist
  * (certificate source, repair mode, ...) as "dimensions" synthesized one by one.
  */
-import { WEBHOOK_COMPONENT } from '../contract';
-import { CertificateSource, defaultWebhookAffinity, Json, LxcfsKitProps, placeholder, selectorLabels } from '../constructs';
+import { PROJECT_NAME, WEBHOOK_COMPONENT } from '../contract';
+import { CertificateSource, defaultWebhookAffinity, defaultWebhookTopologySpread, Json, LxcfsKitProps, placeholder, selectorLabels } from '../constructs';
 
 export type PlaceholderKind =
   /** A string scalar, whole (`{{ x | quote }}`) or inside a longer string (`{{ x }}`). */
@@ -18,6 +18,8 @@ export type PlaceholderKind =
   | 'mergeKeys'
   /** User items appended to a list of strings: `- __TPL__`. */
   | 'splice'
+  /** User items (maps) appended to a list: `- __TPL__`. */
+  | 'spliceBlock'
   /** Lines the generator writes itself (the container args): `key: __TPL__`. */
   | 'raw';
 
@@ -62,6 +64,9 @@ export interface Dimension {
   readonly additive?: boolean;
 }
 
+/** The repair mode with a bare YAML `off` (the boolean false) read as "off". */
+export const REPAIR_MODE = 'include "lxcfs-kit.repairMode" $';
+
 const eq = (path: string) => (value: string) => `eq ${path} ${JSON.stringify(value)}`;
 const flag = (path: string) => (value: string) => (value === 'true' ? path : `not ${path}`);
 
@@ -73,7 +78,7 @@ export const DIMENSIONS: readonly Dimension[] = [
     condition: (v) => (v === 'external' ? '$.Values.certificates.certManager.issuerRef.name' : 'not $.Values.certificates.certManager.issuerRef.name'),
   },
   { name: 'legacy', values: ['false', 'true'], condition: flag('$.Values.webhook.legacyNamespaceLabel') },
-  { name: 'repair', values: ['report', 'off', 'evict'], condition: eq('$.Values.webhook.repairMode') },
+  { name: 'repair', values: ['report', 'off', 'evict'], condition: eq(`(${REPAIR_MODE})`) },
   { name: 'quota', values: ['false', 'true'], condition: flag('$.Values.criticalPodsQuota.enabled') },
   { name: 'serviceMonitor', values: ['false', 'true'], condition: flag('$.Values.serviceMonitor.enabled') },
   // Not additive: podSecurity splits the webhook entries every other dimension shapes.
@@ -81,6 +86,17 @@ export const DIMENSIONS: readonly Dimension[] = [
   { name: 'prometheusAnnotations', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusAnnotations'), additive: true },
   { name: 'prometheusRule', values: ['false', 'true'], condition: flag('$.Values.monitoring.prometheusRule.enabled'), additive: true },
   { name: 'dashboard', values: ['false', 'true'], condition: flag('$.Values.monitoring.dashboard.enabled'), additive: true },
+  { name: 'webhookHostNetwork', values: ['false', 'true'], condition: flag('$.Values.webhook.hostNetwork'), additive: true },
+  {
+    name: 'pdb',
+    values: ['maxUnavailable', 'minAvailable', 'disabled'],
+    condition: (v) => {
+      const pdb = '$.Values.webhook.podDisruptionBudget';
+      if (v === 'disabled') return `not ${pdb}.enabled`;
+      return `and ${pdb}.enabled (${v === 'minAvailable' ? 'ne' : 'eq'} (toString ${pdb}.minAvailable) "")`;
+    },
+    additive: true,
+  },
 ];
 
 export type Combo = Readonly<Record<string, string>>;
@@ -103,8 +119,16 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
   const s = (expr: string) => ph.add({ kind: 'string', expr });
   const n = <T>(expr: string) => ph.add({ kind: 'number', expr }) as unknown as T;
   const block = <T>(expr: string, fallback?: Json) => ph.add({ kind: 'block', expr, fallback }) as unknown as T;
-  const image = (component: string) =>
-    s(`printf "%s:%s" $.Values.${component}.image.repository ($.Values.${component}.image.tag | default $.Chart.AppVersion)`);
+  const image = (component: string) => s(`include "lxcfs-kit.image" (dict "root" $ "image" $.Values.${component}.image)`);
+  const mergeKeys = (expr: string) => ({ [ph.add({ kind: 'mergeKeys', expr })]: '' });
+  const workload = (component: string) => ({
+    image: image(component),
+    podAnnotations: mergeKeys(`$.Values.${component}.podAnnotations`),
+    podLabels: mergeKeys(`$.Values.${component}.podLabels`),
+    // extraArgs: the chart renders the whole args list (chart.ts), extra flags included.
+    extraEnv: [ph.add({ kind: 'spliceBlock', expr: `$.Values.${component}.extraEnv` })] as unknown as Array<{ name: string }>,
+  });
+  const pdb = '$.Values.webhook.podDisruptionBudget';
 
   let certificates: CertificateSource;
   if (combo.certificates === 'certManager') {
@@ -126,25 +150,37 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
   }
 
   const name = s(FULLNAME);
-  const podLabels = selectorLabels({ name, namespace: '', labels: {}, annotations: {} }, WEBHOOK_COMPONENT);
+  const instance = s('$.Release.Name');
+  const podLabels = selectorLabels({ name, instance, namespace: '', labels: {}, annotations: {} }, WEBHOOK_COMPONENT);
   return {
     name,
+    instance,
     namespace: s('$.Release.Namespace'),
+    imagePullSecrets: block('(concat $.Values.global.imagePullSecrets $.Values.imagePullSecrets)'),
     lxcfsPath: s('$.Values.lxcfs.path'),
-    labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.commonLabels' })]: '' },
+    labels: {
+      'helm.sh/chart': s(`printf "%s-%s" "${PROJECT_NAME}" $.Chart.Version | replace "+" "_" | trunc 63`),
+      'app.kubernetes.io/managed-by': s('$.Release.Service'),
+      ...mergeKeys('$.Values.commonLabels'),
+    },
     annotations: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.commonAnnotations' })]: '' },
     imagePullPolicy: s('$.Values.imagePullPolicy') as 'IfNotPresent',
     criticalPodsQuota: combo.quota === 'true',
     injectionMode: combo.injection as 'hostPath',
     kubeletDir: s('$.Values.injection.kubeletDir'),
-    serviceMonitor: { enabled: combo.serviceMonitor === 'true', interval: s('$.Values.serviceMonitor.interval') },
+    serviceMonitor: {
+      enabled: combo.serviceMonitor === 'true',
+      interval: s('$.Values.serviceMonitor.interval'),
+      labels: mergeKeys('$.Values.serviceMonitor.labels'),
+      namespace: s('default $.Release.Namespace $.Values.serviceMonitor.namespace'),
+    },
     monitoring: {
       prometheusAnnotations: combo.prometheusAnnotations === 'true',
       prometheusRule: { enabled: combo.prometheusRule === 'true', labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.monitoring.prometheusRule.labels' })]: '' } },
       dashboard: { enabled: combo.dashboard === 'true', labels: { [ph.add({ kind: 'mergeKeys', expr: '$.Values.monitoring.dashboard.labels' })]: '' } },
     },
     agent: {
-      image: image('agent'),
+      ...workload('agent'),
       resources: block('$.Values.agent.resources'),
       nodeSelector: block('$.Values.agent.nodeSelector'),
       tolerations: block('$.Values.agent.tolerations'),
@@ -152,7 +188,15 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
       priorityClassName: s('$.Values.agent.priorityClassName'),
     },
     webhook: {
-      image: image('webhook'),
+      ...workload('webhook'),
+      podSecurityContext: mergeKeys('$.Values.webhook.podSecurityContext'),
+      securityContext: mergeKeys('$.Values.webhook.securityContext'),
+      hostNetwork: combo.webhookHostNetwork === 'true',
+      ports: { https: n('$.Values.webhook.ports.https'), metrics: n('$.Values.webhook.ports.metrics') },
+      podDisruptionBudget:
+        combo.pdb === 'disabled' ? { enabled: false } : combo.pdb === 'minAvailable' ? { minAvailable: n(`${pdb}.minAvailable`) } : { maxUnavailable: n(`${pdb}.maxUnavailable`) },
+      // Empty values fall back to the built-in spread, as in the constructs.
+      topologySpreadConstraints: block('$.Values.webhook.topologySpreadConstraints', defaultWebhookTopologySpread(podLabels)),
       replicas: n('$.Values.webhook.replicas'),
       failurePolicy: s('$.Values.webhook.failurePolicy') as 'Fail',
       timeoutSeconds: n('$.Values.webhook.timeoutSeconds'),

@@ -3,9 +3,26 @@
  * and the README's values table, plus the mapping from values to construct props
  * (the equivalence tests synthesize the constructs through it).
  */
-import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, PROJECT_NAME, WEBHOOK_IMAGE } from '../contract';
+import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, WEBHOOK_IMAGE } from '../contract';
 import { NON_CANONICAL_PATH_PATTERN, RESERVED_HOST_DIRECTORIES, VIRTUAL_FILESYSTEM_PATTERN } from '../injection';
-import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, KUBELET_DIR_PATTERN, LxcfsKitProps, MAX_NAME_LENGTH, WEBHOOK_DEFAULTS } from '../constructs';
+import {
+  COMMON_ANNOTATIONS_SCHEMA,
+  COMMON_LABELS_SCHEMA,
+  CROSS_FIELD_RULES,
+  fullnameFor,
+  helmLabels,
+  imageValues,
+  platformProps,
+  PlatformChartValues,
+  QUANTITY_SCHEMA,
+  SERVICE_MONITOR_VALUES,
+  TOP_VALUES,
+  WEBHOOK_PLATFORM_VALUES,
+  WebhookPlatformChartValues,
+  WorkloadChartValues,
+  workloadValues,
+} from './platform-values';
+import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, KUBELET_DIR_PATTERN, LxcfsKitProps, WEBHOOK_DEFAULTS } from '../constructs';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
 export interface Schema {
@@ -23,6 +40,13 @@ export interface Schema {
   readonly not?: Schema;
   readonly anyOf?: readonly Schema[];
   readonly description?: string;
+  readonly propertyNames?: Schema;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly const?: Json;
+  readonly if?: Schema;
+  readonly then?: Schema;
+  readonly allOf?: readonly Schema[];
 }
 
 export interface Leaf {
@@ -35,6 +59,8 @@ export interface Section {
   readonly kind: 'section';
   readonly description: string;
   readonly children: Readonly<Record<string, ValueNode>>;
+  /** Keys beyond the children are allowed (`global`: an umbrella chart passes its own). */
+  readonly open?: boolean;
 }
 export type ValueNode = Leaf | Section;
 
@@ -46,23 +72,20 @@ const resourcesSchema: Schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    requests: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
-    limits: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
+    requests: { type: 'object', additionalProperties: QUANTITY_SCHEMA },
+    limits: { type: 'object', additionalProperties: QUANTITY_SCHEMA },
   },
 };
 const tolerationsSchema: Schema = { type: 'array', items: { type: 'object' } };
 const k8sName: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
-const imageSection = (image: string, what: string) =>
-  section(`${what} image.`, {
-    repository: leaf(image.slice(0, image.lastIndexOf(':')), { type: 'string', pattern: '^\\S+$' }, 'Image repository.'),
-    tag: leaf('', { type: 'string' }, 'Image tag; empty means the chart\'s appVersion. Use immutable tags: with `IfNotPresent` a node reuses what it has.'),
-  });
+const imageSection = imageValues;
 
 export const VALUES: Section = section('lxcfs-kit values', {
+  ...TOP_VALUES,
   imagePullPolicy: leaf('IfNotPresent', { type: 'string', enum: ['IfNotPresent', 'Always', 'Never'] },
     'Pull policy of both images. `IfNotPresent` lets a rebooted node start lxcfs before an in-cluster registry is back.'),
-  commonLabels: leaf({}, stringMap, 'Extra labels on every object and pod (never on selectors).'),
-  commonAnnotations: leaf({}, stringMap, 'Extra annotations on every object.'),
+  commonLabels: leaf({}, COMMON_LABELS_SCHEMA, 'Extra labels on every object and pod (never on selectors).'),
+  commonAnnotations: leaf({}, COMMON_ANNOTATIONS_SCHEMA, 'Extra annotations on every object.'),
   lxcfs: section('What lxcfs serves and where.', {
     path: leaf(
       DEFAULT_LXCFS_PATH,
@@ -94,6 +117,7 @@ export const VALUES: Section = section('lxcfs-kit values', {
     tolerations: leaf(AGENT_DEFAULTS.tolerations as unknown as Json, tolerationsSchema, 'Tolerations; the default tolerates every taint so every node serves lxcfs.'),
     affinity: leaf({}, { type: 'object' }, 'Affinity of the agent pods.'),
     priorityClassName: leaf(AGENT_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the agent pods.'),
+    ...workloadValues('agent'),
   }),
   webhook: section('The admission webhook.', {
     image: imageSection(WEBHOOK_IMAGE, 'Webhook'),
@@ -106,14 +130,16 @@ export const VALUES: Section = section('lxcfs-kit values', {
     tolerations: leaf([], tolerationsSchema, 'Tolerations of the webhook pods.'),
     affinity: leaf({}, { type: 'object' }, 'Affinity of the webhook pods; empty means the built-in preferred anti-affinity across nodes.'),
     priorityClassName: leaf(WEBHOOK_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the webhook pods.'),
-    repairMode: leaf(WEBHOOK_DEFAULTS.repairMode, { type: 'string', enum: ['off', 'report', 'evict'] },
-      'Opted-in pods created without injection: `"off"` (quote it: Helm reads a bare off as false), `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
+    repairMode: leaf(WEBHOOK_DEFAULTS.repairMode, { type: ['string', 'boolean'], enum: ['off', 'report', 'evict', false] },
+      'Opted-in pods created without injection: `off` (a bare off, which YAML 1.1 reads as false, means off too), `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
     repairIntervalSeconds: leaf(WEBHOOK_DEFAULTS.repairIntervalSeconds, { type: 'integer', minimum: 5 }, 'Seconds between repair scans.'),
     evictionsPerMinute: leaf(WEBHOOK_DEFAULTS.evictionsPerMinute, { type: 'integer', minimum: 1 }, 'Rate limit of repair evictions.'),
     legacyNamespaceLabel: leaf(false, { type: 'boolean' }, 'Also inject namespaces labelled `lxcfs-admission-webhook=enabled` (migration from lxcfs-admission-webhook).'),
     excludedNamespaces: leaf([], { type: 'array', items: k8sName }, 'Further namespaces never injected (system namespaces and the release namespace always are).'),
     configurationPolicy: leaf(true, { type: 'boolean' },
       'With certificates.source self, a ValidatingAdmissionPolicy that lets the webhook change only the caBundle of its MutatingWebhookConfiguration; rendered only when the cluster serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+).'),
+    ...workloadValues('webhook'),
+    ...WEBHOOK_PLATFORM_VALUES,
   }),
   certificates: section('The webhook\'s serving certificate.', {
     source: leaf('self', { type: 'string', enum: ['self', 'certManager', 'existingSecret'] },
@@ -136,6 +162,7 @@ export const VALUES: Section = section('lxcfs-kit values', {
   serviceMonitor: section('Prometheus Operator ServiceMonitors for the webhook and agent metrics.', {
     enabled: leaf(false, { type: 'boolean' }, 'Create the ServiceMonitors (needs the monitoring.coreos.com CRDs); the agent\'s comes with a headless Service.'),
     interval: leaf('30s', { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' }, 'Scrape interval.'),
+    ...SERVICE_MONITOR_VALUES,
   }),
   monitoring: section('Alerts, dashboard and annotation-based scraping (see docs/runbooks.md).', {
     prometheusAnnotations: leaf(false, { type: 'boolean' }, 'Annotate the agent pods with `prometheus.io/scrape`, `port` and `path` for a Prometheus without the Operator.'),
@@ -162,8 +189,9 @@ export function valuesSchema(node: ValueNode = VALUES): Schema {
   return {
     type: 'object',
     description: node.description,
-    additionalProperties: false,
+    additionalProperties: node.open === true,
     properties: Object.fromEntries(Object.entries(node.children).map(([k, v]) => [k, valuesSchema(v)])),
+    ...(node === VALUES ? { allOf: CROSS_FIELD_RULES } : {}),
   };
 }
 
@@ -173,21 +201,16 @@ export function valueLeaves(node: ValueNode = VALUES, prefix = ''): Array<{ path
   return Object.entries(node.children).flatMap(([k, v]) => valueLeaves(v, prefix ? `${prefix}.${k}` : k));
 }
 
-/** The chart's name for a release: the release name when it already says lxcfs-kit, else `<release>-lxcfs-kit`. */
-export function fullnameFor(releaseName: string): string {
-  const full = releaseName.includes(PROJECT_NAME) ? releaseName : `${releaseName}-${PROJECT_NAME}`;
-  return full.slice(0, MAX_NAME_LENGTH).replace(/-$/, '');
-}
+export { fullnameFor };
 
 /** Chart values, typed as the chart reads them (after Helm merged user values over the defaults). */
-export interface ChartValues {
+export interface ChartValues extends PlatformChartValues {
   imagePullPolicy: 'IfNotPresent' | 'Always' | 'Never';
   commonLabels: Record<string, string>;
   commonAnnotations: Record<string, string>;
   lxcfs: { path: string; files: string[] };
   injection: { mode: 'hostPath' | 'csi' | 'podSecurity'; kubeletDir: string };
-  agent: {
-    image: { repository: string; tag: string };
+  agent: WorkloadChartValues & {
     lxcfsArgs: string[];
     reconcileIntervalSeconds: number;
     resources: JsonObject;
@@ -196,8 +219,7 @@ export interface ChartValues {
     affinity: JsonObject;
     priorityClassName: string;
   };
-  webhook: {
-    image: { repository: string; tag: string };
+  webhook: WorkloadChartValues & WebhookPlatformChartValues & {
     replicas: number;
     failurePolicy: 'Fail' | 'Ignore';
     timeoutSeconds: number;
@@ -206,7 +228,7 @@ export interface ChartValues {
     tolerations: JsonObject[];
     affinity: JsonObject;
     priorityClassName: string;
-    repairMode: 'off' | 'report' | 'evict';
+    repairMode: 'off' | 'report' | 'evict' | false;
     repairIntervalSeconds: number;
     evictionsPerMinute: number;
     legacyNamespaceLabel: boolean;
@@ -219,7 +241,7 @@ export interface ChartValues {
     existingSecret: { secretName: string; caBundle: string };
   };
   criticalPodsQuota: { enabled: boolean };
-  serviceMonitor: { enabled: boolean; interval: string };
+  serviceMonitor: { enabled: boolean; interval: string; labels: Record<string, string>; namespace: string };
   monitoring: {
     prometheusAnnotations: boolean;
     prometheusRule: { enabled: boolean; labels: Record<string, string> };
@@ -227,12 +249,15 @@ export interface ChartValues {
   };
 }
 
-/** Deep merge of user values over the defaults, as Helm does (maps merge, everything else replaces). */
+/** Deep merge of user values over the defaults, as Helm does (maps merge, null deletes a default, everything else replaces). */
 export function mergeValues(base: Json, override: Json | undefined): Json {
   if (override === undefined) return base;
   if (isMap(base) && isMap(override)) {
     const out: Record<string, Json> = { ...base };
-    for (const [k, v] of Object.entries(override)) out[k] = k in base ? mergeValues(base[k], v) : v;
+    for (const [k, v] of Object.entries(override)) {
+      if (v === null) delete out[k];
+      else out[k] = k in base ? mergeValues(base[k], v) : v;
+    }
     return out;
   }
   return override;
@@ -250,7 +275,6 @@ export interface ChartCapabilities {
 
 /** The construct props that describe the same install as the chart rendered with these values, for a cluster with these capabilities. */
 export function propsFromValues(values: ChartValues, release: { name: string; namespace: string }, capabilities: ChartCapabilities = {}): LxcfsKitProps {
-  const version = (tag: string) => tag || defaultTag();
   const certs = values.certificates;
   let certificates: CertificateSource;
   if (certs.source === 'certManager') {
@@ -261,25 +285,27 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
   } else {
     certificates = { source: 'self' };
   }
+  const platform = platformProps(values, release);
   return {
-    name: fullnameFor(release.name),
+    ...platform.common,
+    name: fullnameFor(release.name, values),
     namespace: release.namespace,
     lxcfsPath: values.lxcfs.path,
     files: values.lxcfs.files,
-    labels: values.commonLabels,
+    labels: { ...helmLabels(), ...values.commonLabels },
     annotations: values.commonAnnotations,
     imagePullPolicy: values.imagePullPolicy,
     criticalPodsQuota: values.criticalPodsQuota.enabled,
     injectionMode: values.injection.mode,
     kubeletDir: values.injection.kubeletDir,
-    serviceMonitor: { enabled: values.serviceMonitor.enabled, interval: values.serviceMonitor.interval },
+    serviceMonitor: { enabled: values.serviceMonitor.enabled, interval: values.serviceMonitor.interval, ...platform.serviceMonitor },
     monitoring: {
       prometheusAnnotations: values.monitoring.prometheusAnnotations,
       prometheusRule: { enabled: values.monitoring.prometheusRule.enabled, labels: values.monitoring.prometheusRule.labels },
       dashboard: { enabled: values.monitoring.dashboard.enabled, labels: values.monitoring.dashboard.labels },
     },
     agent: {
-      image: `${values.agent.image.repository}:${version(values.agent.image.tag)}`,
+      ...platform.agent,
       lxcfsArgs: values.agent.lxcfsArgs,
       reconcileIntervalSeconds: values.agent.reconcileIntervalSeconds,
       resources: values.agent.resources,
@@ -289,7 +315,7 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
       priorityClassName: values.agent.priorityClassName,
     },
     webhook: {
-      image: `${values.webhook.image.repository}:${version(values.webhook.image.tag)}`,
+      ...platform.webhook,
       replicas: values.webhook.replicas,
       failurePolicy: values.webhook.failurePolicy,
       timeoutSeconds: values.webhook.timeoutSeconds,
@@ -298,7 +324,8 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
       tolerations: values.webhook.tolerations,
       affinity: values.webhook.affinity,
       priorityClassName: values.webhook.priorityClassName,
-      repairMode: values.webhook.repairMode,
+      // A bare `off` in YAML 1.1 is the boolean false.
+      repairMode: values.webhook.repairMode === false ? 'off' : values.webhook.repairMode,
       repairIntervalSeconds: values.webhook.repairIntervalSeconds,
       evictionsPerMinute: values.webhook.evictionsPerMinute,
       legacyNamespaceLabel: values.webhook.legacyNamespaceLabel,
@@ -307,8 +334,4 @@ export function propsFromValues(values: ChartValues, release: { name: string; na
       certificates,
     },
   };
-}
-
-function defaultTag(): string {
-  return AGENT_IMAGE.slice(AGENT_IMAGE.lastIndexOf(':') + 1);
 }

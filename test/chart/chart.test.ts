@@ -3,13 +3,53 @@
  * the constructs, determinism, no key material, schema and value checks.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Json, JsonObject } from '../../lib/constructs';
 import { ChartValues, defaultValues, mergeValues, propsFromValues, synthesizeObjects } from '../../lib/generator';
 import { CHART, Helm, helms, helmTemplate, parseObjects, REPO_ROOT, runHelm, valuesFile } from './helm';
-import { MATRIX } from './matrix';
+import { MATRIX, TEST_CA_BUNDLE } from './matrix';
 
 const HELMS: Helm[] = helms();
+
+/** Values the chart refuses: each `fail` of templates/validate.yaml has one (a test counts them). */
+interface Refusal {
+  readonly what: string;
+  readonly namespace: string;
+  readonly values: Json;
+  /** The template's message. */
+  readonly message: RegExp;
+  /** What the schema says instead, where it catches the values first. */
+  readonly schema?: RegExp;
+  /** Why values.schema.json cannot express the rule (lint then passes and only logs the failure). */
+  readonly templateOnly?: string;
+}
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+const existing = (existingSecret: JsonObject) => ({ certificates: { source: 'existingSecret', existingSecret } });
+const REFUSALS: readonly Refusal[] = [
+  { what: 'one replica with failurePolicy Fail', namespace: 'lxcfs-kit', values: { webhook: { replicas: 1 } }, message: /replicas below 2 .* set webhook\.replicas to 2 or more, or webhook\.failurePolicy to Ignore/, schema: /replicas/ },
+  { what: 'installing into default', namespace: 'default', values: {}, message: /namespace "default".*dedicated namespace/, templateOnly: 'the release namespace is not a value' },
+  { what: 'a common label that would break selectors', namespace: 'lxcfs-kit', values: { commonLabels: { 'app.kubernetes.io/name': 'x' } }, message: /label "app.kubernetes.io\/name" is set by lxcfs-kit itself/, schema: /app\.kubernetes\.io\/name/ },
+  { what: 'overriding the sync wave', namespace: 'lxcfs-kit', values: { commonAnnotations: { 'argocd.argoproj.io/sync-wave': '9' } }, message: /sync-wave is set by lxcfs-kit itself/, schema: /argocd\.argoproj\.io\/sync-wave/ },
+  { what: 'existingSecret without a Secret name', namespace: 'lxcfs-kit', values: existing({ secretName: '', caBundle: TEST_CA_BUNDLE }), message: /secretName is empty/, schema: /secretName/ },
+  { what: 'existingSecret without a caBundle', namespace: 'lxcfs-kit', values: existing({ secretName: 'x' }), message: /caBundle is empty/, schema: /caBundle/ },
+  {
+    what: 'a private key after the certificate in caBundle',
+    namespace: 'lxcfs-kit',
+    values: existing({ secretName: 'x', caBundle: b64('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\nBBBB\n-----END EC PRIVATE KEY-----\n') }),
+    message: /contains a private key/,
+    schema: /caBundle/,
+  },
+  { what: 'a caBundle that is not a PEM certificate', namespace: 'lxcfs-kit', values: existing({ secretName: 'x', caBundle: b64('just some text') }), message: /does not decode to a PEM certificate/, schema: /caBundle/ },
+  {
+    what: 'a pod label that repeats a common label',
+    namespace: 'lxcfs-kit',
+    values: { commonLabels: { team: 'a' }, webhook: { podLabels: { team: 'b' } } },
+    message: /webhook\.podLabels: label "team" is also in commonLabels/,
+    templateOnly: 'JSON Schema cannot compare the keys of two maps',
+  },
+];
 
 /** Objects keyed by kind/namespace/name, so the comparison does not depend on file order. */
 function byIdentity(objects: readonly JsonObject[]): Record<string, JsonObject> {
@@ -79,23 +119,75 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     expect(r.stderr).toMatch(mentions);
   });
 
-  test.each([
-    ['one replica with failurePolicy Fail', 'lxcfs-kit', { webhook: { replicas: 1 } }, /replicas below 2 .* set webhook\.replicas to 2 or more, or webhook\.failurePolicy to Ignore/],
-    ['installing into default', 'default', {}, /namespace "default".*dedicated namespace/],
-    ['a common label that would break selectors', 'lxcfs-kit', { commonLabels: { 'app.kubernetes.io/name': 'x' } }, /label "app.kubernetes.io\/name" is set by lxcfs-kit itself/],
-    ['overriding the sync wave', 'lxcfs-kit', { commonAnnotations: { 'argocd.argoproj.io/sync-wave': '9' } }, /sync-wave is set by lxcfs-kit itself/],
-    ['existingSecret without a caBundle', 'lxcfs-kit', { certificates: { source: 'existingSecret', existingSecret: { secretName: 'x' } } }, /caBundle is empty/],
-    [
-      'a private key as caBundle',
-      'lxcfs-kit',
-      { certificates: { source: 'existingSecret', existingSecret: { secretName: 'x', caBundle: Buffer.from('-----BEGIN PRIVATE KEY-----').toString('base64') } } },
-      /contains a private key/,
-    ],
-  ])('the chart refuses %s with a message that says how to fix it', (_what, namespace, values, message) => {
-    const r = runHelm(helm, ['template', 'lxcfs-kit', CHART, '--namespace', namespace, '-f', valuesFile(values)]);
+  test.each(REFUSALS.map((r) => [r.what, r] as const))('the chart refuses %s with a message that says how to fix it', (_what, refusal) => {
+    const r = runHelm(helm, ['template', 'lxcfs-kit', CHART, '--namespace', refusal.namespace, '-f', valuesFile(refusal.values)]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(refusal.schema ?? refusal.message);
   });
+
+  test.each(REFUSALS.map((r) => [r.what, r] as const))('helm lint --strict refuses what helm template refuses: %s', (_what, refusal) => {
+    const r = runHelm(helm, ['lint', '--strict', CHART, '--namespace', refusal.namespace, '-f', valuesFile(refusal.values)]);
+    if (refusal.templateOnly) {
+      // Not expressible in values.schema.json; lint runs templates but does not stop on a `fail`.
+      expect(r.status).toBe(0);
+      // Helm 4 logs the message with its quotes escaped.
+      expect((r.stdout + r.stderr).replace(/\\"/g, '"')).toMatch(refusal.message);
+    } else {
+      expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 1, out: expect.stringMatching(refusal.schema ?? refusal.message) });
+    }
+  });
+
+  test('a bare `repairMode: off` in a values file (YAML 1.1 reads it as false) passes lint and renders --repair-mode=off without the repair RBAC', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-off-'));
+    const file = path.join(dir, 'values.yaml');
+    fs.writeFileSync(file, 'webhook:\n  repairMode: off\n');
+    expect(runHelm(helm, ['lint', '--strict', CHART, '--namespace', 'lxcfs-kit', '-f', file]).status).toBe(0);
+    const r = runHelm(helm, ['template', 'r', CHART, '--namespace', 'lxcfs-kit', '-f', file]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('- "--repair-mode=off"');
+    const objects = parseObjects(r.stdout);
+    expect(objects.filter((o) => String((o.metadata as JsonObject).name).endsWith('-webhook-reconciler'))).toEqual([]);
+    const quoted = parseObjects(helmTemplate(helm, CHART, 'r', 'lxcfs-kit', { webhook: { repairMode: 'off' } }));
+    expect(objects).toEqual(quoted);
+  });
+
+  test.each([
+    ['a privileged webhook container', { webhook: { securityContext: { privileged: true } } }, /privileged/],
+    ['privilege escalation', { webhook: { securityContext: { allowPrivilegeEscalation: true } } }, /allowPrivilegeEscalation/],
+    ['added capabilities', { webhook: { securityContext: { capabilities: { add: ['SYS_ADMIN'] } } } }, /capabilities/],
+    ['a writable root filesystem', { webhook: { securityContext: { readOnlyRootFilesystem: false } } }, /readOnlyRootFilesystem/],
+    ['an unmasked /proc', { webhook: { securityContext: { procMount: 'Unmasked' } } }, /procMount/],
+    ['root as the container user', { webhook: { securityContext: { runAsUser: 0 } } }, /runAsUser/],
+    ['root as the pod user', { webhook: { podSecurityContext: { runAsUser: 0 } } }, /runAsUser/],
+    ['runAsNonRoot false', { webhook: { podSecurityContext: { runAsNonRoot: false } } }, /runAsNonRoot/],
+    ['an extra flag the chart renders from a value', { agent: { extraArgs: ['--lxcfs-path=/x'] } }, /extraArgs/],
+    ['a negated managed flag', { webhook: { extraArgs: ['--no-legacy-namespace-label'] } }, /extraArgs/],
+    ['an extra arg that is not a flag', { webhook: { extraArgs: ['rm -rf'] } }, /extraArgs/],
+    ['an extra env var the chart sets', { webhook: { extraEnv: [{ name: 'POD_NAME', value: 'x' }] } }, /extraEnv|name/],
+    ['a pod label that would break selectors', { agent: { podLabels: { 'app.kubernetes.io/instance': 'x' } } }, /podLabels|propertyName/],
+    ['helm.sh/chart in commonLabels', { commonLabels: { 'helm.sh/chart': 'x' } }, /commonLabels|propertyName/],
+    ['a scrape annotation in agent.podAnnotations', { agent: { podAnnotations: { 'prometheus.io/port': '1' } } }, /podAnnotations|propertyName/],
+    ['a memory quantity with a typo', { agent: { resources: { limits: { memory: '512MB' } } } }, /memory/],
+    ['a malformed digest', { webhook: { image: { digest: 'sha256:xyz' } } }, /digest/],
+    ['a pull secret without a name', { imagePullSecrets: [{}] }, /imagePullSecrets|name/],
+    ['a PDB percentage without %', { webhook: { podDisruptionBudget: { minAvailable: 'half' } } }, /minAvailable/],
+    ['a fullnameOverride too long for derived names', { fullnameOverride: 'x'.repeat(41) }, /fullnameOverride/],
+  ])('lint and template both refuse %s', (_what, values, mentions) => {
+    for (const command of ['lint', 'template']) {
+      const args = command === 'lint' ? ['lint', '--strict', CHART] : ['template', 'r', CHART];
+      const r = runHelm(helm, [...args, '--namespace', 'lxcfs-kit', '-f', valuesFile(values)]);
+      expect({ command, status: r.status }).toEqual({ command, status: 1 });
+      expect(r.stdout + r.stderr).toMatch(mentions);
+    }
+  });
+});
+
+test('every `fail` of templates/validate.yaml has a refusal case, and the schema-side ones are in values.schema.json', () => {
+  const validate = fs.readFileSync(path.join(CHART, 'templates', 'validate.yaml'), 'utf8');
+  expect(REFUSALS).toHaveLength((validate.match(/\{\{- fail /g) ?? []).length);
+  for (const dir of fs.readdirSync(path.join(CHART, 'templates')).filter((f) => f !== 'validate.yaml')) {
+    expect(fs.readFileSync(path.join(CHART, 'templates', dir), 'utf8')).not.toMatch(/\{\{-? (fail|required) /);
+  }
 });
 
 test('Chart.yaml version and appVersion are the package version', () => {

@@ -1,7 +1,7 @@
 /**
  * Equivalence over every shape the chart can take: each combination of the
  * generator's dimensions (certificate source, own issuer, legacy label, repair
- * mode, quota, ServiceMonitor, injection mode; scrape annotations, alerts and dashboard on the defaults) rendered with Helm equals the constructs
+ * mode, quota, ServiceMonitor, injection mode; scrape annotations, alerts, dashboard, webhook hostNetwork and PDB shape on the defaults) rendered with Helm equals the constructs
  * synthesized with the same props. Helm 4.1 renders all of them; Helm 3.17 every fifth.
  */
 import { JsonObject } from '../../lib/constructs';
@@ -17,10 +17,15 @@ function valuesFor(combo: Combo): JsonObject {
       certManager: { issuerRef: { name: combo.issuer === 'external' ? 'corp-ca' : '' } },
       existingSecret: combo.certificates === 'existingSecret' ? { secretName: 'tls', caBundle: TEST_CA_BUNDLE } : { secretName: '', caBundle: '' },
     },
-    webhook: { legacyNamespaceLabel: combo.legacy === 'true', repairMode: combo.repair },
     criticalPodsQuota: { enabled: combo.quota === 'true' },
     serviceMonitor: { enabled: combo.serviceMonitor === 'true' },
     injection: { mode: combo.injection },
+    webhook: {
+      legacyNamespaceLabel: combo.legacy === 'true',
+      repairMode: combo.repair,
+      hostNetwork: combo.webhookHostNetwork === 'true',
+      podDisruptionBudget: { enabled: combo.pdb !== 'disabled', minAvailable: combo.pdb === 'minAvailable' ? 1 : '' },
+    },
     monitoring: {
       prometheusAnnotations: combo.prometheusAnnotations === 'true',
       prometheusRule: { enabled: combo.prometheusRule === 'true' },

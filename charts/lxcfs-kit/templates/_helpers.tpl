@@ -6,8 +6,32 @@ name when it already says lxcfs-kit, else <release>-lxcfs-kit; at most 40
 characters so that every derived name stays a valid 63-character name.
 */}}
 {{- define "lxcfs-kit.fullname" -}}
-{{- $name := ternary .Release.Name (printf "%s-lxcfs-kit" .Release.Name) (contains "lxcfs-kit" .Release.Name) -}}
-{{- $name | trunc 40 | trimSuffix "-" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := .Values.nameOverride | default "lxcfs-kit" -}}
+{{- $full := ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) -}}
+{{- $full | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An image reference, [registry/]repository:tag[@digest]: global.imageRegistry replaces the
+image's registry, an empty tag means the chart's appVersion. Called with (dict "root" $ "image" <image values>).
+*/}}
+{{- define "lxcfs-kit.image" -}}
+{{- $registry := .root.Values.global.imageRegistry | default .image.registry -}}
+{{- $ref := .image.repository -}}
+{{- if $registry }}{{ $ref = printf "%s/%s" $registry $ref }}{{ end -}}
+{{- $ref = printf "%s:%s" $ref (.image.tag | default .root.Chart.AppVersion) -}}
+{{- if .image.digest }}{{ $ref = printf "%s@%s" $ref .image.digest }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* webhook.repairMode, with a bare YAML off (read as the boolean false) meaning "off". */}}
+{{- define "lxcfs-kit.repairMode" -}}
+{{- $mode := toString .Values.webhook.repairMode -}}
+{{- ternary "off" $mode (eq $mode "false") -}}
 {{- end -}}
 
 {{/* The Secret with the webhook's serving certificate. */}}

@@ -78,10 +78,15 @@ const selector = (labels: Record<string, string>) => encodeURIComponent(Object.e
 
 export async function gather(api: ClusterReader, name: string, namespace: string, systemNamespaces: readonly string[]): Promise<Snapshot> {
   const ns = encodeURIComponent(namespace);
-  const instance = { 'app.kubernetes.io/instance': name };
-  const daemonSet = await read(() => api.get<{ metadata: Meta }>(`/apis/apps/v1/namespaces/${ns}/daemonsets/${encodeURIComponent(`${name}-agent`)}`));
+  const daemonSet = await read(() =>
+    api.get<{ metadata: Meta; spec?: { selector?: { matchLabels?: Record<string, string> } } }>(`/apis/apps/v1/namespaces/${ns}/daemonsets/${encodeURIComponent(`${name}-agent`)}`),
+  );
+  // The DaemonSet's own selector finds its pods (the chart's instance label is the release name,
+  // which need not be the install's name); the constructs' default labels when it cannot be read.
+  const ownSelector = daemonSet.ok ? daemonSet.value?.spec?.selector?.matchLabels : undefined;
+  const agentSelector = ownSelector && Object.keys(ownSelector).length > 0 ? ownSelector : { 'app.kubernetes.io/instance': name, 'app.kubernetes.io/component': AGENT_COMPONENT };
   // Listing is required: without it nothing below means anything.
-  const agentPods = (await api.get<List<Pod>>(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector({ ...instance, 'app.kubernetes.io/component': AGENT_COMPONENT })}`))?.items ?? [];
+  const agentPods = (await api.get<List<Pod>>(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector(agentSelector)}`))?.items ?? [];
   const webhookDeployment = await read(() => api.get<Deployment>(`/apis/apps/v1/namespaces/${ns}/deployments/${encodeURIComponent(`${name}-${WEBHOOK_COMPONENT}`)}`));
   const configuration = await read(() => api.get<WebhookConfiguration>(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${encodeURIComponent(name)}`));
 

@@ -36,14 +36,15 @@ function doctor(fake: FakeApiServer, ...args: string[]): Promise<{ code: number 
 
 const ready = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
 const notReady = { phase: 'Running', conditions: [{ type: 'Ready', status: 'False', message: 'containers with unready status: [agent]' }] };
-const agentLabels = { 'app.kubernetes.io/name': 'lxcfs-kit', 'app.kubernetes.io/instance': NAME, 'app.kubernetes.io/component': 'agent' };
+const agentLabelsOf = (instance: string) => ({ 'app.kubernetes.io/name': 'lxcfs-kit', 'app.kubernetes.io/instance': instance, 'app.kubernetes.io/component': 'agent' });
 const healthyStatus = { ready: true, healingSupported: true, lastReconcile: { healed: 0, failed: 0, pending: 0, namespaces: 12, seconds: 0.01 } };
 
-function seedHealthy(fake: FakeApiServer, pki: TestPki, statusReachable: readonly string[] = ['n1', 'n2']): void {
+function seedHealthy(fake: FakeApiServer, pki: TestPki, statusReachable: readonly string[] = ['n1', 'n2'], instance = NAME): void {
+  const agentLabels = agentLabelsOf(instance);
   fake.put('namespaces', { metadata: { name: NS } });
   fake.put('namespaces', { metadata: { name: 'apps', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } } });
   fake.put('namespaces', { metadata: { name: 'other' } });
-  fake.put('daemonsets', { metadata: { name: `${NAME}-agent`, namespace: NS } });
+  fake.put('daemonsets', { metadata: { name: `${NAME}-agent`, namespace: NS }, spec: { selector: { matchLabels: agentLabels } } } as never);
   fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 2 } } as never);
   for (const node of ['n1', 'n2']) {
     fake.put('pods', { metadata: { name: `${NAME}-agent-${node}`, namespace: NS, labels: agentLabels }, spec: { nodeName: node }, status: ready } as never);
@@ -100,7 +101,7 @@ describe('lxcfs-kit doctor against the fake API server', () => {
     try {
       seedHealthy(fake, pki);
       // Agent on n2 not ready while an opted-in pod runs there.
-      fake.put('pods', { metadata: { name: `${NAME}-agent-n2`, namespace: NS, labels: agentLabels }, spec: { nodeName: 'n2' }, status: notReady } as never);
+      fake.put('pods', { metadata: { name: `${NAME}-agent-n2`, namespace: NS, labels: agentLabelsOf(NAME) }, spec: { nodeName: 'n2' }, status: notReady } as never);
       // An opted-in node with no agent at all.
       fake.put('pods', { metadata: { name: 'db-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n3' }, status: ready } as never);
       // The published CA is another one: the API server would refuse the handshake.
@@ -199,6 +200,19 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       expect(warnings[0].message).toMatch(/HTTP 503/);
       expect(warnings[0].fix).toMatch(/pods\/proxy/);
       expect(r.code).toBe(0);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  test('a Helm release (instance label = release name, not the install name): the agents are found by their DaemonSet\'s selector', async () => {
+    const fake = new FakeApiServer();
+    await fake.start();
+    try {
+      seedHealthy(fake, pki, ['n1', 'n2'], 'prod');
+      const report = JSON.parse((await doctor(fake, '--output=json')).out) as Report;
+      expect(report.findings.filter((f) => f.severity !== 'ok')).toEqual([]);
+      expect(fake.count('GET', `/api/v1/namespaces/${NS}/pods/${NAME}-agent-n2:${AGENT_HEALTH_PORT}/proxy/status`)).toBe(1);
     } finally {
       await fake.stop();
     }

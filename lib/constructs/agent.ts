@@ -2,7 +2,7 @@
 import * as path from 'path';
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { agentArgs, AgentFlags } from '../agent/flags';
+import { AGENT_FLAGS, agentArgs, AgentFlags } from '../agent/flags';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { agentCsiMounts, LxcfsCsiDriver } from './csi-driver';
 import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
@@ -22,6 +22,7 @@ export function lxcfsAgentProblems(props: LxcfsAgentProps): string[] {
     ...commonProblems(props),
     ...agentProblems(props),
     ...workloadProblems('agent', props, {
+      known: Object.keys(AGENT_FLAGS),
       flags: AGENT_MANAGED_FLAGS,
       env: AGENT_MANAGED_ENV,
       labels: RESERVED_LABELS,

@@ -13,7 +13,7 @@ import {
   WEBHOOK_SERVICE_PORT,
   WEBHOOK_TLS_DIR,
 } from '../contract';
-import { webhookArgs, WebhookFlags } from '../webhook/flags';
+import { WEBHOOK_FLAGS, webhookArgs, WebhookFlags } from '../webhook/flags';
 import { nonEmpty } from './agent';
 import { CertManagerCertificates } from './certificates';
 import { DEFAULT_CONTAINER_ANNOTATION, MetadataContext, metadataContext, objectMetadata, podMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
@@ -108,6 +108,7 @@ export function lxcfsWebhookProblems(props: LxcfsWebhookProps): string[] {
     ...commonProblems(props),
     ...webhookProblems(props, props.files, props.namespace),
     ...workloadProblems('webhook', props, {
+      known: Object.keys(WEBHOOK_FLAGS),
       flags: WEBHOOK_MANAGED_FLAGS,
       env: WEBHOOK_MANAGED_ENV,
       labels: RESERVED_LABELS,

@@ -179,6 +179,8 @@ export function workloadProblems(
   what: string,
   options: LxcfsWorkloadOptions,
   managed: {
+    /** Every flag of the command (extraArgs must name one). */
+    readonly known: readonly string[];
     readonly flags: readonly string[];
     readonly env: readonly string[];
     readonly labels: readonly string[];
@@ -203,6 +205,7 @@ export function workloadProblems(
     }
     const name = arg.slice(2).split('=')[0].replace(/^no-/, '');
     if (managed.flags.includes(name)) problems.push(`${what} extraArgs: --${name} is set by lxcfs-kit from its own props; set the matching prop instead of passing the flag`);
+    else if (!managed.known.includes(name)) problems.push(`${what} extraArgs: --${name} is not a flag of lxcfs-kit ${what} (lxcfs-kit ${what} --help lists them)`);
   }
   for (const env of placeholderFree(options.extraEnv)) {
     const name = (env as EnvVar | undefined)?.name;

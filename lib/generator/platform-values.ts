@@ -7,12 +7,13 @@
  *
  * Kept apart from values.ts so that each group is defined once, with the props it maps to.
  */
+import { AGENT_FLAGS } from '../agent/flags';
 import { PROJECT_NAME, SYNC_WAVE_ANNOTATION, VERSION } from '../contract';
+import { WEBHOOK_FLAGS } from '../webhook/flags';
 import {
   AGENT_MANAGED_ENV,
   AGENT_MANAGED_FLAGS,
   AGENT_SCRAPE_ANNOTATIONS,
-  EXTRA_ARG_PATTERN,
   Json,
   JsonObject,
   LxcfsKitProps,
@@ -46,11 +47,10 @@ const pullSecretsSchema: Schema = {
   items: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
 };
 const k8sNameOrEmpty: Schema = { type: 'string', maxLength: MAX_NAME_LENGTH, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' };
-/** A flag rendered from a value or fixed by the chart: extraArgs may not repeat it. */
-const flagSchema = (managed: readonly string[]): Schema => ({
+/** A flag of the command that the chart does not render from a value or fix itself. */
+const flagSchema = (known: readonly string[], managed: readonly string[]): Schema => ({
   type: 'string',
-  pattern: EXTRA_ARG_PATTERN.source,
-  not: { pattern: `^--(no-)?(${managed.join('|')})(=|$)` },
+  pattern: `^--(no-)?(${known.filter((f) => !managed.includes(f)).join('|')})(=.*)?$`,
 });
 const envSchema = (managed: readonly string[]): Schema => ({
   type: 'array',
@@ -94,7 +94,7 @@ export function workloadValues(component: 'agent' | 'webhook'): Record<string, V
   return {
     podAnnotations: leaf({}, stringMapExcept(reservedAnnotations), `Extra annotations on the ${component} pods.${component === 'agent' ? ' The prometheus.io/* ones come from `monitoring.prometheusAnnotations`.' : ''}`),
     podLabels: leaf({}, stringMapExcept([...RESERVED_LABELS, ...HELM_LABELS]), `Extra labels on the ${component} pods (never on selectors); keys must differ from commonLabels.`),
-    extraArgs: leaf([], { type: 'array', items: flagSchema(component === 'agent' ? AGENT_MANAGED_FLAGS : WEBHOOK_MANAGED_FLAGS) },
+    extraArgs: leaf([], { type: 'array', items: component === 'agent' ? flagSchema(Object.keys(AGENT_FLAGS), AGENT_MANAGED_FLAGS) : flagSchema(Object.keys(WEBHOOK_FLAGS), WEBHOOK_MANAGED_FLAGS) },
       `Extra flags of the ${component} (\`--name=value\`; \`lxcfs-kit ${component} --help\` lists them). Flags the chart renders from other values are refused.`),
     extraEnv: leaf([], envSchema(component === 'agent' ? AGENT_MANAGED_ENV : WEBHOOK_MANAGED_ENV), `Extra environment variables of the ${component} container (Kubernetes EnvVar objects).`),
   };

@@ -163,6 +163,7 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     ['an extra flag the chart renders from a value', { agent: { extraArgs: ['--lxcfs-path=/x'] } }, /extraArgs/],
     ['a negated managed flag', { webhook: { extraArgs: ['--no-legacy-namespace-label'] } }, /extraArgs/],
     ['an extra arg that is not a flag', { webhook: { extraArgs: ['rm -rf'] } }, /extraArgs/],
+    ['a flag the agent does not have', { agent: { extraArgs: ['--log-level=debug'] } }, /extraArgs/],
     ['an extra env var the chart sets', { webhook: { extraEnv: [{ name: 'POD_NAME', value: 'x' }] } }, /extraEnv|name/],
     ['a pod label that would break selectors', { agent: { podLabels: { 'app.kubernetes.io/instance': 'x' } } }, /podLabels|propertyName/],
     ['helm.sh/chart in commonLabels', { commonLabels: { 'helm.sh/chart': 'x' } }, /commonLabels|propertyName/],

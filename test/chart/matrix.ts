@@ -68,7 +68,7 @@ export const MATRIX: readonly MatrixEntry[] = [
         image: { digest: `sha256:${'a'.repeat(64)}` },
         podAnnotations: { 'example.com/agent': 'yes' },
         podLabels: { tier: 'node' },
-        extraArgs: ['--log-level=debug', '--restart-burst=3'],
+        extraArgs: ['--pidfd=never', '--restart-burst=3'],
         extraEnv: [{ name: 'TZ', value: 'UTC' }],
         resources: { requests: { cpu: '0.1', memory: '1e8' }, limits: { memory: '1Gi' } },
       },

@@ -19,7 +19,8 @@ describe('monitoring objects', () => {
   test('defaults: no scrape annotations, no agent Service or ServiceMonitor, no rule, no dashboard', () => {
     const objs = synth();
     expect(ids(objs).filter((i) => /ServiceMonitor|PrometheusRule|ConfigMap|agent-metrics/.test(i))).toEqual([]);
-    expect(objs.find((o) => o.kind === 'DaemonSet')!.spec.template.metadata.annotations).toBeUndefined();
+    // Only the container kubectl picks by default.
+    expect(objs.find((o) => o.kind === 'DaemonSet')!.spec.template.metadata.annotations).toEqual({ 'kubectl.kubernetes.io/default-container': 'agent' });
   });
 
   test('serviceMonitor: the agent gets a headless Service on its host port and a ServiceMonitor that adds the node label', () => {
@@ -42,7 +43,7 @@ describe('monitoring objects', () => {
 
   test('prometheusAnnotations: agent pods say where their metrics are', () => {
     const ds = synth({ monitoring: { prometheusAnnotations: true } }).find((o) => o.kind === 'DaemonSet')!;
-    expect(ds.spec.template.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(AGENT_HEALTH_PORT), 'prometheus.io/path': '/metrics' });
+    expect(ds.spec.template.metadata.annotations).toEqual({ 'kubectl.kubernetes.io/default-container': 'agent', 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(AGENT_HEALTH_PORT), 'prometheus.io/path': '/metrics' });
   });
 
   test('prometheusRule: the alerts of this install, with the extra labels a ruleSelector needs', () => {

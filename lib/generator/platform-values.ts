@@ -42,9 +42,15 @@ export const HELM_CHART_LABEL = `${PROJECT_NAME}-${VERSION}`.replace(/\+/g, '_')
 
 const notOneOf = (names: readonly string[]): Schema => ({ not: { enum: [...names] } });
 const stringMapExcept = (reserved: readonly string[]): Schema => ({ type: 'object', additionalProperties: { type: 'string' }, propertyNames: notOneOf(reserved) });
+/** Pull secrets as `{name: ...}` (cert-manager, ingress-nginx) or as plain names (Bitnami's globals): an umbrella chart may pass either. */
 const pullSecretsSchema: Schema = {
   type: 'array',
-  items: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
+  items: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
+    ],
+  },
 };
 const k8sNameOrEmpty: Schema = { type: 'string', maxLength: MAX_NAME_LENGTH, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' };
 /** A flag of the command that the chart does not render from a value or fix itself. */
@@ -79,13 +85,13 @@ export const TOP_VALUES: Record<string, ValueNode> = {
     'Values an umbrella chart shares with all its subcharts (Helm passes `global` to every subchart); other keys are allowed and ignored.',
     {
       imageRegistry: leaf('', { type: 'string', pattern: '^\\S*$' }, 'Registry of both images, replacing each `image.registry` (a mirror or pull-through cache).'),
-      imagePullSecrets: leaf([], pullSecretsSchema, 'Pull secrets (`[{name: ...}]`) for both images, before `imagePullSecrets`.'),
+      imagePullSecrets: leaf([], pullSecretsSchema, 'Pull secrets for both images, before `imagePullSecrets`: `[{name: ...}]` or plain names.'),
     },
     true,
   ),
   nameOverride: leaf('', k8sNameOrEmpty, `Replaces "${PROJECT_NAME}" in the names of the objects (<release>-<nameOverride>, or the release name when it contains it). Labels keep "app.kubernetes.io/name: ${PROJECT_NAME}" (dashboards, alerts and \`lxcfs-kit doctor\` select by it).`),
   fullnameOverride: leaf('', k8sNameOrEmpty, `The prefix of every object name, replacing <release>-${PROJECT_NAME} (at most ${MAX_NAME_LENGTH} characters).`),
-  imagePullSecrets: leaf([], pullSecretsSchema, 'Pull secrets (`[{name: ...}]`) in the release namespace for both images.'),
+  imagePullSecrets: leaf([], pullSecretsSchema, 'Pull secrets in the release namespace for both images: `[{name: ...}]` or plain names.'),
 };
 
 /** Values every workload (agent, webhook) has. */
@@ -181,11 +187,12 @@ export const CROSS_FIELD_RULES: readonly Schema[] = [
 ];
 
 /** The platform values as the chart reads them. */
+type PullSecret = string | { name: string };
 export interface PlatformChartValues {
-  global: { imageRegistry: string; imagePullSecrets: Array<{ name: string }> };
+  global: { imageRegistry: string; imagePullSecrets: PullSecret[] };
   nameOverride: string;
   fullnameOverride: string;
-  imagePullSecrets: Array<{ name: string }>;
+  imagePullSecrets: PullSecret[];
 }
 export interface WorkloadChartValues {
   image: { registry: string; repository: string; tag: string; digest: string };
@@ -234,7 +241,7 @@ export function platformProps(
   return {
     common: {
       instance: release.name,
-      imagePullSecrets: [...values.global.imagePullSecrets, ...values.imagePullSecrets],
+      imagePullSecrets: [...values.global.imagePullSecrets, ...values.imagePullSecrets].map((s) => (typeof s === 'string' ? { name: s } : s)),
     },
     agent: workload(values.agent),
     webhook: {

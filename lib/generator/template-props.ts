@@ -156,7 +156,7 @@ export function templateProps(combo: Combo, ph: Placeholders): LxcfsKitProps {
     name,
     instance,
     namespace: s('$.Release.Namespace'),
-    imagePullSecrets: block('(concat $.Values.global.imagePullSecrets $.Values.imagePullSecrets)'),
+    imagePullSecrets: block('(include "lxcfs-kit.imagePullSecrets" $ | fromJsonArray)'),
     lxcfsPath: s('$.Values.lxcfs.path'),
     labels: {
       'helm.sh/chart': s(`printf "%s-%s" "${PROJECT_NAME}" $.Chart.Version | replace "+" "_" | trunc 63`),

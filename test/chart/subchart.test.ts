@@ -16,7 +16,8 @@ import { CHART, helms, parseObjects, runHelm } from './helm';
 
 const GLOBALS = {
   imageRegistry: 'mirror.example.com',
-  imagePullSecrets: [{ name: 'corp-registry' }],
+  // Bitnami's globals name pull secrets as plain strings.
+  imagePullSecrets: ['corp-registry'],
   // Globals meant for other subcharts must not trip lxcfs-kit's schema.
   clusterDomain: 'cluster.local',
   team: { name: 'platform' },

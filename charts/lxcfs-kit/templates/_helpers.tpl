@@ -28,6 +28,15 @@ image's registry, an empty tag means the chart's appVersion. Called with (dict "
 {{- $ref -}}
 {{- end -}}
 
+{{/* global.imagePullSecrets then imagePullSecrets as [{name: ...}], plain names accepted (as JSON, for fromJsonArray). */}}
+{{- define "lxcfs-kit.imagePullSecrets" -}}
+{{- $secrets := list -}}
+{{- range (concat .Values.global.imagePullSecrets .Values.imagePullSecrets) -}}
+{{- $secrets = append $secrets (ternary (dict "name" .) . (kindIs "string" .)) -}}
+{{- end -}}
+{{- toJson $secrets -}}
+{{- end -}}
+
 {{/* webhook.repairMode, with a bare YAML off (read as the boolean false) meaning "off". */}}
 {{- define "lxcfs-kit.repairMode" -}}
 {{- $mode := toString .Values.webhook.repairMode -}}

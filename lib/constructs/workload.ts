@@ -145,6 +145,9 @@ export const WEBHOOK_FIXED_SECURITY_CONTEXT: JsonObject = {
 export const WEBHOOK_LOCKED_CONTAINER_FIELDS: readonly string[] = [...Object.keys(WEBHOOK_FIXED_SECURITY_CONTEXT), 'procMount'];
 export const WEBHOOK_LOCKED_POD_FIELDS: readonly string[] = ['runAsNonRoot'];
 
+/** Lowest port the webhook can listen on (no NET_BIND_SERVICE). */
+export const MIN_WEBHOOK_PORT = 1024;
+
 export const PDB_DEFAULTS = { enabled: true, maxUnavailable: 1 } as const;
 
 /** A Kubernetes resource quantity (`100m`, `1.5Gi`, `2e3`, `128974848`). */
@@ -230,7 +233,10 @@ export function webhookPlatformProblems(options: LxcfsWebhookPlatformOptions): s
   const ports = options.ports ?? {};
   const portValues = [ports.https, ports.metrics].filter((p): p is number => typeof p === 'number');
   for (const [name, port] of Object.entries(ports)) {
-    if (typeof port === 'number' && (!Number.isInteger(port) || port < 1 || port > 65535)) problems.push(`webhook ports.${name} must be a port number from 1 to 65535, got ${port}`);
+    // The webhook runs as non-root with every capability dropped: it cannot bind a privileged port.
+    if (typeof port === 'number' && (!Number.isInteger(port) || port < MIN_WEBHOOK_PORT || port > 65535)) {
+      problems.push(`webhook ports.${name} must be a port number from ${MIN_WEBHOOK_PORT} to 65535 (the non-root webhook cannot bind lower ports), got ${port}`);
+    }
   }
   if (portValues.length === 2 && portValues[0] === portValues[1]) problems.push(`webhook ports.https and ports.metrics are both ${portValues[0]}; give them different ports`);
   const pdb = options.podDisruptionBudget ?? {};

@@ -133,6 +133,9 @@ export function validateTpl(): string {
 {{- fail "certificates.existingSecret.caBundle does not decode to a PEM certificate (text starting with ${PEM_CERTIFICATE_HEADER})" }}
 {{- end }}
 {{- end }}
+{{- if eq (int .Values.webhook.ports.https) (int .Values.webhook.ports.metrics) }}
+{{- fail (printf "webhook.ports.https and webhook.ports.metrics are both %d; give them different ports" (int .Values.webhook.ports.https)) }}
+{{- end }}
 {{- range $component := list "agent" "webhook" }}
 {{- range $key, $_ := (index $.Values $component).podLabels }}
 {{- if hasKey $.Values.commonLabels $key }}
@@ -242,9 +245,9 @@ never collide. Values are checked by \`values.schema.json\` (types, enums, unkno
 by \`templates/validate.yaml\` (for example fewer than 2 webhook replicas with
 \`failurePolicy: Fail\`, or installing into \`default\`). Every rule JSON Schema can express
 (including the cross-field ones) is in the schema, so \`helm lint --strict\` refuses the same
-values \`helm template\` does; only two checks are template-only: the release namespace (not a
-value) and a pod label repeating a \`commonLabels\` key (JSON Schema cannot compare two maps'
-keys).
+values \`helm template\` does; only three checks are template-only: the release namespace (not
+a value), a pod label repeating a \`commonLabels\` key and equal webhook ports (JSON Schema
+cannot compare two values).
 
 ## Pod Security
 

@@ -18,6 +18,7 @@ import {
   JsonObject,
   LxcfsKitProps,
   MAX_NAME_LENGTH,
+  MIN_WEBHOOK_PORT,
   PDB_DEFAULTS,
   PEM_CERTIFICATE_HEADER,
   QUANTITY_PATTERN,
@@ -64,7 +65,7 @@ const envSchema = (managed: readonly string[]): Schema => ({
 });
 export const QUANTITY_SCHEMA: Schema = { type: ['string', 'number'], pattern: QUANTITY_PATTERN.source, minimum: 0 };
 const intOrPercent = (allowEmpty: boolean): Schema => ({ type: ['integer', 'string'], minimum: 0, pattern: allowEmpty ? '^([0-9]+%)?$' : '^[0-9]+%$' });
-const portSchema: Schema = { type: 'integer', minimum: 1, maximum: 65535 };
+const portSchema: Schema = { type: 'integer', minimum: MIN_WEBHOOK_PORT, maximum: 65535 };
 const nonRootUser: Schema = { type: 'integer', minimum: 1 };
 
 /** The image of one workload: registry, repository, tag and digest. */
@@ -119,7 +120,7 @@ export const WEBHOOK_PLATFORM_VALUES: Record<string, ValueNode> = {
     properties: { runAsUser: nonRootUser },
   }, `Container securityContext beside the fields always set (${WEBHOOK_LOCKED_CONTAINER_FIELDS.filter((f) => f !== 'procMount').join(', ')}), which values cannot change: the webhook never runs privileged or as root.`),
   hostNetwork: leaf(false, { type: 'boolean' }, 'Run the webhook in the node\'s network, for managed control planes that cannot reach pod IPs (custom CNI); pick free node ports with `webhook.ports`.'),
-  ports: section('Container ports (node ports with hostNetwork).', {
+  ports: section('Container ports (node ports with hostNetwork), from 1024 (the non-root webhook cannot bind lower ones) and different from each other.', {
     https: leaf(8443, portSchema, 'HTTPS port (admission, probes); the Service\'s port 443 targets it.'),
     metrics: leaf(9090, portSchema, 'Plain-HTTP port of /metrics.'),
   }),

@@ -49,6 +49,13 @@ const REFUSALS: readonly Refusal[] = [
     message: /webhook\.podLabels: label "team" is also in commonLabels/,
     templateOnly: 'JSON Schema cannot compare the keys of two maps',
   },
+  {
+    what: 'the same port for HTTPS and metrics',
+    namespace: 'lxcfs-kit',
+    values: { webhook: { ports: { https: 9443, metrics: 9443 } } },
+    message: /webhook\.ports\.https and webhook\.ports\.metrics are both 9443/,
+    templateOnly: 'JSON Schema cannot compare two values',
+  },
 ];
 
 /** Objects keyed by kind/namespace/name, so the comparison does not depend on file order. */
@@ -171,6 +178,7 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     ['a memory quantity with a typo', { agent: { resources: { limits: { memory: '512MB' } } } }, /memory/],
     ['a malformed digest', { webhook: { image: { digest: 'sha256:xyz' } } }, /digest/],
     ['a pull secret without a name', { imagePullSecrets: [{}] }, /imagePullSecrets|name/],
+    ['a privileged port for the non-root webhook', { webhook: { ports: { https: 443 } } }, /https/],
     ['a PDB percentage without %', { webhook: { podDisruptionBudget: { minAvailable: 'half' } } }, /minAvailable/],
     ['a fullnameOverride too long for derived names', { fullnameOverride: 'x'.repeat(41) }, /fullnameOverride/],
   ])('lint and template both refuse %s', (_what, values, mentions) => {

@@ -151,6 +151,7 @@ describe('what stays out of reach', () => {
     ['a scrape annotation in agent podAnnotations', { agent: { podAnnotations: { 'prometheus.io/port': '1' } } }, /prometheus\.io\/port/],
     ['equal ports', { webhook: { ports: { https: 9000, metrics: 9000 } } }, /both 9000/],
     ['a port out of range', { webhook: { ports: { https: 70000 } } }, /ports\.https must be a port number/],
+    ['a privileged port (the webhook cannot bind it)', { webhook: { ports: { metrics: 80 } } }, /ports\.metrics must be a port number from 1024/],
     ['a PDB percentage without %', { webhook: { podDisruptionBudget: { minAvailable: 'half' } } }, /minAvailable must be a whole number or a percentage/],
     ['an instance that is not a label value', { instance: 'a b' }, /instance "a b" must be a label value/],
   ])('%s is refused', (_what, props, message) => {

@@ -227,6 +227,8 @@ export function webhookPlatformProblems(options: LxcfsWebhookPlatformOptions): s
       if (fields.includes(key)) problems.push(`webhook ${field}.${key} is set by lxcfs-kit itself (the webhook never runs as root or privileged); remove it`);
     }
     if ((ctx as Record<string, unknown>).runAsUser === 0) problems.push(`webhook ${field}.runAsUser 0 is root, which runAsNonRoot forbids; pick another user or leave runAsUser out`);
+    const seccomp = (ctx as { seccompProfile?: { type?: unknown } }).seccompProfile;
+    if (seccomp?.type === 'Unconfined') problems.push(`webhook ${field}.seccompProfile Unconfined turns off the syscall filter; use RuntimeDefault or a Localhost profile`);
   };
   locked('securityContext', options.securityContext, WEBHOOK_LOCKED_CONTAINER_FIELDS);
   locked('podSecurityContext', options.podSecurityContext, WEBHOOK_LOCKED_POD_FIELDS);

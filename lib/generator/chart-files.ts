@@ -166,7 +166,7 @@ export const POD_SECURITY_BY_MODE: Readonly<Record<'hostPath' | 'csi' | 'podSecu
   csi: `injection.mode csi: injected pods get a CSI ephemeral volume, allowed at every Pod Security level; opted-in namespaces keep their ${POD_SECURITY_ENFORCE_LABEL} label (restricted works).`,
   podSecurity: `injection.mode podSecurity: namespaces enforcing baseline or restricted get the CSI volume, all others hostPath volumes; no namespace needs a Pod Security change.`,
 };
-const RELEASE_NAMESPACE_PSA = `The release namespace runs the privileged agent: if it enforces Pod Security, label it privileged (kubectl label namespace <release namespace> ${POD_SECURITY_ENFORCE_LABEL}=privileged --overwrite); the webhook itself meets "restricted".`;
+const RELEASE_NAMESPACE_PSA = `The release namespace runs the privileged agent: if it enforces Pod Security, label it privileged (kubectl label namespace <release namespace> ${POD_SECURITY_ENFORCE_LABEL}=privileged --overwrite); the webhook's defaults meet "restricted".`;
 
 export function notesTxt(): string {
   const [check1, check2] = verifyCommands('{{ .Release.Namespace }}', '{{ .Release.Name }}');
@@ -275,7 +275,8 @@ other \`global\` keys are accepted and ignored. Objects carry \`helm.sh/chart\`,
 The agent runs privileged as root (FUSE, setns into other containers' mount namespaces): it has
 no securityContext values. The webhook always runs with \`runAsNonRoot\`,
 \`readOnlyRootFilesystem\`, \`allowPrivilegeEscalation: false\`, \`privileged: false\` and every
-capability dropped; values cannot set those fields, \`procMount\` or user 0. The rest is yours:
+capability dropped; values cannot set those fields, \`procMount\`, user 0 or an \`Unconfined\`
+seccomp profile. The rest is yours:
 on OpenShift's restricted SCC, let the SCC pick the user with
 
 \`\`\`yaml

@@ -67,6 +67,7 @@ export const QUANTITY_SCHEMA: Schema = { type: ['string', 'number'], pattern: QU
 const intOrPercent = (allowEmpty: boolean): Schema => ({ type: ['integer', 'string'], minimum: 0, pattern: allowEmpty ? '^([0-9]+%)?$' : '^[0-9]+%$' });
 const portSchema: Schema = { type: 'integer', minimum: MIN_WEBHOOK_PORT, maximum: 65535 };
 const nonRootUser: Schema = { type: 'integer', minimum: 1 };
+const confinedSeccomp: Schema = { type: 'object', properties: { type: { not: { const: 'Unconfined' } } } };
 
 /** The image of one workload: registry, repository, tag and digest. */
 export function imageValues(image: string, what: string): Section {
@@ -112,13 +113,13 @@ export const WEBHOOK_PLATFORM_VALUES: Record<string, ValueNode> = {
   podSecurityContext: leaf(WEBHOOK_POD_SECURITY_CONTEXT_DEFAULT, {
     type: 'object',
     propertyNames: notOneOf(WEBHOOK_LOCKED_POD_FIELDS),
-    properties: { runAsUser: nonRootUser },
+    properties: { runAsUser: nonRootUser, seccompProfile: confinedSeccomp },
   }, 'Pod securityContext beside `runAsNonRoot: true` (always set). On OpenShift\'s restricted SCC set runAsUser, runAsGroup and fsGroup to null so the SCC assigns them.'),
   securityContext: leaf(WEBHOOK_SECURITY_CONTEXT_DEFAULT, {
     type: 'object',
     propertyNames: notOneOf(WEBHOOK_LOCKED_CONTAINER_FIELDS),
-    properties: { runAsUser: nonRootUser },
-  }, `Container securityContext beside the fields always set (${WEBHOOK_LOCKED_CONTAINER_FIELDS.filter((f) => f !== 'procMount').join(', ')}), which values cannot change: the webhook never runs privileged or as root.`),
+    properties: { runAsUser: nonRootUser, seccompProfile: confinedSeccomp },
+  }, `Container securityContext beside the fields always set (${WEBHOOK_LOCKED_CONTAINER_FIELDS.filter((f) => f !== 'procMount').join(', ')}), which values cannot change: the webhook never runs privileged or as root (nor with seccomp Unconfined).`),
   hostNetwork: leaf(false, { type: 'boolean' }, 'Run the webhook in the node\'s network, for managed control planes that cannot reach pod IPs (custom CNI); pick free node ports with `webhook.ports`.'),
   ports: section('Container ports (node ports with hostNetwork), from 1024 (the non-root webhook cannot bind lower ones) and different from each other.', {
     https: leaf(8443, portSchema, 'HTTPS port (admission, probes); the Service\'s port 443 targets it.'),

@@ -166,6 +166,7 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     ['an unmasked /proc', { webhook: { securityContext: { procMount: 'Unmasked' } } }, /procMount/],
     ['root as the container user', { webhook: { securityContext: { runAsUser: 0 } } }, /runAsUser/],
     ['root as the pod user', { webhook: { podSecurityContext: { runAsUser: 0 } } }, /runAsUser/],
+    ['seccomp Unconfined', { webhook: { securityContext: { seccompProfile: { type: 'Unconfined' } } } }, /seccompProfile|type/],
     ['runAsNonRoot false', { webhook: { podSecurityContext: { runAsNonRoot: false } } }, /runAsNonRoot/],
     ['an extra flag the chart renders from a value', { agent: { extraArgs: ['--lxcfs-path=/x'] } }, /extraArgs/],
     ['a negated managed flag', { webhook: { extraArgs: ['--no-legacy-namespace-label'] } }, /extraArgs/],

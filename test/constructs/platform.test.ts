@@ -138,6 +138,7 @@ describe('what stays out of reach', () => {
     ['privilege escalation', { webhook: { securityContext: { allowPrivilegeEscalation: true } } }, /allowPrivilegeEscalation/],
     ['added capabilities', { webhook: { securityContext: { capabilities: { add: ['SYS_ADMIN'] } } } }, /capabilities/],
     ['an unmasked /proc', { webhook: { securityContext: { procMount: 'Unmasked' } } }, /procMount/],
+    ['seccomp Unconfined', { webhook: { podSecurityContext: { seccompProfile: { type: 'Unconfined' } } } }, /seccompProfile Unconfined/],
     ['root as the webhook user', { webhook: { podSecurityContext: { runAsUser: 0 } } }, /runAsUser 0 is root/],
     ['runAsNonRoot off', { webhook: { podSecurityContext: { runAsNonRoot: false } } }, /podSecurityContext\.runAsNonRoot/],
     ['a managed flag in extraArgs', { agent: { extraArgs: ['--lxcfs-path=/x'] } }, /--lxcfs-path is set by lxcfs-kit/],

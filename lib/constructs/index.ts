@@ -10,4 +10,3 @@ export * from './placeholder';
 export * from './webhook-configuration-policy';
 export * from './csi-driver';
 export * from './workload';
-export * from './pairing';

@@ -119,7 +119,7 @@ export interface LxcfsCommonProps {
 /** Options of the node agent (the lxcfs DaemonSet). */
 export interface LxcfsAgentOptions extends LxcfsWorkloadOptions {
   /**
-   * Agent image.
+   * Agent image: a full reference, `[registry/]repository:tag`, optionally pinned with `@sha256:<digest>`.
    * @default 'ghcr.io/lxcfs-kit/agent:<package version>'
    */
   readonly image?: string;
@@ -164,7 +164,7 @@ export interface LxcfsAgentOptions extends LxcfsWorkloadOptions {
 /** Options of the admission webhook. */
 export interface LxcfsWebhookOptions extends LxcfsWorkloadOptions, LxcfsWebhookPlatformOptions {
   /**
-   * Webhook image.
+   * Webhook image: a full reference, `[registry/]repository:tag`, optionally pinned with `@sha256:<digest>`.
    * @default 'ghcr.io/lxcfs-kit/webhook:<package version>'
    */
   readonly image?: string;

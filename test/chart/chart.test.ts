@@ -144,6 +144,12 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     }
   });
 
+  test('the template reports every problem it finds in one error', () => {
+    const r = runHelm(helm, ['template', 'r', CHART, '--namespace', 'default', '-f', valuesFile({ commonLabels: { team: 'a' }, agent: { podLabels: { team: 'b' } }, webhook: { ports: { https: 9443, metrics: 9443 } } })]);
+    expect(r.status).not.toBe(0);
+    for (const message of [/namespace "default"/, /agent\.podLabels: label "team"/, /both 9443/]) expect(r.stderr).toMatch(message);
+  });
+
   test('a bare `repairMode: off` in a values file (YAML 1.1 reads it as false) passes lint and renders --repair-mode=off without the repair RBAC', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lxcfs-kit-off-'));
     const file = path.join(dir, 'values.yaml');
@@ -194,7 +200,9 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
 
 test('every `fail` of templates/validate.yaml has a refusal case, and the schema-side ones are in values.schema.json', () => {
   const validate = fs.readFileSync(path.join(CHART, 'templates', 'validate.yaml'), 'utf8');
-  expect(REFUSALS).toHaveLength((validate.match(/\{\{- fail /g) ?? []).length);
+  expect(REFUSALS).toHaveLength((validate.match(/\{\{- \$problems = append \$problems /g) ?? []).length);
+  // One `fail` at the end lists them all.
+  expect((validate.match(/\{\{- fail /g) ?? []).length).toBe(1);
   for (const dir of fs.readdirSync(path.join(CHART, 'templates')).filter((f) => f !== 'validate.yaml')) {
     expect(fs.readFileSync(path.join(CHART, 'templates', dir), 'utf8')).not.toMatch(/\{\{-? (fail|required) /);
   }

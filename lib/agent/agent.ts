@@ -63,6 +63,19 @@ interface ReconcileSummary {
   readonly givenUp: number;
   readonly namespaces: number;
   readonly seconds: number;
+  /** CPU time of the agent's own thread during the pass (helpers not included). */
+  readonly cpuMs: number;
+  /** Where the pass spent its time (ms), for /status and the benchmark. */
+  readonly phases: PassPhases;
+}
+
+interface PassPhases {
+  readonly hostPathMs: number;
+  readonly scanMs: number;
+  readonly probeMs: number;
+  readonly attachMs: number;
+  /** Helper processes that re-attached container mounts side by side. */
+  readonly helpers: number;
 }
 
 const QUICK_RETRIES = 5;
@@ -100,6 +113,12 @@ export class Agent implements HealthSource {
    * their agent lives; a device number is reused by the next FUSE mount as soon as it is free.
    */
   private readonly takeoverDevices = new Map<string, string>();
+  /**
+   * This agent's own lxcfs instances that exited: device → FUSE source. Their mounts are known
+   * dead without a probe (after a restart every container waits on the pass that re-attaches
+   * them). Entries go as soon as a pass finds no mount on the device (its number may be reused).
+   */
+  private readonly retiredDevices = new Map<string, string>();
   private predecessorPid: number | undefined;
   private reconcileChain: Promise<unknown> = Promise.resolve();
   private lastSummary: ReconcileSummary | undefined;
@@ -134,6 +153,7 @@ export class Agent implements HealthSource {
       instancesDir: this.state.instancesDir,
       ownNamespace: this.ownNamespace,
       takeover: this.takeoverDevices,
+      retired: this.retiredDevices,
     });
     this.mounts = new MountOps({
       helper: this.helper,
@@ -141,6 +161,7 @@ export class Agent implements HealthSource {
       lxcfsPath: config.lxcfsPath,
       ownNamespace: this.ownNamespace,
       takeover: this.takeoverDevices,
+      retired: this.retiredDevices,
       healingSupported: () => this.healingSupported,
     });
     this.stopSignal = new Promise((r) => (this.resolveStop = r));
@@ -231,6 +252,8 @@ export class Agent implements HealthSource {
   }
 
   private async supervise(): Promise<void> {
+    // The dead instance's directory is cleaned while its successor starts: containers wait on neither.
+    let previousCleanup: Promise<void> = Promise.resolve();
     while (!this.stopping) {
       const inst = LxcfsInstance.start({
         binary: this.config.lxcfsBinary,
@@ -244,8 +267,10 @@ export class Agent implements HealthSource {
       try {
         await Promise.race([inst.waitServing((m) => this.mounts.mountState(process.pid, m)), this.stopSignal]);
         if (this.stopping) break;
+        this.retiredDevices.delete(inst.device);
         this.metrics.lxcfsUp.set(1);
         this.config.log(`lxcfs ${inst.pid} serves ${inst.mountDir} (device ${inst.device})`);
+        await previousCleanup;
         await this.reconcile('lxcfs started', true);
       } catch (err) {
         this.config.log(`lxcfs failed to start: ${(err as Error).message}`);
@@ -258,8 +283,12 @@ export class Agent implements HealthSource {
       }
       this.metrics.lxcfsUp.set(0);
       this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`);
-      await removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t));
+      if (inst.device) this.retiredDevices.set(inst.device, inst.fsSource);
+      previousCleanup = removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t)).catch((err: unknown) =>
+        this.config.log(`cannot clean up ${inst.dir}: ${(err as Error).message}`),
+      );
       if (this.superseded) {
+        await previousCleanup;
         // The successor serves every container; restarting ours would only fight it.
         await this.stopSignal;
         break;
@@ -280,6 +309,7 @@ export class Agent implements HealthSource {
         clearTimeout(timer);
       }
     }
+    await previousCleanup;
   }
 
   private async shutdown(): Promise<void> {
@@ -543,6 +573,11 @@ export class Agent implements HealthSource {
 
   private async healPass(inst: LxcfsInstance): Promise<ReconcileSummary> {
     const started = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
+    const cpuMs = (): number => {
+      const d = process.cpuUsage(cpu);
+      return (d.user + d.system) / 1000;
+    };
     let healed = 0;
     let failed = 0;
     const count = (outcomes: readonly HelperOutcome[], label: (o: HelperOutcome) => string): void => {
@@ -565,9 +600,10 @@ export class Agent implements HealthSource {
 
     // The host path is tried again on every pass.
     let pending = failed;
+    const hostPathMs = Number(process.hrtime.bigint() - started) / 1e6;
     if (!this.healingSupported) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      return { healed, failed, pending, givenUp: 0, namespaces: 0, seconds };
+      return { healed, failed, pending, givenUp: 0, namespaces: 0, seconds, cpuMs: cpuMs(), phases: { hostPathMs, scanMs: 0, probeMs: 0, attachMs: 0, helpers: 0 } };
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
@@ -577,7 +613,7 @@ export class Agent implements HealthSource {
     pending += containers.pending;
     const namespacesScanned = containers.namespaces;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds };
+    return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds, cpuMs: cpuMs(), phases: { hostPathMs, ...containers.phases } };
   }
 
 }

@@ -10,6 +10,7 @@ import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamesp
 import { HelperOutcome, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
+import { LXCFS_FSTYPE } from './mountinfo';
 import { containerIdOf, ScanResult, scanNamespaces } from './scan';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
@@ -34,6 +35,12 @@ export interface HealerDeps {
   readonly ownNamespace: string | undefined;
   /** Live lxcfs instances being taken over (device → FUSE source); shared with the agent. */
   readonly takeover: ReadonlyMap<string, string>;
+  /**
+   * The agent's own lxcfs instances that exited (device → FUSE source): their mounts are dead
+   * without a probe. Entries are dropped here once a scan finds no mount on the device (a
+   * device number is reused once free).
+   */
+  readonly retired: Map<string, string>;
 }
 
 export interface HealResult {
@@ -44,6 +51,8 @@ export interface HealResult {
   /** Mounts of namespaces that still exist that failed too often to be tried again. */
   readonly givenUp: number;
   readonly namespaces: number;
+  /** Where the pass spent its time (ms); `helpers`: helper processes that re-attached side by side. */
+  readonly phases: { readonly scanMs: number; readonly probeMs: number; readonly attachMs: number; readonly helpers: number };
 }
 
 export class Healer {
@@ -68,18 +77,25 @@ export class Healer {
       lxcfsPath: this.deps.lxcfsPath,
       agentNamespaces,
     };
+    const clock = new PhaseClock();
     let scan = scanNamespaces();
     const namespacesScanned = scan.namespacesScanned;
-    let work = await this.planContainerMounts(inst, scan, ctx);
+    clock.lap('scan');
+    let work = await this.planContainerMounts(inst, scan, ctx, clock);
     const outcomes: { outcome: HelperOutcome; key: string }[] = [];
+    let helpers = 0;
     for (let round = 1; ; round++) {
-      const answers = await this.deps.helper.run(work.map((w) => w.request));
+      const batch = await this.deps.helper.runSpread(work.map((w) => w.request));
+      const answers = batch.outcomes;
+      helpers = Math.max(helpers, batch.helpers);
+      clock.lap('attach');
       const gone: { outcome: HelperOutcome; key: string }[] = [];
       answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
       if (gone.length === 0) break;
       // Every process we knew in those namespaces exited between the scan and the helper. A namespace
       // that still exists has other processes now: look again and enter through those.
       scan = scanNamespaces();
+      clock.lap('scan');
       const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
       const stillThere = gone.filter((g) => present.has(g.key.split(' ')[0]));
       if (stillThere.length === 0) break;
@@ -87,9 +103,11 @@ export class Healer {
         outcomes.push(...stillThere);
         break;
       }
-      work = await this.planContainerMounts(inst, scan, ctx, new Set(stillThere.map((g) => g.key)));
+      work = await this.planContainerMounts(inst, scan, ctx, clock, new Set(stillThere.map((g) => g.key)));
     }
     const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+    const devices = new Set(scan.withLxcfs.flatMap((ns) => ns.mounts.filter((m) => m.fsType === LXCFS_FSTYPE).map((m) => m.device)));
+    for (const dev of this.deps.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.deps.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
     const failures: HelperOutcome[] = [];
     for (const { outcome, key } of outcomes) {
@@ -120,7 +138,7 @@ export class Healer {
     let givenUp = 0;
     for (const n of this.failedTargets.values()) if (n >= MAX_TARGET_FAILURES) givenUp++;
     this.deps.metrics.mountsGivenUp.set(givenUp);
-    return { healed, failed: failures.length, pending, givenUp, namespaces: namespacesScanned };
+    return { healed, failed: failures.length, pending, givenUp, namespaces: namespacesScanned, phases: { scanMs: clock.ms.scan, probeMs: clock.ms.probe, attachMs: clock.ms.attach, helpers } };
   }
 
   /**
@@ -128,7 +146,13 @@ export class Healer {
    * `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs that a
    * probe through the helper found dead. Mounts that cannot be named exactly are refused.
    */
-  private async planContainerMounts(inst: { readonly device: string; readonly mountDir: string }, scan: ScanResult, ctx: PlanContext, only?: ReadonlySet<string>): Promise<{ request: HelperRequest; key: string }[]> {
+  private async planContainerMounts(
+    inst: { readonly device: string; readonly mountDir: string },
+    scan: ScanResult,
+    ctx: PlanContext,
+    clock: PhaseClock,
+    only?: ReadonlySet<string>,
+  ): Promise<{ request: HelperRequest; key: string }[]> {
     const takeover: Candidate[] = [];
     const probe: Candidate[] = [];
     for (const ns of scan.withLxcfs) {
@@ -138,7 +162,9 @@ export class Healer {
       takeover.push(...plan.takeover.filter(wanted));
       probe.push(...plan.probe.filter(wanted));
     }
+    clock.lap('scan');
     const dead = await this.deadDevices(probe);
+    clock.lap('probe');
     const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
     const work: { request: HelperRequest; key: string }[] = [];
     for (const c of chosen) {
@@ -150,6 +176,7 @@ export class Healer {
       else work.push({ request, key: c.key });
     }
     // Adjacent requests for one namespace share the helper's setns.
+    clock.lap('scan');
     return work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
@@ -168,6 +195,11 @@ export class Healer {
     for (const c of candidates) {
       const hung = this.hungDevices.get(deviceKey(c.mount));
       if (hung !== undefined && hung.retryAt > now) decided.add(deviceKey(c.mount));
+      if (this.deps.retired.get(c.mount.device) === c.mount.source) {
+        // Our own lxcfs that exited: its FUSE connection ended with it.
+        decided.add(deviceKey(c.mount));
+        dead.add(deviceKey(c.mount));
+      }
     }
     for (let round = 0; round < 3; round++) {
       const probes = nextProbes(candidates, decided, tried).filter((c) => namespaceInode(c.ns.namespace) !== undefined);
@@ -202,4 +234,16 @@ export class Healer {
     this.deps.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`);
   }
 
+}
+
+/** Wall time of a pass, split into its phases (planning counts as scan). */
+class PhaseClock {
+  readonly ms = { scan: 0, probe: 0, attach: 0 };
+  private last = process.hrtime.bigint();
+
+  lap(phase: keyof PhaseClock['ms']): void {
+    const now = process.hrtime.bigint();
+    this.ms[phase] += Number(now - this.last) / 1e6;
+    this.last = now;
+  }
 }

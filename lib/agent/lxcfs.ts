@@ -101,7 +101,8 @@ export class LxcfsInstance {
         this.servingSince = Date.now();
         return;
       }
-      await new Promise((r) => setTimeout(r, 10));
+      // Short: after a restart every container waits on this (lxcfs itself starts in tens of ms).
+      await new Promise((r) => setTimeout(r, 2));
     }
     throw new Error(`lxcfs did not serve ${this.mountDir} within ${timeoutMs / 1000}s`);
   }

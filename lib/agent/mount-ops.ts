@@ -17,6 +17,8 @@ export interface MountOpsDeps {
   readonly ownNamespace: string | undefined;
   /** Live lxcfs instances being taken over (device → FUSE source); a live lxcfs found at the host path joins it. */
   readonly takeover: Map<string, string>;
+  /** The agent's own lxcfs instances that exited (device → FUSE source): their mounts are dead, no probe needed. */
+  readonly retired: ReadonlyMap<string, string>;
   /** Whether the kernel has open_tree/move_mount (else the host path gets a classic bind mount). */
   readonly healingSupported: () => boolean;
 }
@@ -52,7 +54,7 @@ export class MountOps {
     const base = { pids: [pid], namespaceInode: ino };
     // A fresh host path mount: nothing on it is a device or set-uid program.
     const fresh = { attributes: ['nosuid', 'nodev'] as MountAttribute[] };
-    const state = top === undefined ? 'none' : await this.mountState(pid, top);
+    const state = top === undefined ? 'none' : this.deps.retired.get(top.device) === top.source ? 'dead' : await this.mountState(pid, top);
     if (top !== undefined && state !== 'dead') {
       // A live lxcfs we did not start: our predecessor, or another installation's (migration). Take it over.
       if (this.deps.takeover.get(top.device) !== top.source) {

@@ -25,7 +25,7 @@ import * as path from 'path';
 import { createInterface } from 'readline';
 import { AGENT_FLAGS } from '../lib/agent/flags';
 import { Candidate, replaceRequest } from '../lib/agent/heal-plan';
-import { MountHelper } from '../lib/agent/helper';
+import { MAX_PARALLEL_HELPERS, MountHelper } from '../lib/agent/helper';
 import { LXCFS_FSTYPE, topMounts } from '../lib/agent/mountinfo';
 import { HelperRequest, namespaceInode } from '../lib/agent/protocol';
 import { mountNamespaceOf, scanNamespaces } from '../lib/agent/scan';
@@ -54,7 +54,7 @@ const median = (xs: readonly number[]): number => quantile(xs, 0.5);
 const pad = (v: string | number, n: number): string => String(v).padStart(n);
 
 function compile(source: string, out: string): string {
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(__dirname, source)], { stdio: 'inherit' });
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', out, path.join(__dirname, source)], { stdio: 'inherit' });
   return out;
 }
 
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
       for (let k = 0; k < KILLS; k++) {
         fresh.push(await freshLxcfsStartMs(env.dir));
         const one = await helperLoopMs(helper, containers, mountDir, 1);
-        const two = await helperLoopMs(helper, containers, mountDir, 2);
+        const two = await helperLoopMs(helper, containers, mountDir, MAX_PARALLEL_HELPERS);
         if (one.ok !== one.mounts || two.ok !== two.mounts) throw new Error(`the helper loop re-attached ${one.ok}/${one.mounts} and ${two.ok}/${two.mounts} mounts`);
         loopMounts = one.mounts;
         loops.push(one.ms);
@@ -356,7 +356,7 @@ async function main(): Promise<void> {
         'read own = containers that read their own limits (runc exec: 1 processor, MemTotal 1048576 kB) after the kills.',
         '',
         'floor (same run):',
-        '    N  mounts  fresh lxcfs ms  helper loop ms  2 helpers ms  floor ms  µs per mount',
+        `    N  mounts  fresh lxcfs ms  helper loop ms  ${MAX_PARALLEL_HELPERS} helpers ms  floor ms  µs per mount`,
         ...floorRows,
         'floor = a fresh lxcfs start (spawn until the first answered read) + one helper re-attaching every mount in a loop.',
         '',

@@ -7,11 +7,11 @@
  * mount ID again right before it.
  */
 import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
-import { HelperOutcome, MountHelper } from './helper';
+import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
-import { containerIdOf, ScanResult, scanNamespaces } from './scan';
+import { containerIdOf, namespaceMembers, NamespaceMounts, readNamespace, ScanResult, scanNamespaces } from './scan';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
 const ESTALE = 116;
@@ -24,6 +24,18 @@ const GONE_RETRIES = 3;
 /** First and longest pause before probing again an lxcfs whose probe hung. */
 const HUNG_PROBE_PAUSE_MS = 30000;
 const HUNG_PROBE_MAX_PAUSE_MS = 600000;
+/** A pass reads namespaces in at most this many chunks (each chunk with dead mounts costs one helper process)... */
+const MAX_CHUNKS = 16;
+/** ...of at least this many namespaces. */
+const MIN_CHUNK_NAMESPACES = 8;
+
+/** What one pass found out about lxcfs devices (`device source`), shared by its chunks: each device is probed once. */
+interface DeviceDecisions {
+  readonly decided: Set<string>;
+  readonly dead: Set<string>;
+  /** Candidates (`namespace mountID`) already used as a probe. */
+  readonly tried: Set<string>;
+}
 
 export interface HealerDeps {
   readonly helper: MountHelper;
@@ -78,20 +90,45 @@ export class Healer {
       agentNamespaces,
     };
     const clock = new PhaseClock();
-    let scan = scanNamespaces();
+    const decisions: DeviceDecisions = { decided: new Set(), dead: new Set(), tried: new Set() };
+    // First round: scan and re-attach overlap. Namespaces are read in chunks, and each chunk's
+    // requests go to a helper at once while the next chunk is read (after an lxcfs restart every
+    // container waits on this pass). Helpers run side by side in a few lanes.
+    const members = namespaceMembers();
+    const withLxcfs: NamespaceMounts[] = [];
+    const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
+    const dispatched: Promise<{ outcome: HelperOutcome; key: string }[]>[] = [];
+    const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil(members.size / MAX_CHUNKS));
+    let chunk: NamespaceMounts[] = [];
+    const flush = async (): Promise<void> => {
+      const work = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
+      chunk = [];
+      if (work.length > 0) {
+        const lane = dispatched.length % lanes.length;
+        const run = lanes[lane].then(() => this.deps.helper.run(work.map((w) => w.request)));
+        lanes[lane] = run.catch(() => undefined);
+        dispatched.push(run.then((answers) => answers.map((outcome, n) => ({ outcome, key: work[n].key }))));
+        // Let the helper's pipe move while the next chunk is read.
+        await new Promise((r) => setImmediate(r));
+      }
+      clock.lap('scan');
+    };
+    for (const [namespace, pids] of members) {
+      const ns = readNamespace(namespace, pids);
+      if (ns === undefined) continue;
+      withLxcfs.push(ns);
+      chunk.push(ns);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    let scan: ScanResult = { namespacesScanned: members.size, withLxcfs };
     const namespacesScanned = scan.namespacesScanned;
-    clock.lap('scan');
-    let work = await this.planContainerMounts(inst, scan, ctx, clock);
     const outcomes: { outcome: HelperOutcome; key: string }[] = [];
-    let helpers = 0;
-    for (let round = 1; ; round++) {
-      const batch = await this.deps.helper.runSpread(work.map((w) => w.request));
-      const answers = batch.outcomes;
-      helpers = Math.max(helpers, batch.helpers);
-      clock.lap('attach');
-      const gone: { outcome: HelperOutcome; key: string }[] = [];
-      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
-      if (gone.length === 0) break;
+    let gone: { outcome: HelperOutcome; key: string }[] = [];
+    for (const answers of await Promise.all(dispatched)) for (const a of answers) (a.outcome.result === 'gone' ? gone : outcomes).push(a);
+    clock.lap('attach');
+    const helpers = Math.min(dispatched.length, lanes.length);
+    for (let round = 1; gone.length > 0; round++) {
       // Every process we knew in those namespaces exited between the scan and the helper. A namespace
       // that still exists has other processes now: look again and enter through those.
       scan = scanNamespaces();
@@ -103,7 +140,11 @@ export class Healer {
         outcomes.push(...stillThere);
         break;
       }
-      work = await this.planContainerMounts(inst, scan, ctx, clock, new Set(stillThere.map((g) => g.key)));
+      const work = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.key)));
+      const answers = await this.deps.helper.run(work.map((w) => w.request));
+      clock.lap('attach');
+      gone = [];
+      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
     }
     const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
     const devices = new Set(scan.withLxcfs.flatMap((ns) => ns.mounts.filter((m) => m.fsType === LXCFS_FSTYPE).map((m) => m.device)));
@@ -151,6 +192,7 @@ export class Healer {
     scan: ScanResult,
     ctx: PlanContext,
     clock: PhaseClock,
+    decisions: DeviceDecisions,
     only?: ReadonlySet<string>,
   ): Promise<{ request: HelperRequest; key: string }[]> {
     const takeover: Candidate[] = [];
@@ -163,7 +205,7 @@ export class Healer {
       probe.push(...plan.probe.filter(wanted));
     }
     clock.lap('scan');
-    const dead = await this.deadDevices(probe);
+    const dead = await this.deadDevices(probe, decisions);
     clock.lap('probe');
     const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
     const work: { request: HelperRequest; key: string }[] = [];
@@ -186,10 +228,8 @@ export class Healer {
    * changed mount or an exited namespace is repeated through another mount of the device.
    * A device whose probe hangs is left alone and probed again only after a growing pause.
    */
-  private async deadDevices(candidates: readonly Candidate[]): Promise<Set<string>> {
-    const dead = new Set<string>();
-    const decided = new Set<string>();
-    const tried = new Set<string>();
+  private async deadDevices(candidates: readonly Candidate[], decisions: DeviceDecisions): Promise<ReadonlySet<string>> {
+    const { dead, decided, tried } = decisions;
     const now = Date.now();
     for (const [dev, h] of this.hungDevices) if (h.retryAt + HUNG_PROBE_MAX_PAUSE_MS < now) this.hungDevices.delete(dev);
     for (const c of candidates) {

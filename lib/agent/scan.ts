@@ -75,6 +75,17 @@ function readNamespaceMounts(pid: number, namespace: string): MountEntry[] | und
 }
 
 export function scanNamespaces(): ScanResult {
+  const members = namespaceMembers();
+  const withLxcfs: NamespaceMounts[] = [];
+  for (const [namespace, pids] of members) {
+    const ns = readNamespace(namespace, pids);
+    if (ns !== undefined) withLxcfs.push(ns);
+  }
+  return { namespacesScanned: members.size, withLxcfs };
+}
+
+/** One walk over /proc: every mount namespace on the host and some of its processes. */
+export function namespaceMembers(): Map<string, number[]> {
   const members = new Map<string, number[]>();
   for (const name of fs.readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(name)) continue;
@@ -87,14 +98,16 @@ export function scanNamespaces(): ScanResult {
     // Keep a few more than needed: the oldest are picked below (pids wrap around, so the lowest is not always the oldest).
     else if (list.length < 4 * MAX_CANDIDATE_PIDS) list.push(pid);
   }
-  const withLxcfs: NamespaceMounts[] = [];
-  for (const [namespace, pids] of members) {
-    // Any process of the namespace shows its mounts: read them through the first one still alive.
-    let mounts: MountEntry[] | undefined;
-    for (const pid of pids) if ((mounts = readNamespaceMounts(pid, namespace)) !== undefined) break;
-    if (mounts !== undefined && mounts.some((m) => m.fsType === LXCFS_FSTYPE)) withLxcfs.push(namespaceMounts(namespace, pids, mounts));
-  }
-  return { namespacesScanned: members.size, withLxcfs };
+  return members;
+}
+
+/** The mounts of a namespace when it holds lxcfs mounts (read through the first of `pids` still in it); else undefined. */
+export function readNamespace(namespace: string, pids: readonly number[]): NamespaceMounts | undefined {
+  // Any process of the namespace shows its mounts: read them through the first one still alive.
+  let mounts: MountEntry[] | undefined;
+  for (const pid of pids) if ((mounts = readNamespaceMounts(pid, namespace)) !== undefined) break;
+  if (mounts === undefined || !mounts.some((m) => m.fsType === LXCFS_FSTYPE)) return undefined;
+  return namespaceMounts(namespace, pids, mounts);
 }
 
 function namespaceMounts(namespace: string, members: readonly number[], mounts: readonly MountEntry[]): NamespaceMounts {

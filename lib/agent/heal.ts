@@ -6,12 +6,13 @@
  * decided by heal-plan.ts (pure); every action goes through the helper, which checks the
  * mount ID again right before it.
  */
+import { createHash } from 'crypto';
 import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
 import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
-import { containerIdOf, namespaceMembers, NamespaceMounts, readNamespace, ScanResult, scanNamespaces } from './scan';
+import { containerIdOf, namespaceMembers, NamespaceMounts, parseNamespace, readNamespaceText, ScanResult, scanNamespaces } from './scan';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
 const ESTALE = 116;
@@ -25,9 +26,9 @@ const GONE_RETRIES = 3;
 const HUNG_PROBE_PAUSE_MS = 30000;
 const HUNG_PROBE_MAX_PAUSE_MS = 600000;
 /** A pass reads namespaces in at most this many chunks (each chunk with dead mounts costs one helper process)... */
-const MAX_CHUNKS = 16;
+const MAX_CHUNKS = 8;
 /** ...of at least this many namespaces. */
-const MIN_CHUNK_NAMESPACES = 8;
+const MIN_CHUNK_NAMESPACES = 16;
 
 /** What one pass found out about lxcfs devices (`device source`), shared by its chunks: each device is probed once. */
 interface DeviceDecisions {
@@ -74,6 +75,9 @@ export class Healer {
   private readonly hungDevices = new Map<string, { retryAt: number; pauseMs: number }>();
   /** Mounts already reported as refused (logged once each; the metric counts every pass). */
   private readonly refusedLogged = new Set<string>();
+  /** Namespaces the last pass found nothing to do in → digest of their mount table then (see heal). */
+  private quiet = new Map<string, string>();
+  private quietContext = '';
 
   constructor(private readonly deps: HealerDeps) {}
 
@@ -95,13 +99,21 @@ export class Healer {
     // requests go to a helper at once while the next chunk is read (after an lxcfs restart every
     // container waits on this pass). Helpers run side by side in a few lanes.
     const members = namespaceMembers();
-    const withLxcfs: NamespaceMounts[] = [];
+    const present = new Set<string>();
+    const devices = new Set<string>();
+    // At rest most namespaces are as they were: a table whose text did not change since a pass
+    // that found nothing to do in it, under the same context, has nothing to do now.
+    const context = `${inst.device}|${[...this.deps.takeover].join()}|${[...this.deps.retired].join()}`;
+    const useQuiet = this.deps.takeover.size === 0 && this.deps.retired.size === 0 && context === this.quietContext;
+    const quiet = new Map<string, string>();
+    const digests = new Map<string, string>();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
     const dispatched: Promise<{ outcome: HelperOutcome; key: string }[]>[] = [];
     const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil(members.size / MAX_CHUNKS));
     let chunk: NamespaceMounts[] = [];
     const flush = async (): Promise<void> => {
-      const work = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
+      const { work, idle } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
+      for (const ns of idle) quiet.set(ns, digests.get(ns) as string);
       chunk = [];
       if (work.length > 0) {
         const lane = dispatched.length % lanes.length;
@@ -114,15 +126,25 @@ export class Healer {
       clock.lap('scan');
     };
     for (const [namespace, pids] of members) {
-      const ns = readNamespace(namespace, pids);
+      const text = readNamespaceText(namespace, pids);
+      if (text === undefined) continue;
+      present.add(namespace);
+      const digest = createHash('sha256').update(text, 'latin1').digest('base64');
+      if (useQuiet && this.quiet.get(namespace) === digest) {
+        quiet.set(namespace, digest);
+        continue;
+      }
+      const ns = parseNamespace(namespace, pids, text);
       if (ns === undefined) continue;
-      withLxcfs.push(ns);
+      for (const m of ns.mounts) if (m.fsType === LXCFS_FSTYPE) devices.add(m.device);
+      digests.set(namespace, digest);
       chunk.push(ns);
       if (chunk.length >= chunkSize) await flush();
     }
     if (chunk.length > 0) await flush();
-    let scan: ScanResult = { namespacesScanned: members.size, withLxcfs };
-    const namespacesScanned = scan.namespacesScanned;
+    this.quiet = quiet;
+    this.quietContext = context;
+    const namespacesScanned = members.size;
     const outcomes: { outcome: HelperOutcome; key: string }[] = [];
     let gone: { outcome: HelperOutcome; key: string }[] = [];
     for (const answers of await Promise.all(dispatched)) for (const a of answers) (a.outcome.result === 'gone' ? gone : outcomes).push(a);
@@ -131,23 +153,21 @@ export class Healer {
     for (let round = 1; gone.length > 0; round++) {
       // Every process we knew in those namespaces exited between the scan and the helper. A namespace
       // that still exists has other processes now: look again and enter through those.
-      scan = scanNamespaces();
+      const scan = scanNamespaces();
       clock.lap('scan');
-      const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-      const stillThere = gone.filter((g) => present.has(g.key.split(' ')[0]));
+      const still = new Set(scan.withLxcfs.map((ns) => ns.namespace));
+      const stillThere = gone.filter((g) => still.has(g.key.split(' ')[0]));
       if (stillThere.length === 0) break;
       if (round >= GONE_RETRIES) {
         outcomes.push(...stillThere);
         break;
       }
-      const work = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.key)));
+      const { work } = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.key)));
       const answers = await this.deps.helper.run(work.map((w) => w.request));
       clock.lap('attach');
       gone = [];
       answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
     }
-    const present = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-    const devices = new Set(scan.withLxcfs.flatMap((ns) => ns.mounts.filter((m) => m.fsType === LXCFS_FSTYPE).map((m) => m.device)));
     for (const dev of this.deps.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.deps.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
     const failures: HelperOutcome[] = [];
@@ -194,11 +214,13 @@ export class Healer {
     clock: PhaseClock,
     decisions: DeviceDecisions,
     only?: ReadonlySet<string>,
-  ): Promise<{ request: HelperRequest; key: string }[]> {
+  ): Promise<{ work: { request: HelperRequest; key: string }[]; idle: string[] }> {
     const takeover: Candidate[] = [];
     const probe: Candidate[] = [];
+    const idle: string[] = [];
     for (const ns of scan.withLxcfs) {
       const plan = planNamespace(ns, ctx);
+      if (plan.refused.length === 0 && plan.takeover.length === 0 && plan.probe.length === 0) idle.push(ns.namespace);
       for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
       const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
       takeover.push(...plan.takeover.filter(wanted));
@@ -219,7 +241,7 @@ export class Healer {
     }
     // Adjacent requests for one namespace share the helper's setns.
     clock.lap('scan');
-    return work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { work: work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), idle };
   }
 
   /**

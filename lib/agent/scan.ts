@@ -60,20 +60,6 @@ function readMountinfoText(pid: number | 'self'): string | undefined {
   }
 }
 
-/**
- * The mounts of namespace `namespace` as seen through `pid`, when that namespace holds lxcfs
- * mounts: [] when it holds none, undefined when the process is gone or no longer in that
- * namespace (its pid may have been reused between the scan and the read: the table read
- * must be the table of the namespace the helper will enter).
- */
-function readNamespaceMounts(pid: number, namespace: string): MountEntry[] | undefined {
-  const text = readMountinfoText(pid);
-  if (text === undefined || mountNamespaceOf(pid) !== namespace) return undefined;
-  // Most namespaces have no lxcfs mount: skip parsing those (this runs for every namespace on the node).
-  if (!text.includes(LXCFS_MARKER)) return [];
-  return parseMountinfo(text);
-}
-
 export function scanNamespaces(): ScanResult {
   const members = namespaceMembers();
   const withLxcfs: NamespaceMounts[] = [];
@@ -103,11 +89,28 @@ export function namespaceMembers(): Map<string, number[]> {
 
 /** The mounts of a namespace when it holds lxcfs mounts (read through the first of `pids` still in it); else undefined. */
 export function readNamespace(namespace: string, pids: readonly number[]): NamespaceMounts | undefined {
-  // Any process of the namespace shows its mounts: read them through the first one still alive.
-  let mounts: MountEntry[] | undefined;
-  for (const pid of pids) if ((mounts = readNamespaceMounts(pid, namespace)) !== undefined) break;
-  if (mounts === undefined || !mounts.some((m) => m.fsType === LXCFS_FSTYPE)) return undefined;
-  return namespaceMounts(namespace, pids, mounts);
+  const text = readNamespaceText(namespace, pids);
+  return text === undefined ? undefined : parseNamespace(namespace, pids, text);
+}
+
+/**
+ * The mountinfo text of a namespace that holds lxcfs mounts, read through the first of `pids`
+ * still in it; undefined when it holds none or none of the processes is left in it.
+ */
+export function readNamespaceText(namespace: string, pids: readonly number[]): string | undefined {
+  for (const pid of pids) {
+    const text = readMountinfoText(pid);
+    // Its pid may have been reused between the walk and the read: the table must be the namespace's.
+    if (text === undefined || mountNamespaceOf(pid) !== namespace) continue;
+    // Most namespaces have no lxcfs mount: skip parsing those (this runs for every namespace on the node).
+    return text.includes(LXCFS_MARKER) ? text : undefined;
+  }
+  return undefined;
+}
+
+export function parseNamespace(namespace: string, pids: readonly number[], text: string): NamespaceMounts | undefined {
+  const mounts = parseMountinfo(text);
+  return mounts.some((m) => m.fsType === LXCFS_FSTYPE) ? namespaceMounts(namespace, pids, mounts) : undefined;
 }
 
 function namespaceMounts(namespace: string, members: readonly number[], mounts: readonly MountEntry[]): NamespaceMounts {

@@ -15,7 +15,7 @@
  * over a thread's unrecovered containers every SWEEP_MS catches a missed wake-up (counted apart).
  *
  * Output, one line per container: "c <pid> <us since kill> <lag us> <event|sweep|early>", then
- * "s <broken at start> <probe cpu us> <reads> <threads> <lxcfs dead us>", or "timeout <left>".
+ * "s <broken at start> <probe cpu us> <reads> <threads> <lxcfs dead us> <kill, ms since the epoch>", or "timeout <left>".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SWEEP_MS 50
+#define SWEEP_MS 200
 #define MAX_FILES 16
 #define THREADS 8
 
@@ -206,6 +206,8 @@ int main(int argc, char **argv) {
 
   struct rusage ru0, ru1;
   getrusage(RUSAGE_SELF, &ru0);
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
   t0 = now_us();
   if (kill(lxcfs, SIGKILL) < 0) {
     perror("recovery-probe: kill");
@@ -236,6 +238,6 @@ int main(int argc, char **argv) {
   long long reads = checker.reads;
   for (int t = 0; t < nworkers; t++) reads += workers[t].reads;
   for (int i = 0; i < n; i++) printf("c %d %lld %lld %s\n", boxes[i].pid, boxes[i].at_us, boxes[i].lag_us, boxes[i].how);
-  printf("s %d %lld %lld %d %lld\n", broken, cpu, reads, nworkers, dead_us);
+  printf("s %d %lld %lld %d %lld %lld\n", broken, cpu, reads, nworkers, dead_us, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
   return 0;
 }

@@ -67,6 +67,8 @@ interface ProbeResult {
   readonly cpuMs: number;
   readonly reads: number;
   readonly lxcfsDeadMs: number;
+  /** When the probe sent the kill (ms since the epoch, as the agent's status reports times). */
+  readonly killedAt: number;
 }
 
 /** One kill of lxcfs, timed per container by the probe. */
@@ -104,6 +106,7 @@ async function probeRecovery(probe: string, lxcfsPid: number, containers: readon
     cpuMs: Number(summary[2]) / 1000,
     reads: Number(summary[3]),
     lxcfsDeadMs: Number(summary[5]) / 1000,
+    killedAt: Number(summary[6]),
   };
 }
 
@@ -254,7 +257,6 @@ async function main(): Promise<void> {
       const kills: { all: number; p50: number; p99: number; lagMax: number; cpu: number; status: AgentStatus; restartMs: number; r: ProbeResult; load: string }[] = [];
       for (let k = 0; k < KILLS; k++) {
         const before = await agent.status();
-        const killedAt = Date.now();
         const r = await probeRecovery(probe, before.lxcfsPid as number, containers, files);
         const after = await agent.waitStatus((s) => s.reconciles > before.reconciles && s.lxcfsPid !== before.lxcfsPid && s.ready, 'reconcile after the kill');
         const all = Math.max(...r.perContainerMs);
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
           lagMax: Math.max(...r.lagMs),
           cpu: r.cpuMs,
           status: after,
-          restartMs: (after.lxcfsServingSince ?? killedAt) - killedAt,
+          restartMs: (after.lxcfsServingSince ?? r.killedAt) - r.killedAt,
           r,
           load: loadavg(),
         };
@@ -325,10 +327,12 @@ async function main(): Promise<void> {
         if (held) forkers.push(held);
         const s0 = await agent.waitStatus((s) => s.reconciles >= 1, 'a first pass');
         await agent.waitStatus((s) => s.reconciles >= s0.reconciles + 2, 'two passes with the processes');
+        // No polling of /status in the window: its answers would count as the agent's CPU.
         const a = await agent.status();
         const cpu0 = cpuMsOf(agent.pid);
-        const b = await agent.waitStatus((s) => s.reconciles >= a.reconciles + AT_REST_PASSES, `${AT_REST_PASSES} passes`, 120_000);
+        await sleep(AT_REST_PASSES * AT_REST_INTERVAL_S * 1000 + 300);
         const cpu1 = cpuMsOf(agent.pid);
+        const b = await agent.status();
         const perPass = (cpu1 - cpu0) / (b.reconciles - a.reconciles);
         const ph = (b.lastReconcile as { phases?: Phases; cpuMs?: number } | null) ?? {};
         restRows.push(

@@ -284,9 +284,10 @@ export class Agent implements HealthSource {
       this.metrics.lxcfsUp.set(0);
       this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`);
       if (inst.device) this.retiredDevices.set(inst.device, inst.fsSource);
-      previousCleanup = removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t)).catch((err: unknown) =>
-        this.config.log(`cannot clean up ${inst.dir}: ${(err as Error).message}`),
-      );
+      // Deferred past the next lxcfs start: a spawn blocks the event loop until the child runs.
+      previousCleanup = new Promise((r) => setImmediate(r))
+        .then(() => removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t)))
+        .catch((err: unknown) => this.config.log(`cannot clean up ${inst.dir}: ${(err as Error).message}`));
       if (this.superseded) {
         await previousCleanup;
         // The successor serves every container; restarting ours would only fight it.

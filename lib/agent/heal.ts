@@ -25,8 +25,13 @@ const GONE_RETRIES = 3;
 /** First and longest pause before probing again an lxcfs whose probe hung. */
 const HUNG_PROBE_PAUSE_MS = 30000;
 const HUNG_PROBE_MAX_PAUSE_MS = 600000;
-/** A pass reads namespaces in at most this many chunks (each chunk with dead mounts costs one helper process)... */
-const MAX_CHUNKS = 8;
+/**
+ * A pass reads namespaces in at most this many chunks (one per helper lane)... Each chunk with
+ * work costs a helper process, and a spawn blocks the event loop until the child runs (about
+ * 10 ms on a loaded 2-core machine): more, smaller chunks would start the first containers
+ * earlier but finish the last ones later.
+ */
+const MAX_CHUNKS = MAX_PARALLEL_HELPERS;
 /** ...of at least this many namespaces. */
 const MIN_CHUNK_NAMESPACES = 16;
 

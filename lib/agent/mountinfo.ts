@@ -62,6 +62,34 @@ export function parseMountinfo(text: string): MountEntry[] {
 }
 
 /**
+ * Only the entries the heal plan looks at: lxcfs mounts, and mounts at the same mount point as
+ * one of them (a container's own file stacked over an lxcfs file hides it). A container's table
+ * has dozens of other mounts; parsing only these keeps a pass over a thousand namespaces cheap
+ * in CPU and in garbage. Mount points are compared as the kernel printed them (escaped), so a
+ * name cannot make two different mount points look alike.
+ */
+export function parseLxcfsMountinfo(text: string): MountEntry[] {
+  const lines = text.split('\n');
+  const points = new Set<string>();
+  for (const line of lines) if (line.includes(LXCFS_LINE_MARKER)) points.add(mountPointField(line));
+  if (points.size === 0) return [];
+  return parseMountinfo(lines.filter((line) => points.has(mountPointField(line))).join('\n'));
+}
+
+const LXCFS_LINE_MARKER = ` - ${LXCFS_FSTYPE} `;
+
+/** The fifth field (mount point, escaped) of a mountinfo line. */
+function mountPointField(line: string): string {
+  let start = 0;
+  for (let i = 0; i < 4; i++) {
+    start = line.indexOf(' ', start) + 1;
+    if (start === 0) return '';
+  }
+  const end = line.indexOf(' ', start);
+  return end < 0 ? '' : line.slice(start, end);
+}
+
+/**
  * Mount point names are bytes (the text was read as latin1, one char per byte); the agent works
  * with strings. A name that is valid UTF-8 becomes its text, exactly; any other keeps one char
  * per byte and is marked inexact.

@@ -4,7 +4,7 @@
  * see the same mounts).
  */
 import * as fs from 'fs';
-import { LXCFS_FSTYPE, MountEntry, parseMountinfo } from './mountinfo';
+import { LXCFS_FSTYPE, MountEntry, parseLxcfsMountinfo, parseMountinfo } from './mountinfo';
 
 const LXCFS_MARKER = ` - ${LXCFS_FSTYPE} `;
 
@@ -20,7 +20,7 @@ export interface NamespaceMounts {
   readonly pids: readonly number[];
   /** `mnt:[inode]`, the namespace's identity. */
   readonly namespace: string;
-  /** The namespace's whole mount table (other mounts may be stacked on lxcfs files). */
+  /** The namespace's lxcfs mounts and every mount at one of their mount points (stacked over or under them). */
   readonly mounts: readonly MountEntry[];
 }
 
@@ -108,8 +108,9 @@ export function readNamespaceText(namespace: string, pids: readonly number[]): s
   return undefined;
 }
 
+/** A namespace's lxcfs mounts and the mounts stacked at their mount points (nothing else is planned on). */
 export function parseNamespace(namespace: string, pids: readonly number[], text: string): NamespaceMounts | undefined {
-  const mounts = parseMountinfo(text);
+  const mounts = parseLxcfsMountinfo(text);
   return mounts.some((m) => m.fsType === LXCFS_FSTYPE) ? namespaceMounts(namespace, pids, mounts) : undefined;
 }
 

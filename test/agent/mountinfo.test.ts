@@ -1,6 +1,6 @@
 /** mountinfo parsing (pure, no root): escapes, stacking, names that are not UTF-8. */
 import * as fc from 'fast-check';
-import { contains, mountHolding, parseMountinfo, stackAt, topMounts, unescapeMountinfo } from '../../lib/agent/mountinfo';
+import { contains, mountHolding, parseLxcfsMountinfo, parseMountinfo, stackAt, topMounts, unescapeMountinfo } from '../../lib/agent/mountinfo';
 
 /** What the kernel does to a name in mountinfo (seq_escape with " \t\n\\"). */
 function kernelEscape(name: string): string {
@@ -78,5 +78,41 @@ describe('stacking', () => {
     expect(mountHolding(table, '/proc/stat')?.mountId).toBe(10);
     expect(mountHolding(table, '/etc')?.mountId).toBe(1);
     expect(contains('/proc', '/procx')).toBe(false);
+  });
+});
+
+describe('parseLxcfsMountinfo (what a heal pass parses)', () => {
+  const text = [
+    line(1, 0, '/', 'ext4', '/', 'rw', '/dev/sda'),
+    line(10, 1, '/proc', 'proc', '/', 'rw', 'proc'),
+    line(20, 10, '/proc/meminfo'),
+    line(21, 20, '/proc/meminfo', 'ext4', '/my-meminfo', 'ro', '/dev/sda'),
+    line(30, 10, '/proc/cpuinfo'),
+    line(40, 1, '/data', 'ext4', '/', 'rw', '/dev/sdb'),
+    // A name that spells an lxcfs line is escaped by the kernel: it is an ext4 mount, nothing more.
+    line(50, 1, '/x - fuse.lxcfs lxcfs rw', 'ext4', '/', 'rw', '/dev/sdc'),
+  ].join('\n');
+
+  test('keeps lxcfs mounts and what is stacked at their mount points, nothing else', () => {
+    expect(parseLxcfsMountinfo(text).map((m) => m.mountId)).toEqual([20, 21, 30]);
+  });
+
+  test('the heal plan sees the same top lxcfs mounts as from the whole table', () => {
+    const lxcfsTops = (entries: ReturnType<typeof parseMountinfo>): number[] => topMounts(entries).filter((m) => m.fsType === 'fuse.lxcfs').map((m) => m.mountId);
+    expect(lxcfsTops(parseLxcfsMountinfo(text))).toEqual(lxcfsTops(parseMountinfo(text)));
+    expect(lxcfsTops(parseLxcfsMountinfo(text))).toEqual([30]);
+  });
+
+  test('property: for any names, the lxcfs mounts on top are those of the whole table', () => {
+    const name = fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 20 }).map((b) => `/${Buffer.from(b).toString('latin1')}`);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, fc.boolean(), fc.integer({ min: 0, max: 5 })), { minLength: 1, maxLength: 12 }), (mounts) => {
+        const lines = mounts.map(([mp, lxcfs, parent], i) => line(100 + i, parent === 0 ? 1 : 99 + parent, mp, lxcfs ? 'fuse.lxcfs' : 'ext4'));
+        const whole = lines.join('\n');
+        const tops = (entries: ReturnType<typeof parseMountinfo>): number[] => topMounts(entries).filter((m) => m.fsType === 'fuse.lxcfs').map((m) => m.mountId);
+        expect(tops(parseLxcfsMountinfo(whole))).toEqual(tops(parseMountinfo(whole)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

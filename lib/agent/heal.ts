@@ -12,7 +12,7 @@ import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
-import { containerIdOf, namespaceMembers, NamespaceMounts, parseNamespace, readNamespaceText, ScanResult, scanNamespaces } from './scan';
+import { containerIdOf, namespaceMembers, NamespaceMounts, parseNamespace, readNamespaceTable, ScanResult, scanNamespaces } from './scan';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
 const ESTALE = 116;
@@ -83,6 +83,8 @@ export class Healer {
   /** Namespaces the last pass found nothing to do in → digest of their mount table then (see heal). */
   private quiet = new Map<string, string>();
   private quietContext = '';
+  /** Namespaces with lxcfs mounts at the last pass. */
+  private lxcfsNamespaces = 0;
 
   constructor(private readonly deps: HealerDeps) {}
 
@@ -114,7 +116,8 @@ export class Healer {
     const digests = new Map<string, string>();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
     const dispatched: Promise<{ outcome: HelperOutcome; key: string }[]>[] = [];
-    const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil(members.size / MAX_CHUNKS));
+    // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
+    const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || members.size) / MAX_CHUNKS));
     let chunk: NamespaceMounts[] = [];
     const flush = async (): Promise<void> => {
       const { work, idle } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
@@ -131,15 +134,16 @@ export class Healer {
       clock.lap('scan');
     };
     for (const [namespace, pids] of members) {
-      const text = readNamespaceText(namespace, pids);
-      if (text === undefined) continue;
+      const table = readNamespaceTable(namespace, pids);
+      if (table === undefined) continue;
       present.add(namespace);
-      const digest = createHash('sha256').update(text, 'latin1').digest('base64');
+      const digest = createHash('sha256').update(table).digest('base64');
       if (useQuiet && this.quiet.get(namespace) === digest) {
         quiet.set(namespace, digest);
         continue;
       }
-      const ns = parseNamespace(namespace, pids, text);
+      // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
+      const ns = parseNamespace(namespace, pids, table.toString('latin1'));
       if (ns === undefined) continue;
       for (const m of ns.mounts) if (m.fsType === LXCFS_FSTYPE) devices.add(m.device);
       digests.set(namespace, digest);
@@ -149,6 +153,7 @@ export class Healer {
     if (chunk.length > 0) await flush();
     this.quiet = quiet;
     this.quietContext = context;
+    this.lxcfsNamespaces = present.size;
     const namespacesScanned = members.size;
     const outcomes: { outcome: HelperOutcome; key: string }[] = [];
     let gone: { outcome: HelperOutcome; key: string }[] = [];

@@ -89,23 +89,58 @@ export function namespaceMembers(): Map<string, number[]> {
 
 /** The mounts of a namespace when it holds lxcfs mounts (read through the first of `pids` still in it); else undefined. */
 export function readNamespace(namespace: string, pids: readonly number[]): NamespaceMounts | undefined {
-  const text = readNamespaceText(namespace, pids);
-  return text === undefined ? undefined : parseNamespace(namespace, pids, text);
+  const table = readNamespaceTable(namespace, pids);
+  // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
+  return table === undefined ? undefined : parseNamespace(namespace, pids, table.toString('latin1'));
 }
 
 /**
- * The mountinfo text of a namespace that holds lxcfs mounts, read through the first of `pids`
- * still in it; undefined when it holds none or none of the processes is left in it.
+ * The mountinfo of a namespace that holds lxcfs mounts, read through the first of `pids` still
+ * in it; undefined when it holds none or none of the processes is left in it. The bytes are a
+ * view of a buffer that the next call reuses: a pass reads every namespace of the node, and
+ * most of them need no string at all.
  */
-export function readNamespaceText(namespace: string, pids: readonly number[]): string | undefined {
+export function readNamespaceTable(namespace: string, pids: readonly number[]): Buffer | undefined {
   for (const pid of pids) {
-    const text = readMountinfoText(pid);
+    const table = readMountinfoInto(pid);
     // Its pid may have been reused between the walk and the read: the table must be the namespace's.
-    if (text === undefined || mountNamespaceOf(pid) !== namespace) continue;
+    if (table === undefined || mountNamespaceOf(pid) !== namespace) continue;
     // Most namespaces have no lxcfs mount: skip parsing those (this runs for every namespace on the node).
-    return text.includes(LXCFS_MARKER) ? text : undefined;
+    return table.includes(LXCFS_MARKER_BYTES) ? table : undefined;
   }
   return undefined;
+}
+
+const LXCFS_MARKER_BYTES = Buffer.from(LXCFS_MARKER, 'latin1');
+let tableBuffer = Buffer.alloc(64 * 1024);
+
+/** /proc/<pid>/mountinfo into the shared buffer (grown as needed); undefined when the process is gone. */
+function readMountinfoInto(pid: number): Buffer | undefined {
+  // A namespace with a huge table (a container can make thousands of mounts) does not keep its size for good.
+  if (tableBuffer.length > 1024 * 1024) tableBuffer = Buffer.alloc(64 * 1024);
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/${pid}/mountinfo`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === tableBuffer.length) {
+        const bigger = Buffer.alloc(tableBuffer.length * 2);
+        tableBuffer.copy(bigger, 0, 0, length);
+        tableBuffer = bigger;
+      }
+      const n = fs.readSync(fd, tableBuffer, length, tableBuffer.length - length, null);
+      if (n === 0) return tableBuffer.subarray(0, length);
+      length += n;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A namespace's lxcfs mounts and the mounts stacked at their mount points (nothing else is planned on). */

@@ -12,7 +12,7 @@ import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
-import { containerIdOf, namespaceMembers, NamespaceMounts, parseNamespace, readNamespaceTable, ScanResult, scanNamespaces } from './scan';
+import { containerIdOf, NamespaceMounts, ScanResult, scanLazily, scanNamespaces } from './scan';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
 const ESTALE = 116;
@@ -58,7 +58,7 @@ export interface HealerDeps {
    * without a probe. Entries are dropped here once a scan finds no mount on the device (a
    * device number is reused once free).
    */
-  readonly retired: Map<string, string>;
+  readonly retired?: Map<string, string>;
 }
 
 export interface HealResult {
@@ -86,7 +86,11 @@ export class Healer {
   /** Namespaces with lxcfs mounts at the last pass. */
   private lxcfsNamespaces = 0;
 
-  constructor(private readonly deps: HealerDeps) {}
+  private readonly retired: Map<string, string>;
+
+  constructor(private readonly deps: HealerDeps) {
+    this.retired = deps.retired ?? new Map();
+  }
 
   /** One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path is not a container's). */
   async heal(inst: { readonly device: string; readonly mountDir: string }, agentNamespaces: ReadonlySet<string>): Promise<HealResult> {
@@ -105,19 +109,19 @@ export class Healer {
     // First round: scan and re-attach overlap. Namespaces are read in chunks, and each chunk's
     // requests go to a helper at once while the next chunk is read (after an lxcfs restart every
     // container waits on this pass). Helpers run side by side in a few lanes.
-    const members = namespaceMembers();
+    const { namespacesScanned, namespaces } = scanLazily();
     const present = new Set<string>();
     const devices = new Set<string>();
     // At rest most namespaces are as they were: a table whose text did not change since a pass
     // that found nothing to do in it, under the same context, has nothing to do now.
-    const context = `${inst.device}|${[...this.deps.takeover].join()}|${[...this.deps.retired].join()}`;
-    const useQuiet = this.deps.takeover.size === 0 && this.deps.retired.size === 0 && context === this.quietContext;
+    const context = `${inst.device}|${[...this.deps.takeover].join()}|${[...this.retired].join()}`;
+    const useQuiet = this.deps.takeover.size === 0 && this.retired.size === 0 && context === this.quietContext;
     const quiet = new Map<string, string>();
     const digests = new Map<string, string>();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
     const dispatched: Promise<{ outcome: HelperOutcome; key: string }[]>[] = [];
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
-    const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || members.size) / MAX_CHUNKS));
+    const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || namespacesScanned) / MAX_CHUNKS));
     let chunk: NamespaceMounts[] = [];
     const flush = async (): Promise<void> => {
       const { work, idle } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
@@ -133,17 +137,15 @@ export class Healer {
       }
       clock.lap('scan');
     };
-    for (const [namespace, pids] of members) {
-      const table = readNamespaceTable(namespace, pids);
-      if (table === undefined) continue;
+    for (const source of namespaces) {
+      const namespace = source.namespace;
       present.add(namespace);
-      const digest = createHash('sha256').update(table).digest('base64');
+      const digest = createHash('sha256').update(source.table).digest('base64');
       if (useQuiet && this.quiet.get(namespace) === digest) {
         quiet.set(namespace, digest);
         continue;
       }
-      // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
-      const ns = parseNamespace(namespace, pids, table.toString('latin1'));
+      const ns = source.parse();
       if (ns === undefined) continue;
       for (const m of ns.mounts) if (m.fsType === LXCFS_FSTYPE) devices.add(m.device);
       digests.set(namespace, digest);
@@ -154,7 +156,6 @@ export class Healer {
     this.quiet = quiet;
     this.quietContext = context;
     this.lxcfsNamespaces = present.size;
-    const namespacesScanned = members.size;
     const outcomes: { outcome: HelperOutcome; key: string }[] = [];
     let gone: { outcome: HelperOutcome; key: string }[] = [];
     for (const answers of await Promise.all(dispatched)) for (const a of answers) (a.outcome.result === 'gone' ? gone : outcomes).push(a);
@@ -178,7 +179,7 @@ export class Healer {
       gone = [];
       answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
     }
-    for (const dev of this.deps.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.deps.retired.delete(dev);
+    for (const dev of this.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
     const failures: HelperOutcome[] = [];
     for (const { outcome, key } of outcomes) {
@@ -267,7 +268,7 @@ export class Healer {
     for (const c of candidates) {
       const hung = this.hungDevices.get(deviceKey(c.mount));
       if (hung !== undefined && hung.retryAt > now) decided.add(deviceKey(c.mount));
-      if (this.deps.retired.get(c.mount.device) === c.mount.source) {
+      if (this.retired.get(c.mount.device) === c.mount.source) {
         // Our own lxcfs that exited: its FUSE connection ended with it.
         decided.add(deviceKey(c.mount));
         dead.add(deviceKey(c.mount));

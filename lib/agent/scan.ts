@@ -87,6 +87,31 @@ export function namespaceMembers(): Map<string, number[]> {
   return members;
 }
 
+/** A namespace with lxcfs mounts, as a pass meets it. */
+export interface NamespaceSource {
+  readonly namespace: string;
+  /** The bytes of its mount table: only valid until the next source is taken. */
+  readonly table: Buffer;
+  /** Its lxcfs mounts, parsed from the table; undefined when it holds none after all. */
+  parse(): NamespaceMounts | undefined;
+}
+
+/**
+ * One walk over /proc, then the namespaces that hold lxcfs mounts one at a time, each table read
+ * only when its turn comes (a pass can act on the first namespaces while it reads the next).
+ */
+export function scanLazily(): { readonly namespacesScanned: number; readonly namespaces: Iterable<NamespaceSource> } {
+  const members = namespaceMembers();
+  function* namespaces(): Generator<NamespaceSource> {
+    for (const [namespace, pids] of members) {
+      const table = readNamespaceTable(namespace, pids);
+      // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
+      if (table !== undefined) yield { namespace, table, parse: () => parseNamespace(namespace, pids, table.toString('latin1')) };
+    }
+  }
+  return { namespacesScanned: members.size, namespaces: namespaces() };
+}
+
 /** The mounts of a namespace when it holds lxcfs mounts (read through the first of `pids` still in it); else undefined. */
 export function readNamespace(namespace: string, pids: readonly number[]): NamespaceMounts | undefined {
   const table = readNamespaceTable(namespace, pids);

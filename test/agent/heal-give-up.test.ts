@@ -9,12 +9,17 @@ import { HelperOutcome, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
 import { MountEntry } from '../../lib/agent/mountinfo';
 import { HelperRequest } from '../../lib/agent/protocol';
-import { NamespaceMounts, ScanResult } from '../../lib/agent/scan';
+import { NamespaceMounts, NamespaceSource, ScanResult } from '../../lib/agent/scan';
 
 let scan: ScanResult = { namespacesScanned: 0, withLxcfs: [] };
 jest.mock('../../lib/agent/scan', () => ({
   ...jest.requireActual<typeof import('../../lib/agent/scan')>('../../lib/agent/scan'),
   scanNamespaces: (): ScanResult => scan,
+  // A pass reads namespaces one at a time (scan.ts scanLazily); the table bytes stand for the mount table.
+  scanLazily: (): { namespacesScanned: number; namespaces: NamespaceSource[] } => ({
+    namespacesScanned: scan.namespacesScanned,
+    namespaces: scan.withLxcfs.map((ns) => ({ namespace: ns.namespace, table: Buffer.from(JSON.stringify(ns.mounts)), parse: () => ns })),
+  }),
 }));
 
 /** A helper whose answers are scripted: every probed lxcfs is dead; re-attaching fails in the namespaces named. */

@@ -7,12 +7,24 @@
 import { parseArgs } from 'util';
 
 interface FlagBase {
+  /** What the option does: --help shows it, and so do the chart's values.yaml and values.schema.json (lib/options.ts). */
   readonly help: string;
+  /** How to spell it on a command line, shown by --help only. */
+  readonly cliNote?: string;
 }
 export interface StringFlag extends FlagBase {
   readonly kind: 'string';
   readonly default: string;
   readonly choices?: readonly string[];
+  /** A value other than the default must match this (JavaScript and RE2 alike, so the chart's schema can carry it). */
+  readonly pattern?: ValuePattern;
+}
+/** A pattern a value must match, and what it means in words (for error messages). */
+export interface ValuePattern {
+  readonly regex: string;
+  /** Matching this makes the value wrong even when `regex` matches (RE2 has no lookahead). */
+  readonly forbidden?: string;
+  readonly rule: string;
 }
 export interface IntegerFlag extends FlagBase {
   readonly kind: 'integer';
@@ -27,6 +39,12 @@ export interface BooleanFlag extends FlagBase {
 export interface ListFlag extends FlagBase {
   readonly kind: 'list';
   readonly default: readonly string[];
+  /** Fewest items a given list may have (an empty one would otherwise mean the default). */
+  readonly minItems?: number;
+  /** No item may appear twice. */
+  readonly unique?: boolean;
+  /** Each item must match this; it never holds a comma, which separates items on the command line. */
+  readonly item?: ValuePattern;
 }
 export type FlagSpec = StringFlag | IntegerFlag | BooleanFlag | ListFlag;
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
@@ -64,9 +82,20 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
       case 'boolean':
         out[name] = parsed[`no-${name}`] === true ? false : raw === true ? true : spec.default;
         break;
-      case 'list':
-        out[name] = Array.isArray(raw) ? raw.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean) : spec.default;
+      case 'list': {
+        if (!Array.isArray(raw)) {
+          out[name] = spec.default;
+          break;
+        }
+        const list = raw.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+        if (spec.minItems !== undefined && list.length < spec.minItems) throw new UsageError(`--${name} needs at least ${spec.minItems} value${spec.minItems === 1 ? '' : 's'}`);
+        for (const [i, item] of list.entries()) {
+          if (spec.item && !matches(spec.item, item)) throw new UsageError(`--${name} "${item}" must be ${spec.item.rule}`);
+          if (spec.unique && list.indexOf(item) !== i) throw new UsageError(`--${name} "${item}" is given twice`);
+        }
+        out[name] = list;
         break;
+      }
       case 'integer': {
         if (raw === undefined) {
           out[name] = spec.default;
@@ -84,6 +113,7 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
         if (spec.choices && !spec.choices.includes(v)) {
           throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}, got "${v}"`);
         }
+        if (spec.pattern && v !== spec.default && !matches(spec.pattern, v)) throw new UsageError(`--${name} must be ${spec.pattern.rule}, got "${v}"`);
         out[name] = v;
         break;
       }
@@ -92,7 +122,13 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
   return out as FlagValues<S>;
 }
 
-function rangeText(spec: IntegerFlag): string {
+/** Whether a value satisfies a pattern (both halves of it). */
+export function matches(pattern: ValuePattern, value: string): boolean {
+  return new RegExp(pattern.regex).test(value) && !(pattern.forbidden !== undefined && new RegExp(pattern.forbidden).test(value));
+}
+
+/** The allowed range in words (" from 1 to 30", " of at least 5"), shared by the parser's and the constructs' messages. */
+export function rangeText(spec: IntegerFlag): string {
   if (spec.min !== undefined && spec.max !== undefined) return ` from ${spec.min} to ${spec.max}`;
   if (spec.min !== undefined) return ` of at least ${spec.min}`;
   if (spec.max !== undefined) return ` of at most ${spec.max}`;
@@ -129,7 +165,8 @@ export function usageText(command: string, summary: string, specs: FlagSpecs): s
   for (const [name, spec] of Object.entries(specs)) {
     const def = spec.kind === 'list' ? spec.default.join(',') : String(spec.default);
     const choices = spec.kind === 'string' && spec.choices ? ` (${spec.choices.join('|')})` : '';
-    lines.push(`  --${name}${choices}`, `      ${spec.help}${def === '' ? '' : ` [default: ${def}]`}`);
+    const note = spec.cliNote ? ` (${spec.cliNote})` : '';
+    lines.push(`  --${name}${choices}`, `      ${spec.help}${note}${def === '' ? '' : ` [default: ${def}]`}`);
   }
   return lines.join('\n');
 }

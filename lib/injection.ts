@@ -5,7 +5,15 @@
  * always describe the same pod.
  */
 import * as path from 'path';
-import { VOLUME_PREFIX } from './contract';
+import { DEFAULT_LXCFS_PATH, VOLUME_PREFIX } from './contract';
+import type { StringFlag } from './flags';
+
+/** --lxcfs-path of both commands (one spec, so the agent mounts where the webhook points). injectionProblems() checks its value. */
+export const LXCFS_PATH_FLAG = {
+  kind: 'string',
+  default: DEFAULT_LXCFS_PATH,
+  help: 'host directory where the agent mounts lxcfs (absolute, a directory of its own: system directories such as /, /etc, /usr, /var, /var/lib, /run and anything under /proc, /sys, /dev are rejected); the same as lxcfs-admission-webhook\'s, so a migration keeps running pods working',
+} as const satisfies StringFlag;
 
 export interface LxcfsFileMount {
   /** The file inside the container, e.g. `/proc/meminfo`. */

@@ -1,14 +1,22 @@
 /** The agent's command line: parsed by `lxcfs-kit agent`, rendered into the DaemonSet by the constructs. */
-import { AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH, HELPER_IMAGE_PATH } from '../contract';
+import { AGENT_HEALTH_PORT, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, HELPER_IMAGE_PATH } from '../contract';
 import { FlagValues, renderFlags } from '../flags';
+import { LXCFS_PATH_FLAG } from '../injection';
 
 export const AGENT_FLAGS = {
-  'lxcfs-path': { kind: 'string', default: DEFAULT_LXCFS_PATH, help: 'host directory where lxcfs is mounted' },
+  'lxcfs-path': LXCFS_PATH_FLAG,
   'lxcfs-binary': { kind: 'string', default: 'lxcfs', help: 'lxcfs executable (looked up in PATH)' },
   'lxcfs-arg': {
     kind: 'list',
     default: ['-l', '--enable-cfs'],
-    help: 'flags passed to lxcfs (repeat the flag, or separate with commas); --enable-pidfd is added when the lxcfs version supports it',
+    minItems: 1,
+    item: {
+      regex: '^-[^,\\s]+$',
+      forbidden: '^(-p|--pidfile|-f|--foreground|-n|--help|-v|--version)(=|$)',
+      rule: 'one lxcfs flag starting with "-" (the agent chooses lxcfs\'s mount point itself), without commas or spaces, and not one the agent manages (-p, --pidfile, -f, --foreground, -n, --help, -v, --version)',
+    },
+    help: 'flags passed to lxcfs (-l: virtual loadavg, --enable-cfs: CPU count follows the CPU quota); --enable-pidfd is added when the lxcfs version supports it',
+    cliNote: 'repeat the flag, or separate with commas',
   },
   pidfd: { kind: 'string', default: 'auto', choices: ['auto', 'always', 'never'], help: 'pass --enable-pidfd to lxcfs' },
   'health-address': { kind: 'string', default: '0.0.0.0', help: 'address of the /healthz, /readyz and /metrics server' },
@@ -39,7 +47,13 @@ export const AGENT_FLAGS = {
     default: false,
     help: 'also serve the CSI node plugin for the injected ephemeral volume (injection mode csi) and register it with the kubelet',
   },
-  'kubelet-dir': { kind: 'string', default: DEFAULT_KUBELET_DIR, help: 'the kubelet\'s root directory (with --csi): plugin sockets and pod volumes live below it' },
+  'kubelet-dir': {
+    kind: 'string',
+    default: DEFAULT_KUBELET_DIR,
+    // Plain path characters only: the manifests carry it unquoted in hostPath volumes.
+    pattern: { regex: '^(/[A-Za-z0-9._-]+)+$', rule: 'an absolute path without a trailing slash, made of letters, digits, ".", "_" and "-", such as /var/lib/kubelet' },
+    help: 'the kubelet\'s root directory on the node (its --root-dir): the CSI plugin serves its sockets and publishes pod volumes below it',
+  },
   'node-name': { kind: 'string', default: '', help: 'this node\'s Kubernetes name (with --csi; NodeGetInfo answers it); empty: the host name' },
 } as const;
 

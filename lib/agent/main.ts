@@ -46,10 +46,6 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
   const problems = injectionProblems(flags['lxcfs-path'], DEFAULT_LXCFS_FILES);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
   if (!path.isAbsolute(flags['state-dir'])) throw new UsageError(`--state-dir must be an absolute path, got "${flags['state-dir']}"`);
-  for (const a of flags['lxcfs-arg']) {
-    if (!a.startsWith('-')) throw new UsageError(`--lxcfs-arg "${a}" is not a flag: the agent chooses lxcfs's mount point itself`);
-    if (/^(-p|--pidfile|-f|--foreground|-n|--help|-v|--version)(=|$)/.test(a)) throw new UsageError(`--lxcfs-arg ${a} is managed by the agent; leave it out`);
-  }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the agent must run as root (it mounts lxcfs and enters containers\' mount namespaces)');
   }

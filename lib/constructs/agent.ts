@@ -3,6 +3,7 @@ import * as path from 'path';
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AGENT_FLAGS, agentArgs, AgentFlags } from '../agent/flags';
+import { directFlagValues } from '../options';
 import { AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_READY_FILE, AGENT_STATE_DIR, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_PATH } from '../contract';
 import { agentCsiMounts, LxcfsCsiDriver } from './csi-driver';
 import { AGENT_SCRAPE_ANNOTATIONS } from './monitoring';
@@ -82,9 +83,7 @@ export class LxcfsAgent extends Construct {
     markAgentSide(this, { installName: ctx.name, installNamespace: ctx.namespace, lxcfsPath: this.lxcfsPath, servesCsi: this.servesCsi });
 
     this.flags = {
-      'lxcfs-path': lxcfsPath,
-      'lxcfs-arg': props.lxcfsArgs ?? AGENT_DEFAULTS.lxcfsArgs,
-      'reconcile-interval': props.reconcileIntervalSeconds ?? AGENT_DEFAULTS.reconcileIntervalSeconds,
+      ...(directFlagValues('agent', props) as Partial<AgentFlags>),
       'ready-file': AGENT_READY_FILE,
       ...(props.csi ? { csi: true, 'kubelet-dir': kubeletDir, 'node-name': '$(NODE_NAME)' } : {}),
     };

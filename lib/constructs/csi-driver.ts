@@ -12,17 +12,11 @@ import { isPlaceholder } from './placeholder';
 export type InjectionModeChoice = 'hostPath' | 'csi' | 'podSecurity';
 export const INJECTION_MODE_CHOICES: readonly InjectionModeChoice[] = ['hostPath', 'csi', 'podSecurity'];
 
-/** A kubelet root directory the manifests can carry unquoted: absolute, no trailing slash, plain path characters. */
-export const KUBELET_DIR_PATTERN = /^(\/[A-Za-z0-9._-]+)+$/;
-
-/** Problems with the injection mode and the kubelet directory; each says how to fix it. */
-export function injectionModeProblems(mode: string, kubeletDir: string | undefined): string[] {
+/** Problems with the injection mode, saying how to fix them (the agent's checks judge the kubelet directory). */
+export function injectionModeProblems(mode: string): string[] {
   const problems: string[] = [];
   if (!INJECTION_MODE_CHOICES.includes(mode as InjectionModeChoice) && !isPlaceholder(mode)) {
     problems.push(`injectionMode "${mode}" is not one of ${INJECTION_MODE_CHOICES.join(', ')}; use hostPath, or csi/podSecurity for namespaces that enforce Pod Security baseline or restricted`);
-  }
-  if (kubeletDir !== undefined && !isPlaceholder(kubeletDir) && !KUBELET_DIR_PATTERN.test(kubeletDir)) {
-    problems.push(`kubeletDir "${kubeletDir}" must be an absolute path without a trailing slash, made of letters, digits, ".", "_" and "-", such as /var/lib/kubelet`);
   }
   return problems;
 }

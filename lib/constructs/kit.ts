@@ -99,7 +99,7 @@ export class LxcfsKit extends Construct {
     };
     const webhookProps: LxcfsWebhookProps = { ...common, ...props.webhook, files: props.files, serviceMonitor: props.serviceMonitor, injectionMode: mode };
     // Every problem of every part in one error, each once (the common props are checked by both parts).
-    assertNoProblems([...new Set([...injectionModeProblems(mode, props.kubeletDir), ...lxcfsAgentProblems(agentProps), ...lxcfsWebhookProblems(webhookProps)])]);
+    assertNoProblems([...new Set([...injectionModeProblems(mode), ...lxcfsAgentProblems(agentProps), ...lxcfsWebhookProblems(webhookProps)])]);
     const ctx = metadataContext(props);
 
     if (props.createNamespace) {

@@ -18,7 +18,10 @@ import {
   SYSTEM_NAMESPACES,
   WEBHOOK_IMAGE,
 } from '../contract';
+import { AGENT_FLAGS } from '../agent/flags';
 import { injectionProblems } from '../injection';
+import { Command, optionsOf, propKey, valueProblems } from '../options';
+import { WEBHOOK_FLAGS } from '../webhook/flags';
 import { isPlaceholder } from './placeholder';
 import { LocalObjectReference, LxcfsWebhookPlatformOptions, LxcfsWorkloadOptions, resourcesProblems, webhookPlatformProblems } from './workload';
 
@@ -340,8 +343,9 @@ export const DEFAULT_NAMESPACE = PROJECT_NAME;
 
 export const AGENT_DEFAULTS = {
   image: AGENT_IMAGE,
-  lxcfsArgs: ['-l', '--enable-cfs'] as readonly string[],
-  reconcileIntervalSeconds: 30,
+  // Options that reach a flag take their default from its spec (lib/options.ts).
+  lxcfsArgs: AGENT_FLAGS['lxcfs-arg'].default as readonly string[],
+  reconcileIntervalSeconds: AGENT_FLAGS['reconcile-interval'].default,
   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } } as ResourceRequirements,
   nodeSelector: { 'kubernetes.io/os': 'linux' } as Readonly<Record<string, string>>,
   tolerations: [{ operator: 'Exists' }] as readonly Toleration[],
@@ -358,13 +362,13 @@ export const WEBHOOK_DEFAULTS = {
   nodeSelector: { 'kubernetes.io/os': 'linux' } as Readonly<Record<string, string>>,
   tolerations: [] as readonly Toleration[],
   priorityClassName: 'system-cluster-critical',
-  repairMode: 'report' as RepairMode,
-  repairIntervalSeconds: 60,
-  evictionsPerMinute: 6,
-  legacyNamespaceLabel: false,
+  repairMode: WEBHOOK_FLAGS['repair-mode'].default as RepairMode,
+  repairIntervalSeconds: WEBHOOK_FLAGS['repair-interval'].default,
+  evictionsPerMinute: WEBHOOK_FLAGS['evictions-per-minute'].default,
+  legacyNamespaceLabel: WEBHOOK_FLAGS['legacy-namespace-label'].default,
   excludedNamespaces: [] as readonly string[],
   certificates: { source: 'self' } as CertificateSource,
-  podSecurityEnforcedNamespaces: 'skip' as 'skip' | 'inject',
+  podSecurityEnforcedNamespaces: WEBHOOK_FLAGS['pod-security-enforced-namespaces'].default as 'skip' | 'inject',
   configurationPolicy: false,
 } as const;
 
@@ -430,24 +434,30 @@ export function commonProblems(props: LxcfsCommonProps): string[] {
   return problems;
 }
 
-/** Problems with the agent options. */
-export function agentProblems(options: LxcfsAgentOptions): string[] {
-  const problems: string[] = [];
-  if (Array.isArray(options.lxcfsArgs) && options.lxcfsArgs.length === 0) {
-    // An empty list renders no --lxcfs-arg flag at all, which the agent reads as its defaults.
-    problems.push('agent lxcfsArgs is empty, which the agent would read as its defaults (-l --enable-cfs); name at least one lxcfs flag, such as -l');
-  }
-  const interval = options.reconcileIntervalSeconds;
-  if (typeof interval === 'number' && (!Number.isInteger(interval) || interval < 1)) {
-    problems.push(`agent reconcileIntervalSeconds must be a whole number of at least 1, got ${interval}`);
-  }
-  problems.push(...resourcesProblems('agent', options.resources));
-  return problems;
+/** Problems with the agent options (and the kubelet directory it is given). */
+export function agentProblems(options: LxcfsAgentOptions & { readonly kubeletDir?: string }): string[] {
+  return [...flagOptionProblems('agent', options), ...resourcesProblems('agent', options.resources)];
+}
+
+/**
+ * Problems with the props that become a command's flags, judged by the flag's own spec
+ * (lib/options.ts): what the constructs accept, the command accepts. Chart placeholders are
+ * left to the chart's schema, which is derived from the same spec.
+ */
+export function flagOptionProblems(command: Command, props: object): string[] {
+  const values = props as Readonly<Record<string, unknown>>;
+  return optionsOf(command)
+    .filter((o) => o.checkedBy === undefined && o.flags[0].command === command)
+    .flatMap((o) => {
+      const value = values[propKey(o)];
+      if (value === undefined || isPlaceholder(value) || (Array.isArray(value) && value.some(isPlaceholder))) return [];
+      return valueProblems(o, value, o.prop);
+    });
 }
 
 /** Problems with the webhook options, given the file set and the install's namespace. */
 export function webhookProblems(options: LxcfsWebhookOptions, files: readonly string[] | undefined, namespace: string | undefined): string[] {
-  const problems: string[] = [];
+  const problems: string[] = flagOptionProblems('webhook', options);
   const { replicas, failurePolicy, timeoutSeconds } = options;
   const policy = failurePolicy ?? WEBHOOK_DEFAULTS.failurePolicy;
   const count = replicas ?? WEBHOOK_DEFAULTS.replicas;

@@ -13,6 +13,7 @@ import {
   WEBHOOK_SERVICE_PORT,
   WEBHOOK_TLS_DIR,
 } from '../contract';
+import { directFlagValues } from '../options';
 import { WEBHOOK_FLAGS, webhookArgs, WebhookFlags } from '../webhook/flags';
 import { nonEmpty } from './agent';
 import { CertManagerCertificates } from './certificates';
@@ -168,12 +169,7 @@ export class LxcfsWebhook extends Construct {
       'service-name': names.service,
       'secret-name': secretName,
       'webhook-configuration': names.webhookConfiguration,
-      'lxcfs-path': this.lxcfsPath,
-      file: this.files,
-      'legacy-namespace-label': props.legacyNamespaceLabel ?? WEBHOOK_DEFAULTS.legacyNamespaceLabel,
-      'repair-mode': repairMode,
-      'repair-interval': props.repairIntervalSeconds ?? WEBHOOK_DEFAULTS.repairIntervalSeconds,
-      'evictions-per-minute': props.evictionsPerMinute ?? WEBHOOK_DEFAULTS.evictionsPerMinute,
+      ...(directFlagValues('webhook', props) as Partial<WebhookFlags>),
       'lease-name': names.lease,
       // In modes csi and podSecurity those namespaces are injected (with the CSI volume), so the reconciler judges their pods too.
       'pod-security-enforced-namespaces': injectionMode === 'hostPath' ? (props.podSecurityEnforcedNamespaces ?? WEBHOOK_DEFAULTS.podSecurityEnforcedNamespaces) : 'inject',

@@ -3,12 +3,14 @@
  * parse (lib/agent/flags.ts, lib/webhook/flags.ts) with the same rule as
  * renderFlags(): a flag appears only when its value differs from the default.
  * Which value feeds each flag is a Go-template expression here (or a fixed
- * value, rendered at generation time) and a prop in the constructs; the chart
- * equivalence tests prove both give the same args.
+ * value, rendered at generation time) and a prop in the constructs; options
+ * passed as they are take both from lib/options.ts, and the chart equivalence
+ * tests prove both give the same args.
  */
 import { AGENT_FLAGS } from '../agent/flags';
 import { AGENT_READY_FILE, DEFAULT_KUBELET_DIR, WEBHOOK_TLS_DIR } from '../contract';
 import { FlagSpecs, renderFlags } from '../flags';
+import { Command, flagOf, optionsOf } from '../options';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
 import { FULLNAME, REPAIR_MODE, SECRET_NAME } from './template-props';
 
@@ -19,10 +21,17 @@ type FlagExpressions<S extends FlagSpecs> = Partial<Record<keyof S & string, Fla
 const isSelf = '(eq $.Values.certificates.source "self")';
 const servesCsi = '(ne $.Values.injection.mode "hostPath")';
 
+/** The chart value of each `direct` option that reaches a flag of this command (lib/options.ts). */
+function valueExpressions(command: Command): Record<string, FlagSource> {
+  return Object.fromEntries(
+    optionsOf(command)
+      .filter((o) => o.rendering === 'direct' && o.value !== undefined)
+      .map((o) => [flagOf(o, command), `$.Values.${o.value}`]),
+  );
+}
+
 export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
-  'lxcfs-path': '$.Values.lxcfs.path',
-  'lxcfs-arg': '$.Values.agent.lxcfsArgs',
-  'reconcile-interval': '$.Values.agent.reconcileIntervalSeconds',
+  ...valueExpressions('agent'),
   // Not a chart value: the DaemonSet's probes read this file.
   'ready-file': { fixed: AGENT_READY_FILE },
   csi: servesCsi,
@@ -32,20 +41,17 @@ export const AGENT_FLAG_EXPRESSIONS: FlagExpressions<typeof AGENT_FLAGS> = {
 };
 
 export const WEBHOOK_FLAG_EXPRESSIONS: FlagExpressions<typeof WEBHOOK_FLAGS> = {
+  ...valueExpressions('webhook'),
   port: '$.Values.webhook.ports.https',
   'metrics-port': '$.Values.webhook.ports.metrics',
+  // Overrides the plain value: a bare YAML off (the boolean false) means "off".
+  'repair-mode': `(${REPAIR_MODE})`,
   'cert-mode': `(ternary "self" "files" ${isSelf})`,
   'tls-cert-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.crt" ${isSelf})`,
   'tls-key-file': `(ternary "" "${WEBHOOK_TLS_DIR}/tls.key" ${isSelf})`,
   'service-name': `(printf "%s-webhook" (${FULLNAME}))`,
   'secret-name': `(${SECRET_NAME})`,
   'webhook-configuration': `(${FULLNAME})`,
-  'lxcfs-path': '$.Values.lxcfs.path',
-  file: '$.Values.lxcfs.files',
-  'legacy-namespace-label': '$.Values.webhook.legacyNamespaceLabel',
-  'repair-mode': `(${REPAIR_MODE})`,
-  'repair-interval': '$.Values.webhook.repairIntervalSeconds',
-  'evictions-per-minute': '$.Values.webhook.evictionsPerMinute',
   'lease-name': `(printf "%s-webhook-repair" (${FULLNAME}))`,
   'injection-mode': '(ternary "csi" "hostPath" (eq $.Values.injection.mode "csi"))',
   // Modes csi and podSecurity inject namespaces enforcing baseline/restricted, so the reconciler judges their pods.

@@ -3,7 +3,7 @@
  * and the README's values table, plus the mapping from values to construct props
  * (the equivalence tests synthesize the constructs through it).
  */
-import { AGENT_IMAGE, DEFAULT_KUBELET_DIR, DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, WEBHOOK_IMAGE } from '../contract';
+import { AGENT_IMAGE, WEBHOOK_IMAGE } from '../contract';
 import { NON_CANONICAL_PATH_PATTERN, RESERVED_HOST_DIRECTORIES, VIRTUAL_FILESYSTEM_PATTERN } from '../injection';
 import {
   COMMON_ANNOTATIONS_SCHEMA,
@@ -22,7 +22,9 @@ import {
   WorkloadChartValues,
   workloadValues,
 } from './platform-values';
-import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, KUBELET_DIR_PATTERN, LxcfsKitProps, WEBHOOK_DEFAULTS } from '../constructs';
+import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, LxcfsKitProps, WEBHOOK_DEFAULTS } from '../constructs';
+import { FlagSpec } from '../flags';
+import { option, OptionDef, optionSpec } from '../options';
 
 /** A JSON Schema fragment (only the keywords the chart uses). */
 export interface Schema {
@@ -67,6 +69,56 @@ export type ValueNode = Leaf | Section;
 const leaf = (value: Json, schema: Schema, description: string): Leaf => ({ kind: 'leaf', default: value, schema, description });
 const section = (description: string, children: Record<string, ValueNode>): Section => ({ kind: 'section', description, children });
 
+/** The schema of a flag's values: what its parser accepts. */
+function flagSchema(spec: FlagSpec): Schema {
+  switch (spec.kind) {
+    case 'integer':
+      return { type: 'integer', ...(spec.min !== undefined ? { minimum: spec.min } : {}), ...(spec.max !== undefined ? { maximum: spec.max } : {}) };
+    case 'boolean':
+      return { type: 'boolean' };
+    case 'string':
+      return {
+        type: 'string',
+        ...(spec.choices ? { enum: [...spec.choices] } : {}),
+        ...(spec.pattern ? { pattern: spec.pattern.regex, ...(spec.pattern.forbidden ? { not: { pattern: spec.pattern.forbidden } } : {}) } : {}),
+      };
+    case 'list':
+      return {
+        type: 'array',
+        ...(spec.minItems !== undefined ? { minItems: spec.minItems } : {}),
+        ...(spec.unique ? { uniqueItems: true } : {}),
+        items: {
+          type: 'string',
+          ...(spec.item ? { pattern: spec.item.regex, ...(spec.item.forbidden ? { not: { pattern: spec.item.forbidden } } : {}) } : {}),
+        },
+      };
+  }
+}
+
+/** A flag's help as a values.yaml sentence: capitalised, ending with a full stop. */
+export function helpSentence(help: string): string {
+  const text = help.charAt(0).toUpperCase() + help.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+/** What values.yaml says about an option: its flag's help, then what a YAML author must know. */
+export function optionDescription(o: OptionDef): string {
+  return [helpSentence(optionSpec(o).help), ...(o.chartNote ? [o.chartNote] : [])].join(' ');
+}
+
+/** The leaf of a chart value that reaches a flag: default, bounds and docs from the flag's spec (lib/options.ts). */
+function optionLeaf(valuePath: string, extra: Schema = {}): Leaf {
+  const o = option({ value: valuePath });
+  const spec = optionSpec(o);
+  const value: Json = spec.kind === 'list' ? [...spec.default] : spec.default;
+  return leaf(value, { ...flagSchema(spec), ...extra }, optionDescription(o));
+}
+
+/** The leaf also accepting the boolean false, which is what YAML 1.1 makes of a bare off. */
+function acceptingBareOff(l: Leaf): Leaf {
+  return { ...l, schema: { ...l.schema, type: ['string', 'boolean'], enum: [...(l.schema.enum ?? []), false] } };
+}
+
 const stringMap: Schema = { type: 'object', additionalProperties: { type: 'string' } };
 const resourcesSchema: Schema = {
   type: 'object',
@@ -87,30 +139,22 @@ export const VALUES: Section = section('lxcfs-kit values', {
   commonLabels: leaf({}, COMMON_LABELS_SCHEMA, 'Extra labels on every object and pod (never on selectors).'),
   commonAnnotations: leaf({}, COMMON_ANNOTATIONS_SCHEMA, 'Extra annotations on every object.'),
   lxcfs: section('What lxcfs serves and where.', {
-    path: leaf(
-      DEFAULT_LXCFS_PATH,
-      // A dedicated directory: never a system directory, a virtual filesystem or a non-canonical spelling.
-      {
-        type: 'string',
-        pattern: '^/.*[^/]$',
-        not: { anyOf: [{ enum: [...RESERVED_HOST_DIRECTORIES] }, { pattern: VIRTUAL_FILESYSTEM_PATTERN }, { pattern: NON_CANONICAL_PATH_PATTERN }] },
-      },
-      'Host directory where the agent mounts lxcfs (absolute, a directory of its own: system directories such as /, /etc, /usr, /var, /var/lib, /run and anything under /proc, /sys, /dev are rejected). The same as lxcfs-admission-webhook\'s, so a migration keeps running pods working.',
-    ),
-    files: leaf([...DEFAULT_LXCFS_FILES], { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^/(proc|sys)/[A-Za-z0-9_./-]+$' } },
-      'Files bind-mounted (read-only, hostPath type File) into every injected container.'),
+    // A dedicated directory: never a system directory, a virtual filesystem or a non-canonical spelling (injectionProblems' rules).
+    path: optionLeaf('lxcfs.path', {
+      pattern: '^/.*[^/]$',
+      not: { anyOf: [{ enum: [...RESERVED_HOST_DIRECTORIES] }, { pattern: VIRTUAL_FILESYSTEM_PATTERN }, { pattern: NON_CANONICAL_PATH_PATTERN }] },
+    }),
+    files: optionLeaf('lxcfs.files'),
   }),
   injection: section('How lxcfs reaches injected pods.', {
     mode: leaf('hostPath', { type: 'string', enum: ['hostPath', 'csi', 'podSecurity'] },
       '`hostPath`: one hostPath volume (type File) per file; Pod Security baseline and restricted forbid it. `csi`: one CSI ephemeral volume served by the agent and a read-only subPath mount per file, allowed at every Pod Security level (the CSIDriver object is created). `podSecurity`: csi in namespaces labelled `pod-security.kubernetes.io/enforce` baseline or restricted, hostPath elsewhere.'),
-    kubeletDir: leaf(DEFAULT_KUBELET_DIR, { type: 'string', pattern: KUBELET_DIR_PATTERN.source },
-      'The kubelet\'s root directory on the nodes (its --root-dir), for modes csi and podSecurity: the agent serves the plugin sockets and publishes volumes below it.'),
+    kubeletDir: optionLeaf('injection.kubeletDir'),
   }),
   agent: section('The node agent (DaemonSet running lxcfs).', {
     image: imageSection(AGENT_IMAGE, 'Agent'),
-    lxcfsArgs: leaf([...AGENT_DEFAULTS.lxcfsArgs], { type: 'array', minItems: 1, items: { type: 'string', pattern: '^-' } },
-      'Flags passed to lxcfs (`-l`: virtual loadavg, `--enable-cfs`: CPU count follows the CPU quota).'),
-    reconcileIntervalSeconds: leaf(AGENT_DEFAULTS.reconcileIntervalSeconds, { type: 'integer', minimum: 1 }, 'Seconds between scans for stale lxcfs mounts.'),
+    lxcfsArgs: optionLeaf('agent.lxcfsArgs'),
+    reconcileIntervalSeconds: optionLeaf('agent.reconcileIntervalSeconds'),
     resources: leaf(AGENT_DEFAULTS.resources as JsonObject, resourcesSchema,
       'Agent resources. No CPU limit (throttled lxcfs slows every /proc read on the node); the memory limit is generous so lxcfs is never OOM-killed.'),
     nodeSelector: leaf(AGENT_DEFAULTS.nodeSelector, stringMap, 'Node selector of the agent pods.'),
@@ -130,11 +174,11 @@ export const VALUES: Section = section('lxcfs-kit values', {
     tolerations: leaf([], tolerationsSchema, 'Tolerations of the webhook pods.'),
     affinity: leaf({}, { type: 'object' }, 'Affinity of the webhook pods; empty means the built-in preferred anti-affinity across nodes.'),
     priorityClassName: leaf(WEBHOOK_DEFAULTS.priorityClassName, { type: 'string' }, 'Priority class of the webhook pods.'),
-    repairMode: leaf(WEBHOOK_DEFAULTS.repairMode, { type: ['string', 'boolean'], enum: ['off', 'report', 'evict', false] },
-      'Opted-in pods created without injection: `off` (a bare off, which YAML 1.1 reads as false, means off too), `report` (event + metric) or `evict` (rate-limited, respects PDBs).'),
-    repairIntervalSeconds: leaf(WEBHOOK_DEFAULTS.repairIntervalSeconds, { type: 'integer', minimum: 5 }, 'Seconds between repair scans.'),
-    evictionsPerMinute: leaf(WEBHOOK_DEFAULTS.evictionsPerMinute, { type: 'integer', minimum: 1 }, 'Rate limit of repair evictions.'),
-    legacyNamespaceLabel: leaf(false, { type: 'boolean' }, 'Also inject namespaces labelled `lxcfs-admission-webhook=enabled` (migration from lxcfs-admission-webhook).'),
+    // A bare YAML off is the boolean false, which the chart reads as "off" (template-props.ts REPAIR_MODE).
+    repairMode: acceptingBareOff(optionLeaf('webhook.repairMode')),
+    repairIntervalSeconds: optionLeaf('webhook.repairIntervalSeconds'),
+    evictionsPerMinute: optionLeaf('webhook.evictionsPerMinute'),
+    legacyNamespaceLabel: optionLeaf('webhook.legacyNamespaceLabel'),
     excludedNamespaces: leaf([], { type: 'array', items: k8sName }, 'Further namespaces never injected (system namespaces and the release namespace always are).'),
     configurationPolicy: leaf(true, { type: 'boolean' },
       'With certificates.source self, a ValidatingAdmissionPolicy that lets the webhook change only the caBundle of its MutatingWebhookConfiguration; rendered only when the cluster serves admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes 1.30+).'),

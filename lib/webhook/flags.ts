@@ -1,6 +1,7 @@
 /** The webhook's command line: parsed by `lxcfs-kit webhook`, rendered into the Deployment by the constructs. */
-import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, WEBHOOK_HTTPS_PORT, WEBHOOK_METRICS_PORT } from '../contract';
+import { DEFAULT_LXCFS_FILES, WEBHOOK_HTTPS_PORT, WEBHOOK_METRICS_PORT } from '../contract';
 import { FlagValues, renderFlags } from '../flags';
+import { LXCFS_PATH_FLAG } from '../injection';
 
 export const WEBHOOK_FLAGS = {
   address: { kind: 'string', default: '0.0.0.0', help: 'address of the HTTPS server' },
@@ -22,24 +23,32 @@ export const WEBHOOK_FLAGS = {
     default: 'lxcfs-kit',
     help: 'MutatingWebhookConfiguration whose caBundle the webhook keeps published (cert-mode self)',
   },
-  'lxcfs-path': { kind: 'string', default: DEFAULT_LXCFS_PATH, help: 'host directory where the agent mounts lxcfs' },
+  'lxcfs-path': LXCFS_PATH_FLAG,
   'injection-mode': {
     kind: 'string',
     default: 'hostPath',
     choices: ['hostPath', 'csi'],
     help: 'hostPath: one hostPath volume of type File per file; csi: one CSI ephemeral volume of the agent\'s driver and a read-only subPath mount per file (allowed by Pod Security baseline and restricted; the agents must run with --csi)',
   },
-  file: { kind: 'list', default: DEFAULT_LXCFS_FILES, help: 'files to bind-mount into containers (repeat, or separate with commas)' },
+  file: {
+    kind: 'list',
+    default: DEFAULT_LXCFS_FILES,
+    minItems: 1,
+    unique: true,
+    item: { regex: '^/(proc|sys)/[A-Za-z0-9_./-]+$', rule: 'an absolute file path under /proc or /sys, made of letters, digits, "_", ".", "/" and "-"' },
+    help: 'files bind-mounted (read-only) into every injected container',
+    cliNote: 'repeat, or separate with commas',
+  },
   'legacy-namespace-label': {
     kind: 'boolean',
     default: false,
-    help: 'also treat namespaces labelled lxcfs-admission-webhook=enabled as opted in (migration)',
+    help: 'also treat namespaces labelled lxcfs-admission-webhook=enabled as opted in (migration from lxcfs-admission-webhook)',
   },
   'repair-mode': {
     kind: 'string',
     default: 'report',
     choices: ['off', 'report', 'evict'],
-    help: 'what the leader-elected reconciler does with opted-in pods created without injection',
+    help: 'what the leader-elected reconciler does with opted-in pods created without injection: off, report (event + metric) or evict (rate-limited, respects PodDisruptionBudgets)',
   },
   'pod-security-enforced-namespaces': {
     kind: 'string',
@@ -48,7 +57,7 @@ export const WEBHOOK_FLAGS = {
     help: 'skip: the reconciler reports opted-in namespaces enforcing Pod Security baseline/restricted (which forbid hostPath) instead of their pods, as the webhook configuration leaves them out; inject: treat them like any other (the cluster exempts them from Pod Security)',
   },
   'repair-interval': { kind: 'integer', default: 60, min: 5, help: 'seconds between repair scans' },
-  'evictions-per-minute': { kind: 'integer', default: 6, min: 1, help: 'rate limit of repair evictions' },
+  'evictions-per-minute': { kind: 'integer', default: 6, min: 1, help: 'most repair evictions per minute (repair-mode evict)' },
   'lease-name': { kind: 'string', default: 'lxcfs-kit-webhook-repair', help: 'Lease used to elect the replica that runs the reconciler' },
   'cert-lifetime': {
     kind: 'integer',

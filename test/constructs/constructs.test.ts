@@ -487,7 +487,7 @@ describe('rejected props (synth time, with a fix-it message)', () => {
     ['a timeout above the API limit', { webhook: { timeoutSeconds: 31 } }, /1 to 30/],
     ['a label that would break selectors', { labels: { 'app.kubernetes.io/instance': 'x' } }, /selectors depend on it/],
     ['an annotation that would reorder the Argo CD sync', { annotations: { 'argocd.argoproj.io/sync-wave': '9' } }, /orders the Argo CD sync/],
-    ['an empty lxcfs flag list (the agent would fall back to its defaults)', { agent: { lxcfsArgs: [] } }, /name at least one lxcfs flag/],
+    ['an empty lxcfs flag list (the agent would fall back to its defaults)', { agent: { lxcfsArgs: [] } }, /lxcfsArgs is empty, which the agent would read as its default.*list at least one item, such as -l/],
     ['a name too long for derived names', { name: 'a'.repeat(41) }, /at most 40/],
     ['existingSecret without a caBundle', { webhook: { certificates: { source: 'existingSecret', secretName: 's', caBundle: '' } } }, /caBundle is empty/],
     [

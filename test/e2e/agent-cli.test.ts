@@ -34,8 +34,8 @@ describe('lxcfs-kit agent command line', () => {
     [['--lxcfs-path=/sys/fs/lxcfs'], /system directory/],
     [['--restart-burst=0'], /restart-burst/],
     [['--reconcile-interval=0'], /--reconcile-interval must be a whole number of at least 1/],
-    [['--lxcfs-arg=/mnt/elsewhere'], /is not a flag: the agent chooses lxcfs's mount point itself/],
-    [['--lxcfs-arg=--pidfile=/run/x.pid'], /is managed by the agent/],
+    [['--lxcfs-arg=/mnt/elsewhere'], /must be one lxcfs flag starting with "-" \(the agent chooses lxcfs's mount point itself\)/],
+    [['--lxcfs-arg=--pidfile=/run/x.pid'], /not one the agent manages/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
   ])('rejects %j with a clear message and exit 2', (args, message) => {
     const r = agent(...args);

@@ -6,7 +6,18 @@
  */
 import * as path from 'path';
 import { DEFAULT_LXCFS_PATH, VOLUME_PREFIX } from './contract';
-import type { StringFlag } from './flags';
+import { matches, StringFlag, ValuePattern } from './flags';
+
+/**
+ * An lxcfs file: under /proc or /sys, plain path characters, no "..", no trailing slash, and at
+ * most 54 characters, so its volume name (lxcfs-kit-<path>) stays within 63. The webhook's --file
+ * items and the chart's lxcfs.files schema carry it; injectionProblems() applies it.
+ */
+export const LXCFS_FILE_PATTERN: ValuePattern = {
+  regex: '^/(proc|sys)/[A-Za-z0-9_./-]{0,47}[A-Za-z0-9_.-]$',
+  forbidden: '\\.\\.',
+  rule: 'an absolute file path under /proc or /sys such as /proc/meminfo, at most 54 characters of letters, digits, "_", ".", "/" and "-", without ".." or a trailing slash',
+};
 
 /** --lxcfs-path of both commands (one spec, so the agent mounts where the webhook points). injectionProblems() checks its value. */
 export const LXCFS_PATH_FLAG = {
@@ -78,9 +89,16 @@ export function injectionProblems(lxcfsPath: string, files: readonly string[]): 
     problems.push('the lxcfs file set is empty, so nothing would be injected; keep the default set or name at least one file such as /proc/meminfo');
   }
   const seen = new Set<string>();
+  const volumes = new Map<string, string>();
   for (const f of files) {
-    if (!/^\/(proc|sys)\/[A-Za-z0-9_./-]+$/.test(f) || f.includes('..') || f.endsWith('/')) {
-      problems.push(`lxcfs file "${f}" must be an absolute file path under /proc or /sys, such as /proc/meminfo`);
+    if (!matches(LXCFS_FILE_PATTERN, f)) {
+      problems.push(`lxcfs file "${f}" must be ${LXCFS_FILE_PATTERN.rule}`);
+    } else {
+      // Two spellings of one volume name (/proc/a.b, /proc/a-b) would give the pod one volume twice.
+      const volume = volumeNameFor(f);
+      const other = volumes.get(volume);
+      if (other !== undefined && other !== f) problems.push(`lxcfs files "${other}" and "${f}" give the same volume name ${volume}; keep one of them`);
+      volumes.set(volume, f);
     }
     if (seen.has(f)) problems.push(`lxcfs file "${f}" is listed twice`);
     seen.add(f);

@@ -11,9 +11,10 @@ export const AGENT_FLAGS = {
     default: ['-l', '--enable-cfs'],
     minItems: 1,
     item: {
-      regex: '^-[^,\\s]+$',
+      // Printable ASCII only: JavaScript's and Go's (Helm's schema) \s and . differ beyond it.
+      regex: '^-[\\x21-\\x2b\\x2d-\\x7e]+$',
       forbidden: '^(-p|--pidfile|-f|--foreground|-n|--help|-v|--version)(=|$)',
-      rule: 'one lxcfs flag starting with "-" (the agent chooses lxcfs\'s mount point itself), without commas or spaces, and not one the agent manages (-p, --pidfile, -f, --foreground, -n, --help, -v, --version)',
+      rule: 'one lxcfs flag starting with "-" (the agent chooses lxcfs\'s mount point itself), printable ASCII without commas or spaces, and not one the agent manages (-p, --pidfile, -f, --foreground, -n, --help, -v, --version)',
     },
     help: 'flags passed to lxcfs (-l: virtual loadavg, --enable-cfs: CPU count follows the CPU quota); --enable-pidfd is added when the lxcfs version supports it',
     cliNote: 'repeat the flag, or separate with commas',

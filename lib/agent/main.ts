@@ -19,7 +19,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     process.stdout.write(`${usageText('agent', SUMMARY, AGENT_FLAGS)}\n`);
     return;
   }
-  const flags = parseFlags(AGENT_FLAGS, argv);
+  const flags = readAgentCommandLine(argv);
   // A container restart keeps its /tmp volume: a ready file from the previous run must not say ready.
   if (flags['ready-file'] !== '') fs.rmSync(flags['ready-file'], { force: true });
   const config = agentConfig(flags, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
@@ -41,11 +41,25 @@ export async function runAgent(argv: string[]): Promise<void> {
   }
 }
 
-/** Validates flags and the machine; every problem becomes one clear message. */
-export function agentConfig(flags: AgentFlags, log: (line: string) => void): AgentConfig {
+/**
+ * The command line as the agent reads it, judged before it touches the machine: every
+ * UsageError a command line alone can cause (the options property tests run the manifests' args through it).
+ */
+export function readAgentCommandLine(argv: readonly string[]): AgentFlags {
+  const flags = parseFlags(AGENT_FLAGS, argv);
+  checkAgentFlags(flags);
+  return flags;
+}
+
+function checkAgentFlags(flags: AgentFlags): void {
   const problems = injectionProblems(flags['lxcfs-path'], DEFAULT_LXCFS_FILES);
   if (problems.length > 0) throw new UsageError(problems.join('; '));
   if (!path.isAbsolute(flags['state-dir'])) throw new UsageError(`--state-dir must be an absolute path, got "${flags['state-dir']}"`);
+}
+
+/** Validates flags and the machine; every problem becomes one clear message. */
+export function agentConfig(flags: AgentFlags, log: (line: string) => void): AgentConfig {
+  checkAgentFlags(flags);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the agent must run as root (it mounts lxcfs and enters containers\' mount namespaces)');
   }

@@ -1,7 +1,7 @@
 /** The webhook's command line: parsed by `lxcfs-kit webhook`, rendered into the Deployment by the constructs. */
 import { DEFAULT_LXCFS_FILES, WEBHOOK_HTTPS_PORT, WEBHOOK_METRICS_PORT } from '../contract';
 import { FlagValues, renderFlags } from '../flags';
-import { LXCFS_PATH_FLAG } from '../injection';
+import { LXCFS_FILE_PATTERN, LXCFS_PATH_FLAG } from '../injection';
 
 export const WEBHOOK_FLAGS = {
   address: { kind: 'string', default: '0.0.0.0', help: 'address of the HTTPS server' },
@@ -35,7 +35,7 @@ export const WEBHOOK_FLAGS = {
     default: DEFAULT_LXCFS_FILES,
     minItems: 1,
     unique: true,
-    item: { regex: '^/(proc|sys)/[A-Za-z0-9_./-]+$', rule: 'an absolute file path under /proc or /sys, made of letters, digits, "_", ".", "/" and "-"' },
+    item: LXCFS_FILE_PATTERN,
     help: 'files bind-mounted (read-only) into every injected container',
     cliNote: 'repeat, or separate with commas',
   },

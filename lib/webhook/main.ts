@@ -28,13 +28,17 @@ const SUMMARY =
 
 const LEASE_DURATION_SECONDS = 15;
 
-export async function runWebhook(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${usageText('webhook', SUMMARY, WEBHOOK_FLAGS)}\n`);
-    return;
-  }
+/**
+ * The command line as the webhook reads it, judged before it starts anything: every
+ * UsageError a command line (and $POD_NAMESPACE) alone can cause (the options property
+ * tests run the manifests' args through it).
+ */
+export function readWebhookCommandLine(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): { flags: WebhookFlags; namespace: string; mutator: PodMutator; csiMutator: PodMutator } {
   const flags = parseFlags(WEBHOOK_FLAGS, argv);
-  const namespace = flags.namespace || process.env.POD_NAMESPACE || '';
+  const namespace = flags.namespace || env.POD_NAMESPACE || '';
   let mutator: PodMutator;
   let csiMutator: PodMutator;
   try {
@@ -47,6 +51,16 @@ export async function runWebhook(argv: string[]): Promise<void> {
     throw new UsageError('--cert-mode files needs --tls-cert-file and --tls-key-file (or use --cert-mode self inside a cluster)');
   }
   if (flags['cert-mode'] === 'self' && !namespace) throw new UsageError('--cert-mode self needs --namespace or $POD_NAMESPACE');
+
+  return { flags, namespace, mutator, csiMutator };
+}
+
+export async function runWebhook(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usageText('webhook', SUMMARY, WEBHOOK_FLAGS)}\n`);
+    return;
+  }
+  const { flags, namespace, mutator, csiMutator } = readWebhookCommandLine(argv, process.env);
 
   const identity = process.env.POD_NAME || os.hostname();
   const logger = new Logger(new BatchingSink(process.stdout), flags['log-level'] as LogLevel, { component: 'webhook', instance: identity });

@@ -9,14 +9,14 @@ import { DEFAULT_LXCFS_PATH, VOLUME_PREFIX } from './contract';
 import { matches, StringFlag, ValuePattern } from './flags';
 
 /**
- * An lxcfs file: under /proc or /sys, plain path characters, no "..", no trailing slash, and at
+ * An lxcfs file: under /proc or /sys, plain path characters, canonical (no "//", ".", ".."), and at
  * most 54 characters, so its volume name (lxcfs-kit-<path>) stays within 63. The webhook's --file
  * items and the chart's lxcfs.files schema carry it; injectionProblems() applies it.
  */
 export const LXCFS_FILE_PATTERN: ValuePattern = {
   regex: '^/(proc|sys)/[A-Za-z0-9_./-]{0,47}[A-Za-z0-9_.-]$',
-  forbidden: '\\.\\.',
-  rule: 'an absolute file path under /proc or /sys such as /proc/meminfo, at most 54 characters of letters, digits, "_", ".", "/" and "-", without ".." or a trailing slash',
+  forbidden: '\\.\\.|//|/\\.(/|$)',
+  rule: 'an absolute file path under /proc or /sys such as /proc/meminfo, at most 54 characters of letters, digits, "_", ".", "/" and "-", written without "//", "." or ".." components or a trailing slash',
 };
 
 /** --lxcfs-path of both commands (one spec, so the agent mounts where the webhook points). injectionProblems() checks its value. */

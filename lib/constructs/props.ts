@@ -86,7 +86,9 @@ export interface LxcfsCommonProps {
    */
   readonly namespace?: string;
   /**
-   * Host directory where the agent mounts lxcfs.
+   * Host directory where the agent mounts lxcfs (absolute, a directory of its own: system directories such as /, /etc, /usr, /var,
+   * /var/lib, /run and anything under /proc, /sys, /dev are rejected); the same as lxcfs-admission-webhook's, so a migration keeps
+   * running pods working.
    * @default '/var/lib/lxcfs'
    */
   readonly lxcfsPath?: string;
@@ -127,12 +129,14 @@ export interface LxcfsAgentOptions extends LxcfsWorkloadOptions {
    */
   readonly image?: string;
   /**
-   * Flags passed to lxcfs.
+   * Flags passed to lxcfs (-l: virtual loadavg, --enable-cfs: CPU count follows the CPU quota); --enable-pidfd is added when the
+   * lxcfs version supports it. Each one flag starting with "-", printable ASCII without commas or spaces; never one the agent
+   * manages (-p, --pidfile, -f, --foreground, -n, --help, -v, --version).
    * @default ['-l', '--enable-cfs']
    */
   readonly lxcfsArgs?: readonly string[];
   /**
-   * Seconds between the agent's periodic scans for stale lxcfs mounts.
+   * Seconds between periodic scans for stale lxcfs mounts (at least 1).
    * @default 30
    */
   readonly reconcileIntervalSeconds?: number;
@@ -213,22 +217,23 @@ export interface LxcfsWebhookOptions extends LxcfsWorkloadOptions, LxcfsWebhookP
    */
   readonly priorityClassName?: string;
   /**
-   * What the reconciler does with opted-in pods created without injection: `off`, `report` (event + metric) or `evict`.
+   * What the leader-elected reconciler does with opted-in pods created without injection: off, report (event + metric) or evict
+   * (rate-limited, respects PodDisruptionBudgets).
    * @default 'report'
    */
   readonly repairMode?: RepairMode;
   /**
-   * Seconds between repair scans.
+   * Seconds between repair scans (at least 5).
    * @default 60
    */
   readonly repairIntervalSeconds?: number;
   /**
-   * Rate limit of repair evictions.
+   * Most repair evictions per minute (repair-mode evict), at least 1.
    * @default 6
    */
   readonly evictionsPerMinute?: number;
   /**
-   * Also honour the namespace label `lxcfs-admission-webhook=enabled` of the older project (migration).
+   * Also treat namespaces labelled lxcfs-admission-webhook=enabled as opted in (migration from lxcfs-admission-webhook).
    * @default false
    */
   readonly legacyNamespaceLabel?: boolean;

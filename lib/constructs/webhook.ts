@@ -44,8 +44,8 @@ import { InjectionModeChoice } from './csi-driver';
 
 export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions {
   /**
-   * Files bind-mounted into every injected container.
-   * @default the design's eight files: /proc/{cpuinfo,meminfo,stat,uptime,loadavg,diskstats,swaps}, /sys/devices/system/cpu/online
+   * Files bind-mounted (read-only) into every injected container.
+   * @default ['/proc/cpuinfo', '/proc/meminfo', '/proc/stat', '/proc/uptime', '/proc/loadavg', '/proc/diskstats', '/proc/swaps', '/sys/devices/system/cpu/online']
    */
   readonly files?: readonly string[];
   /**

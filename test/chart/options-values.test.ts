@@ -12,7 +12,7 @@ import * as YAML from 'yaml';
 import { UsageError } from '../../lib/flags';
 import { ChartValues, defaultValues, helpSentence, mergeValues, propsFromValues } from '../../lib/generator/values';
 import { OptionDef, OPTIONS, optionSpec } from '../../lib/options';
-import { acceptedValue, commandLines, expectedFlags, INJECTION_MODES, Json, readCommandLine, rejectedValues, setPath } from '../unit/options-support';
+import { acceptedValue, commandLines, expectedFlags, INJECTION_MODES, Json, nearestRejected, readCommandLine, rejectedValues, setPath } from '../unit/options-support';
 import { CHART, helms, helmTemplate, parseObjects, REPO_ROOT, runHelm, valuesFile } from './helm';
 
 const RELEASE = { name: 'opts', namespace: 'lxcfs-kit' };
@@ -49,11 +49,12 @@ describe('chart values reach the commands as they are', () => {
     expect(run).toBe(40);
   });
 
-  const outside = fc.oneof(
-    ...charted.filter((o) => rejectedValues(o) !== undefined).map((o) => fc.tuple(fc.constant(o), rejectedValues(o) as fc.Arbitrary<Json>)),
-  );
+  const rejectable = charted.filter((o) => rejectedValues(o) !== undefined);
+  const outside = fc.oneof(...rejectable.map((o) => fc.tuple(fc.constant(o), rejectedValues(o) as fc.Arbitrary<Json>)));
+  // The bounds' neighbours first (one per option and bound), then random ones.
+  const nearest = rejectable.flatMap((o) => nearestRejected(o).map((v): [[OptionDef & { value: string }, Json]] => [[o, v]]));
 
-  test('property (16 value sets): a value just outside an option\'s range fails helm template on the schema, naming the value, and the command refuses it too', () => {
+  test(`property (${nearest.length} bound neighbours + 16 value sets): a value just outside an option's range fails helm template on the schema, naming the value, and the command refuses it too`, () => {
     let run = 0;
     fc.assert(
       fc.property(outside, ([o, bad]) => {
@@ -72,9 +73,9 @@ describe('chart values reach the commands as they are', () => {
         expect(() => readCommandLine({ where: 'cli', args: valid, env })).not.toThrow();
         expect(() => readCommandLine({ where: 'cli', args: [...valid, ...items.map((v) => `--${flag}=${String(v)}`)], env })).toThrow(UsageError);
       }),
-      { numRuns: 16 },
+      { numRuns: nearest.length + 16, examples: nearest },
     );
-    expect(run).toBe(16);
+    expect(run).toBe(nearest.length + 16);
   });
 });
 

@@ -73,8 +73,8 @@ export function rejectedValues(o: OptionDef): fc.Arbitrary<Json> | undefined {
       return undefined;
     case 'integer': {
       const outside: fc.Arbitrary<number>[] = [];
-      if (spec.min !== undefined) outside.push(fc.integer({ min: spec.min - 1000, max: spec.min - 1 }), fc.constant(spec.min + 0.5));
-      if (spec.max !== undefined) outside.push(fc.integer({ min: spec.max + 1, max: spec.max + 1000 }));
+      if (spec.min !== undefined) outside.push(fc.constant(spec.min - 1), fc.integer({ min: spec.min - 1000, max: spec.min - 1 }), fc.constant(spec.min + 0.5));
+      if (spec.max !== undefined) outside.push(fc.constant(spec.max + 1), fc.integer({ min: spec.max + 1, max: spec.max + 1000 }));
       return fc.oneof(...outside);
     }
     case 'string':
@@ -104,6 +104,23 @@ export function rejectedValues(o: OptionDef): fc.Arbitrary<Json> | undefined {
       if (spec.unique) bad.push((acceptedBySpec(spec) as fc.Arbitrary<string[]>).map((good) => [...good, good[0]]));
       return fc.oneof(...bad);
     }
+  }
+}
+
+/** The values nearest to an option's range on the wrong side (its bounds' neighbours), tried first by every run. */
+export function nearestRejected(o: OptionDef): Json[] {
+  if (o.prop === 'lxcfsPath') return ['/var/lib', 'var/lib/lxcfs'];
+  if (o.prop === 'files') return [[], ['/proc/meminfo', '/proc/meminfo'], [`/proc/${'a'.repeat(49)}`]];
+  const spec = optionSpec(o);
+  switch (spec.kind) {
+    case 'integer':
+      return [...(spec.min !== undefined ? [spec.min - 1] : []), ...(spec.max !== undefined ? [spec.max + 1] : [])];
+    case 'string':
+      return spec.choices ? [spec.choices[0].toUpperCase()] : [`${spec.default}/`];
+    case 'list':
+      return [...(spec.minItems ? [[]] : []), ...(spec.item ? [[...spec.default, 'l']] : [])];
+    default:
+      return [];
   }
 }
 

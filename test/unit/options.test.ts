@@ -12,7 +12,7 @@ import { JsonObject, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps } from '../../
 import { renderFlags, UsageError } from '../../lib/flags';
 import { flagSpec, OptionDef, OPTIONS, optionSpec, propKey } from '../../lib/options';
 import { helpSentence } from '../../lib/generator/values';
-import { acceptedProps, acceptedValue, commandLines, expectedFlags, INJECTION_MODES, Json, readCommandLine, rejectedValues, setPath } from './options-support';
+import { acceptedProps, acceptedValue, commandLines, expectedFlags, INJECTION_MODES, InjectionMode, Json, nearestRejected, readCommandLine, rejectedValues, setPath } from './options-support';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -71,7 +71,7 @@ describe('every option that reaches a flag is declared once', () => {
         expectCommandRefuses(o, bad);
         seen.add(o.prop);
       }),
-      { numRuns: 200 },
+      { numRuns: 200, examples: rejectable.flatMap((o) => nearestRejected(o).map((v): [[OptionDef, Json, LxcfsKitProps, InjectionMode]] => [[o, v, {}, 'hostPath']])) },
     );
     expect([...seen].sort()).toEqual(rejectable.map((o) => o.prop).sort());
   });

@@ -1,7 +1,7 @@
 /** The chart's hand-written parts: Chart.yaml, helpers, checks, NOTES, values.yaml and the README. */
 import { toYaml } from './yaml';
 import { POD_SECURITY_ENFORCE_LABEL } from '../pod-security';
-import { AGENT_IMAGE, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYNC_WAVE_ANNOTATION, SYSTEM_NAMESPACES, VERSION, WEBHOOK_IMAGE } from '../contract';
+import { AGENT_IMAGE, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, PROJECT_NAME, SYNC_WAVE_ANNOTATION, SYSTEM_NAMESPACES, VERSION, VOLUME_PREFIX, WEBHOOK_IMAGE } from '../contract';
 import { Json, MAX_NAME_LENGTH, PEM_CERTIFICATE_HEADER, RESERVED_LABELS } from '../constructs';
 import { VALUES, ValueNode, valueLeaves } from './values';
 
@@ -119,6 +119,15 @@ export function validateTpl(): string {
 {{- end }}
 {{- if hasKey .Values.commonAnnotations "${SYNC_WAVE_ANNOTATION}" }}
 {{- $problems = append $problems "commonAnnotations: ${SYNC_WAVE_ANNOTATION} is set by lxcfs-kit itself (it orders the Argo CD sync); remove it" }}
+{{- end }}
+{{- /* Two spellings of one volume name (injection.ts volumeNameFor): the webhook refuses such a file set at start. */}}
+{{- $volumes := dict }}
+{{- range .Values.lxcfs.files }}
+{{- $volume := regexReplaceAll "[^a-z0-9]+" (lower (trimPrefix "/" .)) "-" | trimSuffix "-" }}
+{{- if and (hasKey $volumes $volume) (ne (get $volumes $volume) .) }}
+{{- $problems = append $problems (printf "lxcfs.files: %q and %q give the same volume name ${VOLUME_PREFIX}%s; keep one of them" (get $volumes $volume) . $volume) }}
+{{- end }}
+{{- $_ := set $volumes $volume . }}
 {{- end }}
 {{- if eq .Values.certificates.source "existingSecret" }}
 {{- if not .Values.certificates.existingSecret.secretName }}

@@ -10,6 +10,7 @@ import * as path from 'path';
 import fc from 'fast-check';
 import * as YAML from 'yaml';
 import { UsageError } from '../../lib/flags';
+import { synthesizeObjects } from '../../lib/generator/chart';
 import { ChartValues, defaultValues, helpSentence, mergeValues, propsFromValues } from '../../lib/generator/values';
 import { OptionDef, OPTIONS, optionSpec } from '../../lib/options';
 import { acceptedValue, commandLines, expectedFlags, INJECTION_MODES, Json, nearestRejected, readCommandLine, rejectedValues, setPath } from '../unit/options-support';
@@ -77,6 +78,19 @@ describe('chart values reach the commands as they are', () => {
     );
     expect(run).toBe(nearest.length + 16);
   });
+});
+
+test('two files with one volume name (which JSON Schema cannot see) fail helm template naming both, as the constructs and the webhook refuse them', () => {
+  const files = ['/proc/meminfo', '/proc/a.b', '/proc/A-b'];
+  for (const helm of HELMS) {
+    const r = runHelm(helm, ['template', RELEASE.name, CHART, '--namespace', RELEASE.namespace, '-f', valuesFile({ lxcfs: { files } })]);
+    expect([helm.label, r.status]).toEqual([helm.label, 1]);
+    expect(r.stderr).toContain('lxcfs.files: "/proc/a.b" and "/proc/A-b" give the same volume name lxcfs-kit-proc-a-b; keep one of them');
+  }
+  expect(() => synthesizeObjects({ files })).toThrow(/lxcfs files "\/proc\/a\.b" and "\/proc\/A-b" give the same volume name lxcfs-kit-proc-a-b/);
+  expect(() => readCommandLine({ where: 'cli', args: ['webhook', '--cert-mode=self', ...files.map((f) => `--file=${f}`)], env: { POD_NAMESPACE: RELEASE.namespace } })).toThrow(UsageError);
+  // Distinct names render.
+  expect(() => helmTemplate(HELMS[0], CHART, RELEASE.name, RELEASE.namespace, { lxcfs: { files: ['/proc/meminfo', '/proc/a.b'] } })).not.toThrow();
 });
 
 describe('--help of both commands says what values.yaml says', () => {

@@ -56,6 +56,13 @@ const REFUSALS: readonly Refusal[] = [
     message: /webhook\.ports\.https and webhook\.ports\.metrics are both 9443/,
     templateOnly: 'JSON Schema cannot compare two values',
   },
+  {
+    what: 'two lxcfs files with one volume name',
+    namespace: 'lxcfs-kit',
+    values: { lxcfs: { files: ['/proc/a.b', '/proc/a-b'] } },
+    message: /lxcfs\.files: "\/proc\/a\.b" and "\/proc\/a-b" give the same volume name lxcfs-kit-proc-a-b/,
+    templateOnly: 'JSON Schema cannot compare what two items turn into',
+  },
 ];
 
 /** Objects keyed by kind/namespace/name, so the comparison does not depend on file order. */

@@ -1,0 +1,47 @@
+// The codebase checks itself: type-aware typescript-eslint rules plus import rules, run by
+// `npm run lint` and by `npm test` (test/lint/lint.test.ts), which must report zero findings.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importPlugin from 'eslint-plugin-import';
+
+export default tseslint.config(
+  {
+    ignores: ['build/**', 'dist/**', 'charts/**', 'node_modules/**', 'cdk.out/**', 'test/vm/assets/**', 'coverage/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    plugins: { import: importPlugin },
+    settings: {
+      'import/extensions': ['.ts', '.js', '.json'],
+      'import/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import/resolver': { node: { extensions: ['.ts', '.js', '.json'] } },
+    },
+    rules: {
+      // Only package.json dependencies may be imported by what the package ships (lib/);
+      // tests, benches and the synth entry point may use devDependencies.
+      'import/no-extraneous-dependencies': [
+        'error',
+        {
+          devDependencies: ['test/**', 'bench/**', 'main.ts', 'eslint.config.mjs', 'jest.config.js'],
+          peerDependencies: true,
+          optionalDependencies: false,
+        },
+      ],
+      'import/no-cycle': ['error', { ignoreExternal: true }],
+      'import/no-unresolved': 'error',
+    },
+  },
+  {
+    // Plain JavaScript configuration files are not part of the TypeScript project.
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { module: 'readonly', require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+  },
+);

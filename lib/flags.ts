@@ -154,7 +154,7 @@ export function renderFlags<S extends FlagSpecs>(specs: S, values: Partial<FlagV
         break;
       }
       default:
-        if (v !== spec.default) args.push(`--${name}=${String(v)}`);
+        if (v !== spec.default) args.push(`--${name}=${v as string | number}`);
     }
   }
   return args;

@@ -86,8 +86,9 @@ export function versionProblems(root: string): string[] {
     const values: unknown = parse(valuesText);
     for (const { repository, tag: imageTag } of repositoryTags(values)) {
       // An empty tag means "the chart's appVersion", which is checked above.
-      if (imageTag !== '' && imageTag !== null && String(imageTag) !== version) {
-        problems.push(`${CHART_DIR}/values.yaml tags ${repository} with ${String(imageTag)}, package.json says ${version}`);
+      const tag = typeof imageTag === 'string' || typeof imageTag === 'number' ? String(imageTag) : JSON.stringify(imageTag);
+      if (imageTag !== '' && imageTag !== null && tag !== version) {
+        problems.push(`${CHART_DIR}/values.yaml tags ${repository} with ${tag}, package.json says ${version}`);
       }
     }
     for (const ref of imageReferences(values).filter((r) => r.includes(':'))) {

@@ -103,7 +103,7 @@ export class MountHelper {
           child.kill('SIGKILL');
           settled = true;
           clearTimeout(timer);
-          reject(err as Error);
+          reject(err instanceof Error ? err : new Error(String(err)));
           return;
         }
         pending = pending.subarray(decoded.consumed);

@@ -8,11 +8,11 @@ import { Construct } from 'constructs';
 import { WEBHOOK_COMPONENT } from '../contract';
 import { MetadataContext, objectMetadata } from './metadata';
 import { IssuerRef } from './props';
-import type { webhookNames } from './webhook';
+import type { WebhookNames } from './webhook-names';
 
 export interface CertManagerCertificatesProps {
   readonly ctx: MetadataContext;
-  readonly names: ReturnType<typeof webhookNames>;
+  readonly names: WebhookNames;
   /**
    * Your Issuer/ClusterIssuer; without it a self-signed CA chain is created.
    * @default a self-signed root Issuer and a CA Issuer in the install's namespace

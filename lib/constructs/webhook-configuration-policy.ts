@@ -9,11 +9,11 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { WEBHOOK_COMPONENT } from '../contract';
 import { MetadataContext, objectMetadata } from './metadata';
-import type { webhookNames } from './webhook';
+import type { WebhookNames } from './webhook-names';
 
 export interface ConfigurationPolicyProps {
   readonly ctx: MetadataContext;
-  readonly names: ReturnType<typeof webhookNames>;
+  readonly names: WebhookNames;
 }
 
 /** Fields of a webhook entry the webhook may never change (everything but clientConfig.caBundle). */

@@ -23,11 +23,11 @@ import { HOSTPATH_FORBIDDING_LEVELS, POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_WA
 import { servingCertificateName } from './certificates';
 import { MetadataContext, objectMetadata } from './metadata';
 import { CertificateSource, FailurePolicy } from './props';
-import type { webhookNames } from './webhook';
+import type { WebhookNames } from './webhook-names';
 
 export interface WebhookConfigurationProps {
   readonly ctx: MetadataContext;
-  readonly names: ReturnType<typeof webhookNames>;
+  readonly names: WebhookNames;
   readonly certificates: CertificateSource;
   readonly failurePolicy: FailurePolicy;
   readonly timeoutSeconds: number;

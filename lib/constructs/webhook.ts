@@ -18,6 +18,7 @@ import { WEBHOOK_FLAGS, webhookArgs, WebhookFlags } from '../webhook/flags';
 import { nonEmpty } from './agent';
 import { CertManagerCertificates } from './certificates';
 import { DEFAULT_CONTAINER_ANNOTATION, MetadataContext, metadataContext, objectMetadata, podMetadata, selectorLabels, serviceMonitorMetadata } from './metadata';
+import { webhookNames, WebhookNames } from './webhook-names';
 import {
   assertNoProblems,
   CertificateSource,
@@ -60,24 +61,6 @@ export interface LxcfsWebhookProps extends LxcfsCommonProps, LxcfsWebhookOptions
    * @default 'hostPath'
    */
   readonly injectionMode?: InjectionModeChoice;
-}
-
-/** The names every webhook object derives from the install's name. */
-export function webhookNames(name: string) {
-  return {
-    webhook: `${name}-webhook`,
-    service: `${name}-webhook`,
-    serviceAccount: `${name}-webhook`,
-    /** Serving certificate Secret: created by the webhook (self) or by cert-manager. */
-    tlsSecret: `${name}-webhook-tls`,
-    certificates: `${name}-webhook-certificates`,
-    lease: `${name}-webhook-repair`,
-    webhookConfiguration: name,
-    configurationAccess: `${name}-webhook-configuration`,
-    reconciler: `${name}-webhook-reconciler`,
-    evictor: `${name}-webhook-evictor`,
-    configurationPolicy: `${name}-webhook-configuration-guard`,
-  };
 }
 
 /** Flags the webhook construct sets from its props (extraArgs may not repeat them). */
@@ -323,7 +306,7 @@ export class LxcfsWebhook extends Construct {
   /** Least privilege: by resourceNames wherever the API allows it. */
   private rbac(
     ctx: MetadataContext,
-    names: ReturnType<typeof webhookNames>,
+    names: WebhookNames,
     selfManaged: boolean,
     secretName: string,
     repairMode: string,

@@ -140,7 +140,7 @@ function certificateFindings(s: Snapshot, webhooks: NonNullable<WebhookConfigura
  */
 function csiForRestrictedNamespaces(s: Snapshot): boolean {
   const deployment = s.webhookDeployment.ok ? s.webhookDeployment.value : undefined;
-  const args = (deployment?.spec?.template?.spec?.containers ?? []).flatMap((c) => (Array.isArray(c.args) ? c.args : []));
+  const args = (deployment?.spec?.template?.spec?.containers ?? []).flatMap((c): readonly unknown[] => (Array.isArray(c.args) ? c.args : []));
   if (args.includes('--injection-mode=csi')) return true;
   const config = s.configuration.ok ? s.configuration.value : undefined;
   return (config?.webhooks ?? []).some((w) => w.clientConfig?.service?.path === MUTATE_CSI_PATH);

@@ -66,7 +66,7 @@ export function flagArgLines<S extends FlagSpecs>(command: string, specs: S, exp
     const expr = expressions[name as keyof S & string];
     if (expr === undefined) continue;
     if (typeof expr !== 'string') {
-      for (const arg of renderFlags({ [name]: spec } as FlagSpecs, { [name]: expr.fixed })) lines.push(`${sp}- ${JSON.stringify(arg)}`);
+      for (const arg of renderFlags({ [name]: spec }, { [name]: expr.fixed })) lines.push(`${sp}- ${JSON.stringify(arg)}`);
       continue;
     }
     switch (spec.kind) {

@@ -236,7 +236,7 @@ const jsonDefault = (v: Json) => `\`${cell(JSON.stringify(v))}\``;
 
 export function chartReadme(): string {
   const rows = valueLeaves().map(({ path, leaf }) => {
-    const type = Array.isArray(leaf.schema.type) ? leaf.schema.type.join('/') : leaf.schema.enum ? leaf.schema.enum.join(' \\| ') : String(leaf.schema.type);
+    const type = Array.isArray(leaf.schema.type) ? leaf.schema.type.join('/') : leaf.schema.enum ? leaf.schema.enum.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join(' \\| ') : String(leaf.schema.type);
     return `| \`${path}\` | ${type} | ${jsonDefault(leaf.default)} | ${cell(leaf.description)} |`;
   });
   return `# lxcfs-kit Helm chart

@@ -73,7 +73,7 @@ export function chartTemplates(): Map<string, string> {
     for (const doc of synthesizeObjects(templateProps(combo, ph))) {
       const withArgs = replaceArgs(doc, argsPlaceholder);
       const meta = doc.metadata as JsonObject;
-      const id = `${doc.apiVersion}|${doc.kind}|${meta.name}`;
+      const id = [doc.apiVersion, doc.kind, meta.name].map(idPart).join('|');
       const entry = objects.get(id) ?? { combos: [], values: [] };
       entry.combos.push(index);
       entry.values.push(withArgs);
@@ -106,8 +106,11 @@ function replaceArgs(doc: JsonObject, placeholders: Record<string, string>): Jso
   for (const c of copy.spec.template.spec.containers) {
     if (placeholders[c.name]) c.args = placeholders[c.name];
   }
-  return copy as unknown as JsonObject;
+  return copy;
 }
+
+/** An object's apiVersion, kind or name as one part of its identity (they are strings in every object the constructs make). */
+const idPart = (v: Json | undefined): string => (typeof v === 'string' ? v : String(JSON.stringify(v)));
 
 /** Every generated file, keyed by its path relative to the repository root. */
 export function generatedFiles(): Map<string, string> {

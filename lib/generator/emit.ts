@@ -24,6 +24,8 @@ export function scalar(v: Json): string {
   // Helm must print it, not run it.
   return toYaml(v).trimEnd().replace(/\{\{/g, '{{ "{{" }}');
 }
+// Array.isArray alone narrows a readonly Json[] to any[].
+const isList = (v: Json): v is readonly Json[] => Array.isArray(v);
 const isScalarLike = (v: Json) => !(isMap(v) && Object.keys(v).length > 0) && !(Array.isArray(v) && v.length > 0);
 
 export class TemplateEmitter {
@@ -39,8 +41,8 @@ export class TemplateEmitter {
     switch (node.t) {
       case 'lit':
         if (isScalarLike(node.value)) return [`${pad(indent)}${scalar(node.value)}`];
-        if (Array.isArray(node.value)) return this.list(node.value.map((v) => ({ ctx, node: lit(v) })), indent);
-        return this.map(Object.entries(node.value as JsonObject).map(([key, v]) => ({ key, ctx, node: lit(v) })), indent, ctx);
+        if (isList(node.value)) return this.list(node.value.map((v) => ({ ctx, node: lit(v) })), indent);
+        return this.map(Object.entries<Json>(node.value as JsonObject).map(([key, v]) => ({ key, ctx, node: lit(v) })), indent, ctx);
       case 'map':
         return this.map(node.entries, indent, ctx);
       case 'list':

@@ -23,7 +23,7 @@ const same = (a: Json | undefined, b: Json | undefined) => JSON.stringify(a) ===
 /** values[i] is the value in combination ctx[i]. */
 export function mergeVariants(ctx: ComboSet, values: readonly Json[]): MergedNode {
   if (values.every((v) => same(v, values[0]))) return { t: 'lit', value: values[0] };
-  if (values.every(isMap)) return mergeMaps(ctx, values as JsonObject[]);
+  if (values.every(isMap)) return mergeMaps(ctx, values);
   if (values.every(Array.isArray)) {
     const merged = mergeLists(ctx, values as Json[][]);
     if (merged) return merged;

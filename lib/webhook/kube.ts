@@ -33,7 +33,7 @@ function apiErrorText(err: unknown): string {
       // not JSON: keep the text
     }
   }
-  const message = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : String(body ?? '');
+  const message = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : typeof body === 'string' ? body : body === undefined || body === null ? '' : JSON.stringify(body);
   return `HTTP ${c}: ${message}`;
 }
 
@@ -69,8 +69,8 @@ function leaseState(l: k8s.V1Lease): LeaseState {
   const s = l.spec ?? {};
   return {
     holderIdentity: s.holderIdentity,
-    renewTime: s.renewTime ? new Date(s.renewTime as unknown as string) : undefined,
-    acquireTime: s.acquireTime ? new Date(s.acquireTime as unknown as string) : undefined,
+    renewTime: s.renewTime ? new Date(s.renewTime) : undefined,
+    acquireTime: s.acquireTime ? new Date(s.acquireTime) : undefined,
     leaseDurationSeconds: s.leaseDurationSeconds,
     leaseTransitions: s.leaseTransitions,
     resourceVersion: l.metadata?.resourceVersion ?? '',

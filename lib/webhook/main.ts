@@ -172,7 +172,8 @@ export async function runWebhook(argv: string[]): Promise<void> {
       process.off('SIGINT', onInt);
       server.drain();
       // Stop in reverse start order: reconciler (releases its Lease), metrics, HTTPS (drains), cert loops.
-      (async () => {
+      // Every step's failure is caught and logged inside, so nothing is left to handle here.
+      void (async () => {
         // The API server may still pick this replica until the endpoints update reaches it.
         await new Promise((r) => setTimeout(r, delay * 1000));
         for (const stop of stops.reverse()) {

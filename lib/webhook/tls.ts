@@ -67,7 +67,7 @@ function serialNumber(): string {
 
 function baseCert(keyPem: string, commonName: string, lifetimeMs: number, now: number): { cert: Forge.pki.Certificate; key: Forge.pki.rsa.PrivateKey } {
   const forge = forgeApi();
-  const key = forge.pki.privateKeyFromPem(keyPem) as Forge.pki.rsa.PrivateKey;
+  const key = forge.pki.privateKeyFromPem(keyPem);
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   cert.serialNumber = serialNumber();

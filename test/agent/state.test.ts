@@ -40,7 +40,7 @@ describe('NodeState', () => {
     const holder = fork('-e', ['setTimeout(() => {}, 400)'], { execArgv: [], stdio: 'ignore' });
     const exited = new Promise<number>((r) => holder.on('exit', () => r(Date.now())));
     fs.writeFileSync(path.join(dir, 'reconcile.lock'), String(holder.pid));
-    const ranAt = await state.withLock(async () => Date.now(), 15000);
+    const ranAt = await state.withLock(() => Promise.resolve(Date.now()), 15000);
     expect(ranAt).toBeGreaterThanOrEqual(await exited);
   });
 
@@ -50,13 +50,13 @@ describe('NodeState', () => {
     const deadPid = child.pid ?? -1;
     await new Promise((r) => child.on('exit', r));
     fs.writeFileSync(path.join(dir, 'reconcile.lock'), String(deadPid));
-    await expect(state.withLock(async () => 'got it', 2000)).resolves.toBe('got it');
+    await expect(state.withLock(() => Promise.resolve('got it'), 2000)).resolves.toBe('got it');
     expect(fs.existsSync(path.join(dir, 'reconcile.lock'))).toBe(false);
   });
 
   test('a lock held by a live process past the deadline is reported with its holder', async () => {
     fs.writeFileSync(path.join(dir, 'reconcile.lock'), '1');
-    await expect(state.withLock(async () => 'never', 100)).rejects.toThrow(/held by process 1/);
+    await expect(state.withLock(() => Promise.resolve('never'), 100)).rejects.toThrow(/held by process 1/);
   });
 
   test('agents announce themselves; files of dead agents are removed', async () => {

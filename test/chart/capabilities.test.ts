@@ -7,16 +7,16 @@
  */
 import { JsonObject } from '../../lib/constructs';
 import { ChartValues, defaultValues, mergeValues, propsFromValues, synthesizeObjects } from '../../lib/generator';
-import { CHART, helms, helmTemplate, parseObjects } from './helm';
+import { CHART, helms, helmTemplate, parseObjects, jsonText } from './helm';
 
 const VAP_API = ['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy'];
-const key = (o: JsonObject) => `${String(o.kind)}/${String((o.metadata as JsonObject).name)}`;
-const policies = (objs: JsonObject[]) => objs.filter((o) => String(o.kind).startsWith('ValidatingAdmissionPolicy'));
+const key = (o: JsonObject) => `${jsonText(o.kind)}/${jsonText((o.metadata as JsonObject).name)}`;
+const policies = (objs: JsonObject[]) => objs.filter((o) => jsonText(o.kind).startsWith('ValidatingAdmissionPolicy'));
 
 describe.each(helms().map((h) => [h.label, h] as const))('%s', (_label, helm) => {
   test('with the API served: the policy and its binding render, equal to the constructs with configurationPolicy', () => {
     const rendered = parseObjects(helmTemplate(helm, CHART, 'r', 'ns', {}, VAP_API));
-    const name = String((rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')?.metadata as JsonObject).name);
+    const name = jsonText((rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')?.metadata as JsonObject).name);
     expect(policies(rendered).map(key)).toEqual([`ValidatingAdmissionPolicy/${name}-webhook-configuration-guard`, `ValidatingAdmissionPolicyBinding/${name}-webhook-configuration-guard`]);
     const expected = synthesizeObjects(propsFromValues(defaultValues() as unknown as ChartValues, { name: 'r', namespace: 'ns' }, { validatingAdmissionPolicy: true }));
     expect(Object.fromEntries(rendered.map((o) => [key(o), o]))).toEqual(Object.fromEntries(expected.map((o) => [key(o), o])));

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Json, JsonObject } from '../../lib/constructs';
 import { ChartValues, defaultValues, mergeValues, propsFromValues, synthesizeObjects } from '../../lib/generator';
-import { CHART, Helm, helms, helmTemplate, parseObjects, REPO_ROOT, runHelm, valuesFile } from './helm';
+import { CHART, Helm, helms, helmTemplate, parseObjects, REPO_ROOT, runHelm, valuesFile, jsonText } from './helm';
 import { MATRIX, TEST_CA_BUNDLE } from './matrix';
 
 const HELMS: Helm[] = helms();
@@ -70,7 +70,7 @@ function byIdentity(objects: readonly JsonObject[]): Record<string, JsonObject> 
   const out: Record<string, JsonObject> = {};
   for (const o of objects) {
     const meta = o.metadata as JsonObject;
-    const id = `${String(o.kind)}/${String(meta.namespace ?? '')}/${String(meta.name)}`;
+    const id = `${jsonText(o.kind)}/${jsonText(meta.namespace ?? '')}/${jsonText(meta.name)}`;
     if (id in out) throw new Error(`duplicate object ${id}`);
     out[id] = o;
   }
@@ -109,9 +109,9 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
 
   test('cluster-scoped names carry the release name, namespaced objects go to the release namespace', () => {
     const objects = parseObjects(helmTemplate(helm, CHART, 'blue', 'tools', { certificates: { source: 'self' }, webhook: { repairMode: 'evict' } }));
-    const clusterScoped = objects.filter((o) => ['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(String(o.kind)));
+    const clusterScoped = objects.filter((o) => ['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'].includes(jsonText(o.kind)));
     expect(clusterScoped.length).toBeGreaterThanOrEqual(7);
-    for (const o of clusterScoped) expect(String((o.metadata as JsonObject).name)).toMatch(/^blue-lxcfs-kit/);
+    for (const o of clusterScoped) expect(jsonText((o.metadata as JsonObject).name)).toMatch(/^blue-lxcfs-kit/);
     for (const o of objects.filter((x) => !clusterScoped.includes(x))) expect((o.metadata as JsonObject).namespace).toBe('tools');
   });
 

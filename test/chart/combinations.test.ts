@@ -7,7 +7,7 @@
 import { JsonObject } from '../../lib/constructs';
 import { ChartValues, defaultValues, mergeValues, propsFromValues, synthesizeObjects } from '../../lib/generator';
 import { allCombos, Combo } from '../../lib/generator/template-props';
-import { CHART, helms, helmTemplate, parseObjects } from './helm';
+import { CHART, helms, helmTemplate, parseObjects, jsonText } from './helm';
 import { TEST_CA_BUNDLE } from './matrix';
 
 function valuesFor(combo: Combo): JsonObject {
@@ -34,7 +34,7 @@ function valuesFor(combo: Combo): JsonObject {
   };
 }
 
-const key = (o: JsonObject) => `${String(o.kind)}/${String((o.metadata as JsonObject).name)}`;
+const key = (o: JsonObject) => `${jsonText(o.kind)}/${jsonText((o.metadata as JsonObject).name)}`;
 const sorted = (objs: JsonObject[]) => Object.fromEntries(objs.map((o) => [key(o), o]));
 
 const [helm3, helm4] = helms();

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { JsonObject } from '../../lib/constructs';
+import { Json, JsonObject } from '../../lib/constructs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, 'node_modules', '.cache', 'lxcfs-kit-helm');
@@ -78,6 +78,9 @@ export function helmTemplate(helm: Helm, chart: string, release: string, namespa
   if (r.status !== 0) throw new Error(`${helm.label} template failed: ${r.stderr}`);
   return r.stdout;
 }
+
+/** A manifest field as text: strings as they are, anything else as JSON (never "[object Object]"). */
+export const jsonText = (v: Json | undefined): string => (typeof v === 'string' ? v : String(JSON.stringify(v)));
 
 /** The objects of a multi-document YAML stream (empty documents dropped). */
 export function parseObjects(text: string): JsonObject[] {

@@ -8,7 +8,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { JsonObject } from '../../lib/constructs';
-import { CHART, helms, helmTemplate, parseObjects, REPO_ROOT } from './helm';
+import { CHART, helms, helmTemplate, parseObjects, REPO_ROOT, jsonText } from './helm';
 import { MATRIX } from './matrix';
 
 interface Result {
@@ -54,7 +54,7 @@ test('the validator rejects a misspelt field (unknown fields are checked too)', 
 test('every object of every matrix render (Helm 4.1) validates', () => {
   const [, helm4] = helms();
   const objects = MATRIX.flatMap((e) => parseObjects(helmTemplate(helm4, CHART, e.release, e.namespace, e.values)));
-  const kinds = new Set(objects.map((o) => String(o.kind)));
+  const kinds = new Set(objects.map((o) => jsonText(o.kind)));
   // The matrix covers every kind the chart can render, CRDs included.
   for (const kind of ['DaemonSet', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Certificate', 'Issuer', 'ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'ResourceQuota', 'ClusterRole']) {
     expect(kinds).toContain(kind);

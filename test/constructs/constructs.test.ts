@@ -27,7 +27,7 @@ import { AGENT_FLAGS } from '../../lib/agent/flags';
 import { WEBHOOK_FLAGS, WEBHOOK_NODE_OPTIONS } from '../../lib/webhook/flags';
 import { POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_WARNING_PATH } from '../../lib/pod-security';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are checked field by field */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- synthesized manifests are walked as untyped JSON and checked field by field */
 type Obj = Record<string, any>;
 
 function synth(props: LxcfsKitProps = {}): Obj[] {

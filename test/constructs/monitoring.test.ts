@@ -5,7 +5,7 @@ import { LxcfsKit, LxcfsKitProps } from '../../lib';
 import { alertRules } from '../../lib/monitoring/rules';
 import { dashboardPanels } from '../../lib/monitoring/dashboard';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are checked field by field */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- synthesized manifests are walked as untyped JSON and checked field by field */
 type Obj = Record<string, any>;
 
 function synth(props: LxcfsKitProps = {}): Obj[] {

@@ -35,6 +35,7 @@ export function callPlugin<T = Record<string, unknown>>(socket: string, service:
     if (typeof fn !== 'function') throw new Error(`no method ${service}.${method}`);
     fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
       client.close();
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- callers inspect the gRPC status (code, details) as plain data
       if (err) reject({ code: err.code, details: err.details } satisfies CallError);
       else resolve(res);
     });

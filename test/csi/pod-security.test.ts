@@ -66,7 +66,7 @@ describe('csi mode meets Pod Security restricted (documented rules; no API serve
       fc.property(restrictedPod, (pod) => {
         // The generator only yields pods that meet restricted.
         expect(restrictedViolations(pod)).toEqual([]);
-        const { out, ops } = patched(csi, pod as PodLike);
+        const { out, ops } = patched(csi, pod);
         expect(restrictedViolations(out)).toEqual([]);
         // Only volumes, volume mounts and the marker annotation are touched.
         for (const op of ops) expect(op.path).toMatch(/^\/(spec\/volumes|spec\/(init)?[cC]ontainers\/\d+\/volumeMounts|metadata(\/annotations(\/.*)?)?)(\/-)?$/);
@@ -75,7 +75,7 @@ describe('csi mode meets Pod Security restricted (documented rules; no API serve
           const vols = (out.spec?.volumes ?? []) as { name: string; csi?: { driver: string; readOnly: boolean } }[];
           expect(vols.filter((v) => v.name === CSI_VOLUME_NAME)).toEqual([{ name: CSI_VOLUME_NAME, csi: { driver: CSI_DRIVER_NAME, readOnly: true } }]);
           expect(out.metadata?.annotations?.[INJECTED_ANNOTATION]).toBe(DEFAULT_LXCFS_FILES.join(','));
-          const h = patched(hostPath, pod as PodLike);
+          const h = patched(hostPath, pod);
           if (restrictedViolations(h.out).some((v) => v.startsWith('hostPath volumes'))) hostPathBroken++;
         }
       }),

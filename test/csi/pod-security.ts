@@ -11,6 +11,8 @@ const BASELINE_CAPABILITIES = new Set(['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', '
 const SAFE_SYSCTLS = new Set(['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes']);
 const SELINUX_TYPES = new Set(['', 'container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t']);
 
+/** A string field, or '' when absent or of another type (which no allowed value is). */
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
@@ -40,14 +42,14 @@ export function restrictedViolations(pod: unknown): string[] {
   }
   const checkSeLinux = (sc: Obj, where: string): void => {
     const se = obj(sc.seLinuxOptions);
-    if (!SELINUX_TYPES.has(String(se.type ?? ''))) out.push(`SELinux type: ${where}`);
+    if (!SELINUX_TYPES.has(text(se.type))) out.push(`SELinux type: ${where}`);
     if (se.user !== undefined || se.role !== undefined) out.push(`SELinux user/role: ${where}`);
   };
   checkSeLinux(podSc, 'pod');
 
   // restricted: pod-level defaults that containers may set instead
   const podNonRoot = podSc.runAsNonRoot === true;
-  const podSeccomp = String(obj(podSc.seccompProfile).type ?? '');
+  const podSeccomp = text(obj(podSc.seccompProfile).type);
   if (podSc.runAsUser === 0) out.push('runAsUser 0: pod');
   if (podSeccomp === 'Unconfined') out.push('seccomp Unconfined: pod');
 
@@ -67,7 +69,7 @@ export function restrictedViolations(pod: unknown): string[] {
     if (sc.allowPrivilegeEscalation !== false) out.push(`privilege escalation: ${where}`);
     if (!(sc.runAsNonRoot === true || (podNonRoot && sc.runAsNonRoot !== false))) out.push(`running as non-root: ${where}`);
     if (sc.runAsUser === 0) out.push(`runAsUser 0: ${where}`);
-    const seccomp = String(obj(sc.seccompProfile).type ?? '');
+    const seccomp = text(obj(sc.seccompProfile).type);
     if (seccomp === 'Unconfined') out.push(`seccomp Unconfined: ${where}`);
     if (!['RuntimeDefault', 'Localhost'].includes(seccomp) && !(seccomp === '' && ['RuntimeDefault', 'Localhost'].includes(podSeccomp))) out.push(`seccomp: ${where}`);
   }

@@ -7,6 +7,7 @@
 import * as fc from 'fast-check';
 import * as fs from 'fs';
 import * as http2 from 'http2';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
@@ -27,7 +28,7 @@ const root = new protobuf.Root();
 root.loadSync([path.join(__dirname, 'proto/csi-node.proto'), path.join(__dirname, 'proto/registration.proto')], { keepCase: true });
 const type = (name: string): protobuf.Type => root.lookupType(name);
 const decodeWith = (name: string, buf: Buffer): Record<string, unknown> =>
-  type(name).toObject(type(name).decode(buf), { longs: String, defaults: true, arrays: true, objects: true }) as Record<string, unknown>;
+  type(name).toObject(type(name).decode(buf), { longs: String, defaults: true, arrays: true, objects: true });
 const encodeWith = (name: string, obj: object): Buffer => Buffer.from(type(name).encode(type(name).fromObject(obj)).finish());
 
 const text = fc.string({ unit: 'grapheme', maxLength: 60 });
@@ -163,7 +164,7 @@ describe('gRPC framing (no kubelet here: grpc-js and raw HTTP/2 as clients)', ()
   });
 
   test('malformed frames get an error status and the server keeps serving (2,000 raw HTTP/2 requests)', async () => {
-    const session = http2.connect('http://localhost', { createConnection: () => require('net').connect(socket) });
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
     const raw = (headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<{ status: string | undefined; grpc: string | undefined }> =>
       new Promise((resolve) => {
         const req = session.request({ ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers', ...headers });

@@ -16,8 +16,14 @@ describe('VolumePublisher target paths (recording mounter; no root)', () => {
   let podsDir: string;
   const calls: string[] = [];
   const mounter: Mounter = {
-    mountReadOnly: async (_s, t) => void calls.push(`mount ${t}`),
-    detach: async (t) => void calls.push(`detach ${t}`),
+    mountReadOnly: (_s, t) => {
+      calls.push(`mount ${t}`);
+      return Promise.resolve();
+    },
+    detach: (t) => {
+      calls.push(`detach ${t}`);
+      return Promise.resolve();
+    },
     ownMounts: (): OwnMount[] => [],
   };
   let publisher: VolumePublisher;

@@ -47,25 +47,25 @@ function seedHealthy(fake: FakeApiServer, pki: TestPki, statusReachable: readonl
   fake.put('daemonsets', { metadata: { name: `${NAME}-agent`, namespace: NS }, spec: { selector: { matchLabels: agentLabels } } } as never);
   fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 2 } } as never);
   for (const node of ['n1', 'n2']) {
-    fake.put('pods', { metadata: { name: `${NAME}-agent-${node}`, namespace: NS, labels: agentLabels }, spec: { nodeName: node }, status: ready } as never);
+    fake.put('pods', { metadata: { name: `${NAME}-agent-${node}`, namespace: NS, labels: agentLabels }, spec: { nodeName: node }, status: ready });
     if (statusReachable.includes(node)) fake.proxy(NS, `${NAME}-agent-${node}`, AGENT_HEALTH_PORT, 'status', healthyStatus);
   }
-  fake.put('pods', { metadata: { name: 'web-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n1' }, status: ready } as never);
+  fake.put('pods', { metadata: { name: 'web-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n1' }, status: ready });
   // Opted in by its own label, in a namespace that is not.
-  fake.put('pods', { metadata: { name: 'job-1', namespace: 'other', labels: { 'lxcfs-kit.io/inject': 'enabled' }, annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n2' }, status: ready } as never);
+  fake.put('pods', { metadata: { name: 'job-1', namespace: 'other', labels: { 'lxcfs-kit.io/inject': 'enabled' }, annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n2' }, status: ready });
   // Not opted in: never judged.
-  fake.put('pods', { metadata: { name: 'plain', namespace: 'other' }, spec: { nodeName: 'n2' }, status: ready } as never);
-  fake.put('secrets', { metadata: { name: `${NAME}-webhook-tls`, namespace: NS }, data: { 'tls.crt': Buffer.from(pki.serving.certPem).toString('base64') } } as never);
+  fake.put('pods', { metadata: { name: 'plain', namespace: 'other' }, spec: { nodeName: 'n2' }, status: ready });
+  fake.put('secrets', { metadata: { name: `${NAME}-webhook-tls`, namespace: NS }, data: { 'tls.crt': Buffer.from(pki.serving.certPem).toString('base64') } });
   // The configuration the constructs create (its selectors define the opt-in scope doctor judges),
   // with the CA published as the webhook would.
   const config = synthesizeObjects({ name: NAME, namespace: NS, webhook: { excludedNamespaces: ['batch'] } }).find((o) => o.kind === 'MutatingWebhookConfiguration')!;
   const caBundle = Buffer.from(pki.ca.certPem).toString('base64');
   const webhooks = (config.webhooks as Array<{ clientConfig: object }>).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } }));
-  fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks } as never);
+  fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks });
   // Outside the scope the configuration selects: an excluded namespace, an opted-out pod, the install's own pods.
   fake.put('namespaces', { metadata: { name: 'batch', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } });
-  fake.put('pods', { metadata: { name: 'etl-1', namespace: 'batch' }, spec: { nodeName: 'n1' }, status: ready } as never);
-  fake.put('pods', { metadata: { name: 'tool-1', namespace: 'apps', labels: { 'lxcfs-kit.io/inject': 'disabled' } }, spec: { nodeName: 'n1' }, status: ready } as never);
+  fake.put('pods', { metadata: { name: 'etl-1', namespace: 'batch' }, spec: { nodeName: 'n1' }, status: ready });
+  fake.put('pods', { metadata: { name: 'tool-1', namespace: 'apps', labels: { 'lxcfs-kit.io/inject': 'disabled' } }, spec: { nodeName: 'n1' }, status: ready });
 }
 
 describe('lxcfs-kit doctor against the fake API server', () => {
@@ -103,7 +103,7 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       // Agent on n2 not ready while an opted-in pod runs there.
       fake.put('pods', { metadata: { name: `${NAME}-agent-n2`, namespace: NS, labels: agentLabelsOf(NAME) }, spec: { nodeName: 'n2' }, status: notReady } as never);
       // An opted-in node with no agent at all.
-      fake.put('pods', { metadata: { name: 'db-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n3' }, status: ready } as never);
+      fake.put('pods', { metadata: { name: 'db-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n3' }, status: ready });
       // The published CA is another one: the API server would refuse the handshake.
       const other = makePki([SERVICE_DNS]);
       const config = fake.get('mutatingwebhookconfigurations', undefined, NAME)!;
@@ -113,11 +113,11 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       fake.put('mutatingwebhookconfigurations', config);
       // An opted-in namespace that enforces restricted, and an opted-in pod without lxcfs.
       fake.put('namespaces', { metadata: { name: 'secure', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } });
-      fake.put('pods', { metadata: { name: 'api-7', namespace: 'apps' }, spec: { nodeName: 'n1' }, status: ready } as never);
+      fake.put('pods', { metadata: { name: 'api-7', namespace: 'apps' }, spec: { nodeName: 'n1' }, status: ready });
       // Mounts on n1: two waiting, one given up on.
       fake.proxy(NS, `${NAME}-agent-n1`, AGENT_HEALTH_PORT, 'status', { ready: false, healingSupported: true, lastReconcile: { healed: 0, failed: 3, pending: 2, namespaces: 12, seconds: 0.01 } });
       // No webhook replica available while failurePolicy is Fail.
-      fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 0 } } as never);
+      fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 0 } });
 
       const r = await doctor(fake, '--output=json');
       expect(r.code).toBe(1);
@@ -155,9 +155,9 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       const config = objs.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
       const caBundle = Buffer.from(pki.ca.certPem).toString('base64');
       const webhooks = (config.webhooks as Array<{ clientConfig: object }>).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } }));
-      fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks } as never);
+      fake.put('mutatingwebhookconfigurations', { ...config, metadata: { name: NAME }, webhooks });
       const deployment = objs.find((o) => o.kind === 'Deployment')! as unknown as { spec: { template: { spec: object } } };
-      fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: deployment.spec.template.spec } }, status: { availableReplicas: 2 } } as never);
+      fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: deployment.spec.template.spec } }, status: { availableReplicas: 2 } });
       fake.put('namespaces', { metadata: { name: 'secure', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'restricted' } } });
       const report = JSON.parse((await doctor(fake, '--output=json')).out) as Report;
       expect(report.findings.filter((f) => f.severity !== 'ok')).toEqual([]);
@@ -174,7 +174,7 @@ describe('lxcfs-kit doctor against the fake API server', () => {
       const missing = await doctor(fake, '--output=json');
       expect(missing.code).toBe(1);
       const report = JSON.parse(missing.out) as Report;
-      expect(report.findings.find((f) => f.check === 'agent')).toMatchObject({ severity: 'error', message: 'the agent DaemonSet does not exist', fix: expect.stringContaining('--namespace') });
+      expect(report.findings.find((f) => f.check === 'agent')).toMatchObject({ severity: 'error', message: 'the agent DaemonSet does not exist', fix: expect.stringContaining('--namespace') as unknown });
       expect(report.findings.find((f) => f.subject === `mutatingwebhookconfiguration ${NAME}`)).toMatchObject({ severity: 'error' });
       const help = await doctor(fake, '--help');
       expect(help.code).toBe(0);

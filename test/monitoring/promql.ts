@@ -288,7 +288,7 @@ export class Engine {
         if (v === undefined) continue;
         // One-to-one matching keeps the left side's labels (restricted to `on` labels when given).
         const base = dropName(e.labels);
-        const labels = matching?.on ? Object.fromEntries(Object.entries(base).filter(([k]) => matching!.labels.includes(k))) : Object.fromEntries(Object.entries(base).filter(([k]) => !(matching?.labels ?? []).includes(k)));
+        const labels = matching?.on ? Object.fromEntries(Object.entries(base).filter(([k]) => matching.labels.includes(k))) : Object.fromEntries(Object.entries(base).filter(([k]) => !(matching?.labels ?? []).includes(k)));
         out.push({ labels: keepName ? e.labels : labels, v });
       }
     }
@@ -360,7 +360,8 @@ function duration(s: string): number {
 }
 
 function dropName(l: Labels): Record<string, string> {
-  const { __name__: _, ...rest } = l;
+  const rest: Record<string, string> = { ...l };
+  delete rest['__name__'];
   return rest;
 }
 

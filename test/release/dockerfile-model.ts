@@ -128,7 +128,7 @@ export function copyParts(args: string): { flags: Record<string, string>; source
   const paths: string[] = [];
   for (const w of words) {
     const flag = /^--([a-z-]+)(?:=(.*))?$/.exec(w);
-    if (flag && paths.length === 0) flags[flag[1] as string] = flag[2] ?? 'true';
+    if (flag && paths.length === 0) flags[flag[1]] = flag[2] ?? 'true';
     else paths.push(w);
   }
   const destination = paths.pop() ?? '';
@@ -140,7 +140,7 @@ export function labels(args: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z0-9_.\-/]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
   for (let m = re.exec(args); m; m = re.exec(args)) {
-    out[m[1] as string] = (m[2] as string).replace(/^"(.*)"$/, '$1');
+    out[m[1]] = (m[2]).replace(/^"(.*)"$/, '$1');
   }
   return out;
 }
@@ -151,13 +151,13 @@ export function execForm(args: string): string[] {
   if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
     throw new Error(`not an exec-form array: ${args}`);
   }
-  return parsed as string[];
+  return parsed;
 }
 
 function globToRegExp(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
+    const c = pattern[i];
     if (c === '*' && pattern[i + 1] === '*') {
       re += '.*';
       i++;

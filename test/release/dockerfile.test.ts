@@ -52,7 +52,7 @@ function lockClosure(packages: Readonly<Record<string, LockedPackage>>, start: r
     const key = queue.pop() as string;
     if (seen.has(key)) continue;
     seen.add(key);
-    const p = packages[key] as LockedPackage;
+    const p = packages[key];
     for (const dep of Object.keys({ ...p.dependencies, ...p.optionalDependencies, ...p.peerDependencies })) {
       let base = key;
       for (;;) {
@@ -100,7 +100,7 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
         instructionHealthcheckMultiple: strict,
         instructionJSONInSingleQuotes: strict,
         instructionWorkdirRelative: strict,
-      }).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+      }).map((d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`);
     expect(lint(readRepoFile('Dockerfile'))).toEqual([]);
     // The validator does find mistakes of the kind a hand edit makes.
     expect(lint('FROM node:20.20.2-bookworm-slim AS x\nCOPY --frm=y /a /b\nWORKDIR app\nEXPOSE http\n').length).toBeGreaterThanOrEqual(3);
@@ -119,7 +119,7 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
       const ref = s.base;
       expect(ref).not.toMatch(/\$/); // every ARG in FROM resolved to a default
       const digest = ref.includes('@sha256:');
-      const tag = /:([^/@]+)$/.exec(ref.split('@')[0] as string)?.[1];
+      const tag = /:([^/@]+)$/.exec(ref.split('@')[0])?.[1];
       expect({ ref, tagged: digest || tag !== undefined }).toEqual({ ref, tagged: true });
       if (tag !== undefined) {
         expect(tag).not.toBe('latest');
@@ -130,7 +130,7 @@ describe('Dockerfile (static checks; no Docker engine on these machines)', () =>
   });
 
   test('stages that compile native code use the same base image as the runtime stages (same glibc)', () => {
-    const runtimeBase = ancestry(dockerfile, 'agent').slice(-1)[0] as Stage;
+    const runtimeBase = ancestry(dockerfile, 'agent').slice(-1)[0];
     for (const name of ['lxcfs-build', 'helper-build']) {
       expect(stage(dockerfile, name).base).toBe(runtimeBase.base);
     }

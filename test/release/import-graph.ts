@@ -45,7 +45,7 @@ export function runtimeSpecifiers(fileName: string, text: string): string[] {
 /** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
 export function packageName(specifier: string): string {
   const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0]);
 }
 
 export function isBuiltin(specifier: string): boolean {

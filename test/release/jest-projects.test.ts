@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ROOT as REPO } from './repo';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.config.js is CommonJS outside the TypeScript project
 const { projects } = require('../../jest.config') as { projects: { displayName: string }[] };
 
 function testFilesOnDisk(dir: string): string[] {

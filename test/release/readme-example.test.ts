@@ -9,6 +9,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import * as ts from 'typescript';
+import { App, Chart } from 'cdk8s';
+import { LxcfsKit } from '../../lib';
 import { AGENT_IMAGE, WEBHOOK_IMAGE } from '../../lib/contract';
 import { fencedBlocks, docSection, repoPath, ROOT } from './repo';
 
@@ -78,19 +80,22 @@ describe('README cdk8s example', () => {
       fileName: exampleFile,
     }).outputText;
     // The example's imports: 'lxcfs-kit' is this checkout, everything else as installed.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the example's require(): module names known only once it is compiled
     const load = (id: string): unknown => (id === 'lxcfs-kit' ? require('../../lib') : require(id));
     const previous = process.env['CDK8S_OUTDIR'];
     process.env['CDK8S_OUTDIR'] = outDir;
     try {
       const moduleObject = { exports: {} };
-      new Function('require', 'module', 'exports', js)(load, moduleObject, moduleObject.exports);
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the README's own example, compiled just above, as a CommonJS module
+      const run = new Function('require', 'module', 'exports', js) as (req: typeof load, mod: typeof moduleObject, exp: object) => void;
+      run(load, moduleObject, moduleObject.exports);
     } finally {
       if (previous === undefined) delete process.env['CDK8S_OUTDIR'];
       else process.env['CDK8S_OUTDIR'] = previous;
     }
     const files = fs.readdirSync(outDir).filter((f) => f.endsWith('.yaml'));
     expect(files).toEqual(['platform.k8s.yaml']);
-    objects = parseAllDocuments(fs.readFileSync(path.join(outDir, files[0] as string), 'utf8')).map((d) => d.toJS() as K8sObject);
+    objects = parseAllDocuments(fs.readFileSync(path.join(outDir, files[0]), 'utf8')).map((d) => d.toJS() as K8sObject);
     expect(objects.length).toBeGreaterThan(5);
   });
 
@@ -119,8 +124,6 @@ describe('README cdk8s example', () => {
   });
 
   test('a prop that would deadlock the cluster is rejected with a fix, as the README says', () => {
-    const { App, Chart } = require('cdk8s') as typeof import('cdk8s');
-    const { LxcfsKit } = require('../../lib') as typeof import('../../lib');
     const chart = new Chart(new App({ outdir: outDir }), 'bad');
     expect(() => new LxcfsKit(chart, 'lxcfs-kit', { webhook: { replicas: 1, failurePolicy: 'Fail' } })).toThrow(/replicas to 2 or more, or failurePolicy to Ignore/);
   });

@@ -49,7 +49,7 @@ function helmCommands(verb: string): string[][] {
 function asTemplate(words: readonly string[]): string[] {
   const out: string[] = ['template'];
   for (let i = 2; i < words.length; i++) {
-    const w = words[i] as string;
+    const w = words[i];
     if (w === '--version') {
       expect(words[i + 1]).toBe(VERSION);
       i++;
@@ -94,11 +94,11 @@ describe('README overview and operations', () => {
       'lib/webhook/repair.ts',
       'lib/monitoring/rules.ts', // alert names
     ].map((f) => readRepoFile(f)).join('\n');
-    const metrics = [...new Set([...docs.matchAll(/`(lxcfs_kit_[a-z_]+)`/g)].map((m) => m[1] as string))];
+    const metrics = [...new Set([...docs.matchAll(/`(lxcfs_kit_[a-z_]+)`/g)].map((m) => m[1]))];
     expect(metrics.length).toBeGreaterThan(1);
     for (const m of metrics) expect({ m, defined: sources.includes(`'${m}'`) }).toEqual({ m, defined: true });
     const constructNames = new Set(Object.keys(constructs));
-    const reasons = [...new Set([...docs.matchAll(/`(Lxcfs[A-Z][A-Za-z]+)`/g)].map((m) => m[1] as string))].filter((r) => !constructNames.has(r));
+    const reasons = [...new Set([...docs.matchAll(/`(Lxcfs[A-Z][A-Za-z]+)`/g)].map((m) => m[1]))].filter((r) => !constructNames.has(r));
     expect(reasons.length).toBeGreaterThan(0);
     for (const r of reasons) expect({ r, defined: sources.includes(`'${r}'`) }).toEqual({ r, defined: true });
 
@@ -178,7 +178,7 @@ describe('README overview and operations', () => {
   test('the migration\'s helm upgrade sets a value that exists and turns on the legacy namespace label', () => {
     const upgrades = helmCommands('upgrade');
     expect(upgrades).toHaveLength(1);
-    const objects = render(asTemplate(upgrades[0] as string[]));
+    const objects = render(asTemplate(upgrades[0]));
     const configuration = objects.find((o) => o.kind === 'MutatingWebhookConfiguration');
     expect(JSON.stringify(configuration?.webhooks?.map((w) => w.namespaceSelector))).toContain(LEGACY_NAMESPACE_LABEL);
     const defaults = render(['template', 'lxcfs-kit', LOCAL_CHART, '--namespace', 'lxcfs-kit']).find((o) => o.kind === 'MutatingWebhookConfiguration');

@@ -76,12 +76,12 @@ export function fencedBlocks(markdown: string): FencedBlock[] {
   const out: FencedBlock[] = [];
   const re = /^([ \t]*)```([A-Za-z0-9_-]*)[^\n]*\n([\s\S]*?)^[ \t]*```[ \t]*$/gm;
   for (let m = re.exec(markdown); m; m = re.exec(markdown)) {
-    const indent = (m[1] as string).length;
-    const body = (m[3] as string)
+    const indent = (m[1]).length;
+    const body = (m[3])
       .split('\n')
       .map((line) => line.slice(Math.min(indent, line.length - line.trimStart().length)))
       .join('\n');
-    out.push({ lang: m[2] as string, body });
+    out.push({ lang: m[2], body });
   }
   return out;
 }

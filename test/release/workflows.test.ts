@@ -27,7 +27,7 @@ function readmeTestCommand(): string {
   const lines = (block?.body ?? '').split('\n').filter((l) => l.trim() !== '');
   const testLine = lines.find((l) => /#.*\btests?\b/.test(l));
   expect(testLine).toBeDefined();
-  return (testLine as string).split('#')[0]?.trim() as string;
+  return (testLine as string).split('#')[0]?.trim();
 }
 
 /** The shell lines a step runs, with `bash .ci/run` expanded to that script's lines. */
@@ -52,7 +52,7 @@ describe('ci.yml', () => {
     expect(packageJson().scripts['test']).toBeDefined();
     const runners = Object.values(ci.jobs).flatMap((j) => (j.steps ?? []).filter((s) => commandLines(s).includes(command)));
     expect(runners.length).toBe(1);
-    const step = runners[0] as Step;
+    const step = runners[0];
     expect(step.run).toMatch(/^sudo\b/);
     // .ci/run ends with the test command: nothing after it can turn a failure into a pass.
     const ciRun = readRepoFile('.ci', 'run').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));

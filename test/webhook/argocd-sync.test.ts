@@ -93,8 +93,8 @@ test('a wave-by-wave sync of the default manifests completes, and the API server
   for (const wave of waves) {
     const inWave = objects.filter((o) => Number(o.metadata.annotations?.[SYNC_WAVE_ANNOTATION] ?? 0) === wave);
     for (const o of inWave) {
-      if (o.kind === 'Namespace') fake.put('namespaces', o as Parameters<FakeApiServer['put']>[1]);
-      else if (o.kind === 'MutatingWebhookConfiguration') fake.put('mutatingwebhookconfigurations', o as Parameters<FakeApiServer['put']>[1]);
+      if (o.kind === 'Namespace') fake.put('namespaces', o);
+      else if (o.kind === 'MutatingWebhookConfiguration') fake.put('mutatingwebhookconfigurations', o);
       else if (o.kind === 'Deployment') {
         const args = deployment.spec.template.spec.containers[0].args;
         expect(args[0]).toBe('webhook');

@@ -174,7 +174,7 @@ describe('self-managed certificates (fake API server)', () => {
       expect(w.contentType).toBe('application/json-patch+json');
       for (const op of w.body as { op: string; path: string }[]) {
         if (op.op === 'test') expect(op.path).toMatch(/^\/webhooks\/\d+\/name$/);
-        else expect(op).toMatchObject({ op: 'add', path: expect.stringMatching(/^\/webhooks\/\d+\/clientConfig\/caBundle$/) });
+        else expect(op).toMatchObject({ op: 'add', path: expect.stringMatching(/^\/webhooks\/\d+\/clientConfig\/caBundle$/) as unknown });
       }
     }
   });
@@ -279,7 +279,7 @@ describe('repair reconciler (fake API server)', () => {
     expect((await get(leader.metricsPort, '/metrics')).body).toMatch(/lxcfs_kit_webhook_uninjected_pods [1-9]/);
   });
 
-  test('evict mode evicts only controller-owned pods, through the Eviction API, rate-limited; the others are reported', async () => {
+  test('evict mode evicts only controller-owned pods, through the Eviction API, rate-limited; the others are reported', () => {
     const evictions = fake.calls.filter((c) => c.path.endsWith('/eviction'));
     const evicted = evictions.map((c) => c.path.replace(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/, '$1/$2'));
     // Only controller-owned uninjected pods are candidates; how many of them a minute's budget

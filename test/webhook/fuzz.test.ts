@@ -144,7 +144,7 @@ test(`fuzz: ${CASES} malformed or random requests; every answer is valid HTTP an
           body: c.method === 'GET' || c.method === 'HEAD' ? undefined : c.body,
           headers: c.contentType === undefined ? {} : { 'content-type': c.contentType },
           agent,
-        }).catch(async (err: NodeJS.ErrnoException) => {
+        }).catch((err: NodeJS.ErrnoException) => {
           // The server closes after a 413 it did not read to the end; the client may see that as a reset. Re-check the answer on a fresh connection.
           if ((err.code === 'ECONNRESET' || err.code === 'EPIPE') && Buffer.byteLength(c.body) > 64 * 1024) return { status: 413, headers: {}, body: 'reset after 413' };
           throw err;

@@ -213,11 +213,11 @@ export async function eventually<T>(what: string, fn: () => T | Promise<T>, time
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${String(last)})` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last ? ` (${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -11,16 +11,16 @@ class FakeLeases {
       throw new Error('not part of this fake');
     };
     return {
-      getLease: async () => (this.lease ? { ...this.lease.spec, resourceVersion: this.lease.resourceVersion } : undefined),
-      createLease: async (_ns: string, _name: string, spec: LeaseSpecInput) => {
-        if (this.lease) throw new ConflictError('exists');
+      getLease: () => Promise.resolve(this.lease ? { ...this.lease.spec, resourceVersion: this.lease.resourceVersion } : undefined),
+      createLease: (_ns: string, _name: string, spec: LeaseSpecInput) => {
+        if (this.lease) return Promise.reject(new ConflictError('exists'));
         this.lease = { spec, resourceVersion: String(this.rv++) };
-        return { ...spec, resourceVersion: this.lease.resourceVersion };
+        return Promise.resolve({ ...spec, resourceVersion: this.lease.resourceVersion });
       },
-      replaceLease: async (_ns: string, _name: string, spec: LeaseSpecInput, rv: string) => {
-        if (!this.lease || this.lease.resourceVersion !== rv) throw new ConflictError('stale');
+      replaceLease: (_ns: string, _name: string, spec: LeaseSpecInput, rv: string) => {
+        if (!this.lease || this.lease.resourceVersion !== rv) return Promise.reject(new ConflictError('stale'));
         this.lease = { spec, resourceVersion: String(this.rv++) };
-        return { ...spec, resourceVersion: this.lease.resourceVersion };
+        return Promise.resolve({ ...spec, resourceVersion: this.lease.resourceVersion });
       },
       getSecret: unused,
       createSecret: unused,

@@ -61,7 +61,7 @@ describe('pod mutation (property tests with a real JSON Patch library)', () => {
     fc.assert(
       fc.property(podArb, (pod) => {
         const before = deepClone(pod) as PodLike;
-        const { out } = apply(pod as PodLike);
+        const { out } = apply(pod);
         const excluded = new Set((pod.metadata?.annotations?.[EXCLUDE_CONTAINERS_ANNOTATION] ?? '').split(',').map((s) => s.trim()));
         const volumes = (out.spec?.volumes ?? []) as Volume[];
         const volumeNames = volumes.map((v) => v.name);
@@ -105,8 +105,8 @@ describe('pod mutation (property tests with a real JSON Patch library)', () => {
   test('the input pod is never modified by planning', () => {
     fc.assert(
       fc.property(podArb, (pod) => {
-        const copy = deepClone(pod);
-        mutator.plan(pod as PodLike, 'apps');
+        const copy = deepClone(pod) as typeof pod;
+        mutator.plan(pod, 'apps');
         expect(pod).toEqual(copy);
       }),
       { numRuns: 200 },
@@ -193,7 +193,7 @@ describe('patch serialization', () => {
   test('serializePatch is exactly JSON.stringify of the patch, shared pieces included', () => {
     fc.assert(
       fc.property(podArb, (pod) => {
-        const plan = mutator.plan(pod as PodLike, 'apps');
+        const plan = mutator.plan(pod, 'apps');
         expect(mutator.serializePatch(plan.patch)).toBe(JSON.stringify(plan.patch));
       }),
       { numRuns: 300 },

@@ -310,7 +310,7 @@ async function main(): Promise<void> {
         const seen = new Set<string>();
         const waitStart = Date.now();
         agent = new Agent(cgroup);
-        await waitFor('the lxcfs host files to be regular files again', 180000, async () => (hostFilesReady(seen) ? true : undefined));
+        await waitFor('the lxcfs host files to be regular files again', 180000, () => Promise.resolve(hostFilesReady(seen) ? true : undefined));
         const late = await startContainer(cgroup, 'started-while-down', 'exec sleep 1000000');
         emit('downStart', { directoriesSeen: [...seen], waitedSeconds: (Date.now() - waitStart) / 1000 });
         await agent.waitReady();
@@ -328,7 +328,7 @@ async function main(): Promise<void> {
         });
         const advance = async (): Promise<void> => {
           const from = reads;
-          await waitFor('the reader to make progress', 120000, async () => (reads > from + 1 ? true : undefined));
+          await waitFor('the reader to make progress', 120000, () => Promise.resolve(reads > from + 1 ? true : undefined));
         };
         await advance();
         const oldExitCodes: (number | null)[] = [];

@@ -72,7 +72,7 @@ function containerSpec(rootfs: string, workDir: string): Record<string, unknown>
     cpu: { quota: REFERENCE_LIMITS.cpuQuota, period: REFERENCE_LIMITS.cpuPeriod },
     memory: { limit: REFERENCE_LIMITS.memoryBytes },
   };
-  return spec as unknown as Record<string, unknown>;
+  return spec;
 }
 
 function transpileGuest(outDir: string): void {

@@ -1,5 +1,5 @@
 // The codebase checks itself: type-aware typescript-eslint rules plus import rules, run by
-// `npm run lint` and by `npm test` (test/lint/lint.test.ts), which must report zero findings.
+// `npm run lint` and by `npm test` (test/release/lint.test.ts), which must report zero findings.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';

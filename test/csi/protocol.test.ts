@@ -174,7 +174,7 @@ describe('gRPC framing (no kubelet here: grpc-js and raw HTTP/2 as clients)', ()
           status = String(h[':status']);
           if (h['grpc-status'] !== undefined) grpc = String(h['grpc-status']);
         });
-        req.on('trailers', (t) => (grpc = String(t['grpc-status'])));
+        req.on('trailers', (t: http2.IncomingHttpHeaders) => (grpc = String(t['grpc-status'])));
         req.on('data', () => undefined);
         req.on('close', () => resolve({ status, grpc }));
         req.on('error', () => resolve({ status, grpc }));

@@ -5,13 +5,23 @@
  */
 import { VERSION } from './contract';
 import { UsageError } from './flags';
+import { Component, logLine } from './log';
 
-const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<void | number>> }>> = {
+interface Command {
+  readonly summary: string;
+  /** Long-running binaries log JSON lines (lib/log.ts), their fatal errors too; the others write text. */
+  readonly logsAs?: Component;
+  readonly load: () => Promise<(argv: string[]) => Promise<void | number>>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
   webhook: {
+    logsAs: 'webhook',
     summary: 'serve the mutating admission webhook (HTTPS), certificates and repair reconciler',
     load: async () => (await import('./webhook/main')).runWebhook,
   },
   agent: {
+    logsAs: 'agent',
     summary: 'run and supervise lxcfs on this node and heal stale lxcfs mounts in every container',
     load: async () => (await import('./agent/main')).runAgent,
   },
@@ -51,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`lxcfs-kit ${command}: ${err.message}\nRun "lxcfs-kit ${command} --help" for the flags.\n`);
       return 2;
     }
-    process.stderr.write(`lxcfs-kit ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(entry.logsAs ? logLine('error', message, entry.logsAs, {}) : `lxcfs-kit ${command}: ${message}\n`);
     return 1;
   }
 }

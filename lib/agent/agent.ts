@@ -28,6 +28,7 @@ import { MountOps } from './mount-ops';
 import { LXCFS_FSTYPE, stackAt, topMounts } from './mountinfo';
 import { mountNamespaceOf, readMounts, scanNamespaces } from './scan';
 import { NodeState, processAlive } from './state';
+import type { LineLog } from '../log';
 
 export interface AgentConfig {
   readonly lxcfsPath: string;
@@ -51,7 +52,7 @@ export interface AgentConfig {
   readonly cgroupNamespace?: string;
   /** lxcfs restarts allowed in a row before each start waits (see backoff.ts). */
   readonly restartBurst?: number;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
 }
 
 interface ReconcileSummary {

@@ -10,6 +10,7 @@ import * as path from 'path';
 import { createInterface } from 'readline';
 import { LXCFS_FSTYPE, MountEntry, stackAt } from './mountinfo';
 import { lxcfsMountsOf, readMounts } from './scan';
+import type { LineLog } from '../log';
 
 export interface LxcfsOptions {
   readonly binary: string;
@@ -18,7 +19,7 @@ export interface LxcfsOptions {
   /** Join this cgroup namespace before exec (the host's, when the agent runs in a private one). */
   readonly cgroupNamespace?: string;
   readonly instancesDir: string;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
 }
 
 export class LxcfsInstance {
@@ -79,7 +80,7 @@ export class LxcfsInstance {
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (raw: string) => {
         const line = raw.trim();
-        if (line !== '') opts.log(`lxcfs[${instance.pid}]: ${line}`);
+        if (line !== '') opts.log(line, { source: 'lxcfs', lxcfsPid: instance.pid });
       });
     }
     child.on('error', (err) => opts.log(`cannot start lxcfs through ${opts.helperPath}: ${err.message}`));

@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import { DEFAULT_LXCFS_FILES } from '../contract';
 import { parseFlags, usageText, UsageError } from '../flags';
 import { injectionProblems } from '../injection';
+import { LineLog, Logger, LogSink } from '../log';
 import { Agent, AgentConfig } from './agent';
 import { AGENT_FLAGS, AgentFlags } from './flags';
 import { lxcfsSupportsPidfd } from './lxcfs';
@@ -14,6 +15,11 @@ const SUMMARY =
   'lxcfs mount in every container after any lxcfs restart; a new agent takes over from a running one without a gap. ' +
   'Needs root (CAP_SYS_ADMIN), /dev/fuse, the host PID namespace and the native mount helper (--helper).';
 
+/** The agent's log (lib/log.ts shape; its CSI plugin's lines too); every line names the agent process, as handovers run two at once. */
+export function agentLogger(sink: LogSink): Logger {
+  return new Logger(sink, 'agent', 'info', { pid: process.pid });
+}
+
 export async function runAgent(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${usageText('agent', SUMMARY, AGENT_FLAGS)}\n`);
@@ -22,7 +28,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   const flags = readAgentCommandLine(argv);
   // A container restart keeps its /tmp volume: a ready file from the previous run must not say ready.
   if (flags['ready-file'] !== '') fs.rmSync(flags['ready-file'], { force: true });
-  const config = agentConfig(flags, (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const logger = agentLogger(process.stderr);
+  const config = agentConfig(flags, (msg, fields) => logger.info(msg, fields));
   const agent = new Agent(config);
   const onSignal = (sig: NodeJS.Signals): void => {
     config.log(`${sig} received; stopping`);
@@ -58,7 +65,7 @@ function checkAgentFlags(flags: AgentFlags): void {
 }
 
 /** Validates flags and the machine; every problem becomes one clear message. */
-export function agentConfig(flags: AgentFlags, log: (line: string) => void): AgentConfig {
+export function agentConfig(flags: AgentFlags, log: LineLog): AgentConfig {
   checkAgentFlags(flags);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the agent must run as root (it mounts lxcfs and enters containers\' mount namespaces)');
@@ -106,7 +113,7 @@ export function agentConfig(flags: AgentFlags, log: (line: string) => void): Age
  * private cgroup namespace (the Kubernetes default on cgroup v2) lxcfs would
  * resolve wrong paths, so it is started in the host's (pid 1's) namespace.
  */
-function hostCgroupNamespace(log: (line: string) => void): string | undefined {
+function hostCgroupNamespace(log: LineLog): string | undefined {
   let host: string;
   let own: string;
   try {

@@ -5,7 +5,7 @@
  * `..data` symlink, which inotify on the file path does not report reliably.
  */
 import * as fs from 'fs';
-import { errorText, Logger } from './log';
+import { errorText, Logger } from '../log';
 import { assertKeyMatches, KeyPairPem } from './tls';
 
 export function readPair(certFile: string, keyFile: string): KeyPairPem {

@@ -12,7 +12,7 @@ import { parseFlags, UsageError, usageText } from '../flags';
 import { CertFileWatcher, readPair } from './cert-files';
 import { WEBHOOK_FLAGS, WebhookFlags } from './flags';
 import type { KubeApi } from './kube-api';
-import { BatchingSink, errorText, Logger, LogLevel } from './log';
+import { BatchingSink, errorText, Logger, LogLevel, LogSink } from '../log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
 import type { InjectionMode } from '../injection';
@@ -27,6 +27,11 @@ const SUMMARY =
   'or are self-managed in a Secret. A Lease-elected replica reports (or evicts) opted-in pods created without lxcfs.';
 
 const LEASE_DURATION_SECONDS = 15;
+
+/** The webhook's log (lib/log.ts shape); every line names the replica that wrote it. */
+export function webhookLogger(sink: LogSink, level: LogLevel, identity: string): Logger {
+  return new Logger(sink, 'webhook', level, { instance: identity });
+}
 
 /**
  * The command line as the webhook reads it, judged before it starts anything: every
@@ -63,7 +68,7 @@ export async function runWebhook(argv: string[]): Promise<void> {
   const { flags, namespace, mutator, csiMutator } = readWebhookCommandLine(argv, process.env);
 
   const identity = process.env.POD_NAME || os.hostname();
-  const logger = new Logger(new BatchingSink(process.stdout), flags['log-level'] as LogLevel, { component: 'webhook', instance: identity });
+  const logger = webhookLogger(new BatchingSink(process.stdout), flags['log-level'] as LogLevel, identity);
   const metrics = new WebhookMetrics();
   const stops: (() => Promise<void> | void)[] = [];
   const syncMs = flags['sync-interval'] * 1000;

@@ -9,7 +9,7 @@
 import { INJECTED_ANNOTATION, INJECT_ENABLED, INJECT_LABEL, LEGACY_NAMESPACE_LABEL, LEGACY_NAMESPACE_VALUE, PART_OF_LABEL, PROJECT_NAME } from '../contract';
 import { POD_SECURITY_ENFORCE_LABEL, forbidsHostPath } from '../pod-security';
 import { ClusterPod, ConflictError, KubeApi, LeaseState } from './kube-api';
-import { errorText, Logger } from './log';
+import { errorText, Logger } from '../log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
 

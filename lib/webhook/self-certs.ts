@@ -17,7 +17,7 @@
 import * as crypto from 'crypto';
 import { COMPONENT_LABEL, PART_OF_LABEL, PROJECT_NAME, WEBHOOK_COMPONENT } from '../contract';
 import { ConflictError, KubeApi, SecretState } from './kube-api';
-import { errorText, Logger } from './log';
+import { errorText, Logger } from '../log';
 import { WebhookMetrics } from './metrics';
 import { assertKeyMatches, bundleTrusts, certFacts, createCa, issueServingCert, KeyPairPem, renewalTime, serviceDnsNames, splitPemBundle } from './tls';
 

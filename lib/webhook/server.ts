@@ -10,7 +10,7 @@ import { MUTATE_CSI_PATH, MUTATE_PATH } from '../contract';
 import { POD_SECURITY_WARNING_PATH } from '../pod-security';
 import { admit, AdmissionOutcome } from './admission';
 import { clientString, CLIENT_TEXT_MAX } from './client-text';
-import { errorText, Logger } from './log';
+import { errorText, Logger } from '../log';
 import { WebhookMetrics } from './metrics';
 import { PodMutator } from './mutate';
 import { assertKeyMatches, certFacts, KeyPairPem, SERVER_TLS } from './tls';

@@ -50,5 +50,7 @@ describe('lxcfs-kit agent command line', () => {
     // Not root → that comes first; as root the helper is named. Either is one clear line.
     expect(r.err).toMatch(/must run as root|native mount helper \/nonexistent\/lxcfs-kit-remount is missing.*cc -O2 -o/);
     expect(r.err).not.toMatch(/\n\s+at /);
+    // A failure to start is a log line of the shared shape (usage errors, exit 2, stay text).
+    expect(JSON.parse(r.err)).toMatchObject({ level: 'error', component: 'agent' });
   });
 });

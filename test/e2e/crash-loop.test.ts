@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { AgentProcess } from './support/agent-process';
+import { AgentLogEntry, AgentProcess } from './support/agent-process';
 import { E2E_AGENT_ARGS, E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
 
@@ -32,20 +32,22 @@ describeE2E('lxcfs crash loop (real lxcfs killed about a second after each start
     expect((await agent.status()).crashStreak).toBeGreaterThanOrEqual(5);
 
     // Each announced delay really separated the crash from the next start (a lower bound holds on any machine).
-    const lines = fs.readFileSync(agent.opts.logFile, 'utf8').split('\n');
-    const at = (l: string): number => Date.parse(l.slice(0, 24));
+    // Every line of the log is a JSON object of the shared shape (logEntries throws on one that is not).
+    const entries = agent.logEntries();
+    const lines = entries.filter((e) => e.source !== 'lxcfs');
+    const at = (e: AgentLogEntry): number => Date.parse(e.time);
     const delays: number[] = [];
     for (let i = 0; i < lines.length; i++) {
-      const m = /next start in (\d+) ms/.exec(lines[i]);
+      const m = /next start in (\d+) ms/.exec(lines[i].msg);
       if (!m) continue;
       const delay = Number(m[1]);
       delays.push(delay);
-      const started = lines.slice(i + 1).find((l) => / lxcfs \d+ serves /.test(l));
+      const started = lines.slice(i + 1).find((e) => /^lxcfs \d+ serves /.test(e.msg));
       if (started !== undefined) expect(at(started) - at(lines[i])).toBeGreaterThanOrEqual(delay);
     }
     expect(delays.slice(0, 3)).toEqual([1000, 2000, 4000]);
     // Two immediate restarts before the first delay: runs 1 and 2 exited, run 3 exited before "1000".
-    const restartsBeforeFirstDelay = lines.slice(0, lines.findIndex((l) => l.includes('next start in'))).filter((l) => /; restarting it$/.test(l)).length;
+    const restartsBeforeFirstDelay = lines.slice(0, lines.findIndex((e) => e.msg.includes('next start in'))).filter((e) => /; restarting it$/.test(e.msg)).length;
     expect(restartsBeforeFirstDelay).toBe(3);
   });
 });

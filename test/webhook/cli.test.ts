@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { admissionResponse, fixturePod, makePki, request, REPO, review, startFileModeWebhook } from './helpers';
+import { LOG_KEYS } from '../../lib/log';
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'lib/cli.ts', 'webhook', ...args], {
@@ -32,6 +33,8 @@ describe('lxcfs-kit webhook command line', () => {
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Usage errors (exit 2) are text for the person at the terminal; a failure to start is a log line.
+    if (code === 1) expect(JSON.parse(r.stderr)).toMatchObject({ level: 'error', component: 'webhook', msg: expect.stringMatching(message) as unknown });
   });
 });
 
@@ -48,6 +51,12 @@ test('on SIGTERM the webhook fails /readyz but keeps answering admissions for --
     const admitted = await request(w.port, pki.ca.certPem, { body: review(fixturePod()) });
     expect(admissionResponse(admitted.body).patch).toBeDefined();
     expect(await exited).toBe(0);
+    // Its whole life in the log, every line a JSON object of the shared shape (lib/log.ts); nothing on stderr.
+    expect(w.logs.filter((e) => e.msg === 'non-JSON output')).toEqual([]);
+    for (const e of w.logs) expect(Object.keys(e).slice(0, LOG_KEYS.length)).toEqual([...LOG_KEYS]);
+    expect(new Set(w.logs.map((e) => e.component))).toEqual(new Set(['webhook']));
+    expect(w.logs.length).toBeGreaterThanOrEqual(2);
+    expect(w.stderr()).toBe('');
   } finally {
     await w.stop();
   }

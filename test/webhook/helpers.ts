@@ -106,6 +106,8 @@ export interface WebhookProcess {
   readonly metricsPort: number;
   /** Every JSON log line so far, parsed. */
   readonly logs: Record<string, unknown>[];
+  /** What the process wrote to stderr so far (its logs go to stdout). */
+  stderr(): string;
   /** Resolves with the first log entry matching `pred` (polling the collected logs). */
   waitForLog(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<number | null>;
@@ -165,6 +167,7 @@ export async function startWebhookProcess(args: string[], env: Record<string, st
     port: listening.port as number,
     metricsPort: listening.metricsPort as number,
     logs,
+    stderr: () => stderr,
     waitForLog,
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import { ConflictError, KubeApi, LeaseSpecInput, LeaseState } from '../../lib/webhook/kube-api';
-import { Logger } from '../../lib/webhook/log';
+import { Logger } from '../../lib/log';
 import { LeaderElector } from '../../lib/webhook/repair';
 
 /** An in-memory FAKE of the Lease part of the API (optimistic concurrency included); nothing else. */
@@ -39,7 +39,7 @@ class FakeLeases {
 describe('Lease leader election (in-memory fake of the Lease API)', () => {
   let now = 1_000_000;
   const leases = new FakeLeases();
-  const logger = new Logger({ write: () => true }, 'error');
+  const logger = new Logger({ write: () => true }, 'webhook', 'error');
   const elector = (identity: string): LeaderElector =>
     new LeaderElector({ kube: leases.api(), namespace: 'lxcfs-kit', leaseName: 'repair', identity, leaseDurationSeconds: 15, logger, now: () => now });
   const a = elector('a');

@@ -5,7 +5,7 @@ import * as tls from 'tls';
 import { applyPatch, deepClone, Operation } from 'fast-json-patch';
 import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_PATH, EXCLUDE_CONTAINERS_ANNOTATION, INJECTED_ANNOTATION } from '../../lib/contract';
 import { CertFileWatcher } from '../../lib/webhook/cert-files';
-import { Logger } from '../../lib/webhook/log';
+import { Logger } from '../../lib/log';
 import { WebhookMetrics } from '../../lib/webhook/metrics';
 import { MAX_JSON_DEPTH } from '../../lib/webhook/admission';
 import { MAX_INJECTED_MOUNTS, PodMutator } from '../../lib/webhook/mutate';
@@ -21,7 +21,7 @@ type Pod = {
 };
 
 const logLines: string[] = [];
-const logger = new Logger({ write: (l: string) => logLines.push(l) }, 'debug');
+const logger = new Logger({ write: (l: string) => logLines.push(l) }, 'webhook', 'debug');
 let pki: TestPki;
 let metrics: WebhookMetrics;
 let server: WebhookServer;

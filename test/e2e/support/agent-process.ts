@@ -19,6 +19,15 @@ export interface AgentOptions {
   readonly wrapper?: readonly string[];
 }
 
+/** One line of the agent's log: the fixed keys of lib/log.ts, then the line's fields. */
+export interface AgentLogEntry {
+  readonly time: string;
+  readonly level: string;
+  readonly msg: string;
+  readonly component: 'agent';
+  readonly [field: string]: unknown;
+}
+
 export interface AgentStatus {
   pid: number;
   ready: boolean;
@@ -77,12 +86,38 @@ export class AgentProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** The agent's own lines (lxcfs's output left out), as written, for failure messages. */
   logTail(lines = 30): string {
     try {
-      return fs.readFileSync(this.opts.logFile, 'utf8').split('\n').filter((l) => !/ lxcfs\[\d+\]: /.test(l)).slice(-lines).join('\n');
+      const text = fs.readFileSync(this.opts.logFile, 'utf8');
+      return text.split('\n').filter((l) => !l.includes('"source":"lxcfs"')).slice(-lines).join('\n');
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Every line of the log file as the JSON object the agent writes (lib/log.ts); throws on the
+   * first line that is not one, so a test reading the log also proves its shape.
+   */
+  logEntries(): AgentLogEntry[] {
+    const text = fs.existsSync(this.opts.logFile) ? fs.readFileSync(this.opts.logFile, 'utf8') : '';
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((line, i) => {
+        let entry: unknown;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          throw new Error(`agent log line ${i + 1} is not JSON: ${line}`);
+        }
+        const e = entry as Partial<AgentLogEntry> | null;
+        if (e === null || typeof e !== 'object' || typeof e.time !== 'string' || typeof e.level !== 'string' || typeof e.msg !== 'string' || e.component !== 'agent') {
+          throw new Error(`agent log line ${i + 1} lacks time, level, msg or component "agent": ${line}`);
+        }
+        return e as AgentLogEntry;
+      });
   }
 
   private async discoverPort(): Promise<number> {

@@ -1,5 +1,16 @@
-/** Structured JSON logs, one object per line, so log pipelines can filter by uid or event. */
+/**
+ * The one log shape of both long-running binaries, the webhook and the agent (with its CSI
+ * plugin): JSON lines, each an object that starts with `time` (ISO 8601), `level`, `msg` and
+ * `component`, then the line's own fields, so log pipelines filter by level, component, uid or
+ * event alike. `--help`, usage errors and `lxcfs-kit doctor` stay human text.
+ */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Readonly<Record<string, unknown>>;
+/** The keys every line starts with, in this order. */
+export const LOG_KEYS = ['time', 'level', 'msg', 'component'] as const;
+export type Component = 'webhook' | 'agent';
+/** How the agent's parts log: an info line with optional fields (main.ts writes it through a Logger). */
+export type LineLog = (msg: string, fields?: LogFields) => void;
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LogSink {
@@ -37,15 +48,25 @@ export class BatchingSink implements LogSink {
   }
 }
 
+/**
+ * One line: the fixed keys first and never overridden by a field of the same name (a field
+ * cannot disguise a line's level or message), then the base fields, then the line's fields.
+ */
+export function logLine(level: LogLevel, msg: string, component: Component, fields: LogFields): string {
+  const fixed = { time: new Date().toISOString(), level, msg, component };
+  return `${JSON.stringify(Object.assign({ ...fixed }, fields, fixed))}\n`;
+}
+
 export class Logger {
   constructor(
-    private readonly sink: LogSink = process.stdout,
+    private readonly sink: LogSink,
+    private readonly component: Component,
     private readonly min: LogLevel = 'info',
-    private readonly base: Readonly<Record<string, unknown>> = {},
+    private readonly base: LogFields = {},
   ) {}
 
   child(fields: Record<string, unknown>): Logger {
-    return new Logger(this.sink, this.min, { ...this.base, ...fields });
+    return new Logger(this.sink, this.component, this.min, { ...this.base, ...fields });
   }
 
   enabled(level: LogLevel): boolean {
@@ -54,12 +75,12 @@ export class Logger {
 
   /** Lifecycle lines (listening, shutting down) that tooling waits for: written at any --log-level. */
   always(msg: string, fields?: Record<string, unknown>): void {
-    this.sink.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...this.base, ...fields })}\n`);
+    this.sink.write(logLine('info', msg, this.component, { ...this.base, ...fields }));
   }
 
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (!this.enabled(level)) return;
-    this.sink.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...this.base, ...fields })}\n`);
+    this.sink.write(logLine(level, msg, this.component, { ...this.base, ...fields }));
   }
   debug(msg: string, fields?: Record<string, unknown>): void {
     this.log('debug', msg, fields);

@@ -3,6 +3,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importPlugin from 'eslint-plugin-import';
+import path from 'node:path';
 
 export default tseslint.config(
   {
@@ -37,12 +38,12 @@ export default tseslint.config(
       'import/cache': { lifetime: Infinity },
     },
     rules: {
-      // Only package.json dependencies may be imported by what the package ships (lib/);
-      // tests, benches and the synth entry point may use devDependencies.
+      // The published library (lib/index.ts and what it loads) may import only the root
+      // package.json's dependencies and its cdk8s peers; tests, benches, the synth entry point
+      // and the generator (build tooling run by `npm run synth`) also its devDependencies.
       'import/no-extraneous-dependencies': [
         'error',
         {
-          // lib/generator is build tooling run by `npm run synth` (main.ts); no shipped entry point loads it.
           devDependencies: ['test/**', 'bench/**', 'main.ts', '.github/**', 'lib/generator/**'],
           peerDependencies: true,
           optionalDependencies: false,
@@ -50,6 +51,24 @@ export default tseslint.config(
       ],
       'import/no-cycle': ['error', { ignoreExternal: true }],
       'import/no-unresolved': 'error',
+    },
+  },
+  {
+    // Tests and benches also run the binaries' code, whose dependencies app/package.json lists.
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'import/no-extraneous-dependencies': ['error', { devDependencies: true, packageDir: [import.meta.dirname, path.join(import.meta.dirname, 'app')] }],
+    },
+  },
+  {
+    // The binaries (lib/cli.ts and the webhook, agent, CSI plugin and doctor they run) ship in the
+    // images, which install app/package.json's dependencies: those, and nothing from devDependencies.
+    files: ['lib/cli.ts', 'lib/agent/**/*.ts', 'lib/csi/**/*.ts', 'lib/doctor/**/*.ts', 'lib/webhook/**/*.ts'],
+    rules: {
+      'import/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: false, peerDependencies: false, optionalDependencies: false, packageDir: path.join(import.meta.dirname, 'app') },
+      ],
     },
   },
   {

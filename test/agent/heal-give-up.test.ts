@@ -28,13 +28,13 @@ class ScriptedHelper extends MountHelper {
   constructor(private readonly refusingNamespaces: ReadonlySet<bigint>) {
     super('/nonexistent/lxcfs-kit-remount');
   }
-  override async run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
+  override run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
     this.sent.push(...requests);
-    return requests.map((request) => {
+    return Promise.resolve(requests.map((request): HelperOutcome => {
       if (request.mode === 'check') return { request, result: 'ok', how: 'dead', errno: 0, message: '' };
       if (this.refusingNamespaces.has(request.namespaceInode)) return { request, result: 'err', how: 'move_mount', errno: 1, message: 'Operation not permitted' };
       return { request, result: 'ok', how: 'beneath', errno: 0, message: '' };
-    });
+    }));
   }
 }
 

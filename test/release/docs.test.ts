@@ -18,7 +18,7 @@ function anchorsOf(markdown: string): Set<string> {
     if (inFence) continue;
     const m = /^#{1,6}\s+(.*)$/.exec(line);
     if (!m) continue;
-    const base = (m[1] as string)
+    const base = (m[1])
       .trim()
       .toLowerCase()
       .replace(/`/g, '')
@@ -35,13 +35,13 @@ function anchorsOf(markdown: string): Set<string> {
 /** Markdown link targets outside code: `[text](target)`. */
 function linkTargets(markdown: string): string[] {
   const prose = markdown.replace(/^\s*```[\s\S]*?^\s*```/gm, '').replace(/`[^`\n]*`/g, '');
-  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1] as string);
+  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]);
 }
 
 /** Repository paths a page names in code spans, e.g. `lib/agent/heal.ts` (globs and placeholders skipped). */
 function repoPathsIn(markdown: string): string[] {
   return [...markdown.matchAll(/`((?:lib|test|docs|bench|charts|dist|app|\.github|\.ci)\/[A-Za-z0-9_./-]+)`/g)]
-    .map((m) => m[1] as string)
+    .map((m) => m[1])
     .filter((p) => !/[*<>{}]/.test(p));
 }
 

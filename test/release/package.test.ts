@@ -59,7 +59,7 @@ function danglingRelativeImports(packageDir: string, files: readonly string[]): 
   for (const file of files.filter((f) => /\.(js|d\.ts)$/.test(f))) {
     const text = fs.readFileSync(path.join(packageDir, file), 'utf8');
     for (const m of text.matchAll(/(?:require\(|from\s+|import\()\s*["'](\.{1,2}\/[^"']*)["']/g)) {
-      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1] as string));
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]));
       const candidates = [target, `${target}.js`, `${target}.d.ts`, `${target}/index.js`, `${target}/index.d.ts`];
       if (!candidates.some((c) => shipped.has(c))) missing.push(`${file}: ${m[1]}`);
     }
@@ -93,7 +93,7 @@ describe('npm package: packed from a fresh checkout, installed into a cdk8s app 
     // As after `npm ci` in the clone (the build needs the development dependencies).
     fs.symlinkSync(repoPath('node_modules'), path.join(clone, 'node_modules'));
     const packed = JSON.parse(npm(clone, 'pack', '--json', '--pack-destination', work, '--loglevel=error')) as { filename: string }[];
-    tarball = path.join(work, (packed[0] as { filename: string }).filename);
+    tarball = path.join(work, (packed[0]).filename);
     fs.mkdirSync(unpacked);
     execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
     shipped = listFiles(path.join(unpacked, 'package'));

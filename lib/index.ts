@@ -30,6 +30,14 @@ export type {
   Toleration,
 } from './constructs/props';
 export type { InjectionModeChoice } from './constructs/csi-driver';
+export type {
+  EnvVar,
+  LocalObjectReference,
+  LxcfsWebhookPlatformOptions,
+  LxcfsWorkloadOptions,
+  PodDisruptionBudgetOptions,
+  WebhookPorts,
+} from './constructs/workload';
 // Types of the constructs' public members (made by the constructs above, not by users).
 export type { LxcfsCsiDriver } from './constructs/csi-driver';
 export type { WebhookConfiguration } from './constructs/webhook-configuration';

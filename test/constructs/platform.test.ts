@@ -5,7 +5,8 @@
  * a standalone agent and webhook that disagree, and the escape hatches.
  */
 import { App, Chart, JsonPatch, Testing } from 'cdk8s';
-import { LxcfsAgent, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps, LxcfsWebhook, QUANTITY_PATTERN } from '../../lib';
+import { LxcfsAgent, LxcfsKit, LxcfsKitConfigError, LxcfsKitProps, LxcfsWebhook } from '../../lib';
+import { QUANTITY_PATTERN } from '../../lib/constructs/workload';
 import { parseFlags } from '../../lib/flags';
 import { AGENT_FLAGS } from '../../lib/agent/flags';
 import { WEBHOOK_FLAGS } from '../../lib/webhook/flags';

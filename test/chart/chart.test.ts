@@ -147,7 +147,7 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
       // Helm 4 logs the message with its quotes escaped.
       expect((r.stdout + r.stderr).replace(/\\"/g, '"')).toMatch(refusal.message);
     } else {
-      expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 1, out: expect.stringMatching(refusal.schema ?? refusal.message) });
+      expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 1, out: expect.stringMatching(refusal.schema ?? refusal.message) as unknown });
     }
   });
 
@@ -166,7 +166,7 @@ describe.each(HELMS.map((h) => [h.label, h] as const))('%s', (_label, helm) => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('- "--repair-mode=off"');
     const objects = parseObjects(r.stdout);
-    expect(objects.filter((o) => String((o.metadata as JsonObject).name).endsWith('-webhook-reconciler'))).toEqual([]);
+    expect(objects.filter((o) => jsonText((o.metadata as JsonObject).name).endsWith('-webhook-reconciler'))).toEqual([]);
     const quoted = parseObjects(helmTemplate(helm, CHART, 'r', 'lxcfs-kit', { webhook: { repairMode: 'off' } }));
     expect(objects).toEqual(quoted);
   });

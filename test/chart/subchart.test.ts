@@ -10,9 +10,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { VERSION } from '../../lib/contract';
-import { Json, JsonObject } from '../../lib/constructs';
+import { JsonObject } from '../../lib/constructs';
 import { ChartValues, defaultValues, mergeValues, propsFromValues, synthesizeObjects } from '../../lib/generator';
-import { CHART, helms, parseObjects, runHelm } from './helm';
+import { CHART, helms, jsonText, parseObjects, runHelm } from './helm';
 
 const GLOBALS = {
   imageRegistry: 'mirror.example.com',
@@ -40,10 +40,10 @@ function umbrella(how: 'file' | 'copy'): { dir: string; key: string } {
 }
 
 const expected = () => {
-  const values = mergeValues(defaultValues(), { global: GLOBALS, ...SUBCHART_VALUES } as Json) as unknown as ChartValues;
+  const values = mergeValues(defaultValues(), { global: GLOBALS, ...SUBCHART_VALUES }) as unknown as ChartValues;
   return synthesizeObjects(propsFromValues(values, { name: 'platform', namespace: 'tools' }));
 };
-const byKey = (objects: readonly JsonObject[]) => Object.fromEntries(objects.map((o) => [`${String(o.kind)}/${String((o.metadata as JsonObject).name)}`, o]));
+const byKey = (objects: readonly JsonObject[]) => Object.fromEntries(objects.map((o) => [`${jsonText(o.kind)}/${jsonText((o.metadata as JsonObject).name)}`, o]));
 
 describe.each(helms().map((h) => [h.label, h] as const))('%s', (_label, helm) => {
   test.each([

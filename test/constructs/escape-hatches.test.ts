@@ -10,6 +10,12 @@ import * as ts from 'typescript';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+/** The fields of a synthesized object this test reads. */
+interface Manifest {
+  readonly kind?: string;
+  readonly spec?: { readonly revisionHistoryLimit?: number; readonly template?: { readonly spec?: { readonly containers?: ReadonlyArray<{ readonly env?: readonly unknown[] }> } } };
+}
+
 /** The one ts block calling addJsonPatch, in README.md or a page under docs/. */
 function example(): string {
   const files = ['README.md', ...listMarkdown(path.join(ROOT, 'docs')).map((f) => path.relative(ROOT, f))];
@@ -41,21 +47,23 @@ describe('escape-hatch example', () => {
 
   test('runs, and the synthesized manifests carry the patches', () => {
     const js = ts.transpileModule(example(), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the example's require(): module names known only once it is compiled
     const load = (id: string): unknown => (id === 'lxcfs-kit' ? require('../../lib') : require(id));
     const previous = process.env['CDK8S_OUTDIR'];
     process.env['CDK8S_OUTDIR'] = path.join(workDir, 'dist');
     try {
       const m = { exports: {} };
-      new Function('require', 'module', 'exports', js)(load, m, m.exports);
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the docs' own example, compiled just above, as a CommonJS module
+      const run = new Function('require', 'module', 'exports', js) as (req: typeof load, mod: typeof m, exp: object) => void;
+      run(load, m, m.exports);
     } finally {
       if (previous === undefined) delete process.env['CDK8S_OUTDIR'];
       else process.env['CDK8S_OUTDIR'] = previous;
     }
     const [out] = fs.readdirSync(path.join(workDir, 'dist'));
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests read field by field
-    const objects = parseAllDocuments(fs.readFileSync(path.join(workDir, 'dist', out), 'utf8')).map((d) => d.toJS() as any);
+    const objects = parseAllDocuments(fs.readFileSync(path.join(workDir, 'dist', out), 'utf8')).map((d) => d.toJS() as Manifest);
     const ds = objects.find((o) => o.kind === 'DaemonSet');
-    expect(ds.spec.template.spec.containers[0].env).toContainEqual({ name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' });
-    expect(objects.find((o) => o.kind === 'Deployment').spec.revisionHistoryLimit).toBe(3);
+    expect(ds?.spec?.template?.spec?.containers?.[0]?.env).toContainEqual({ name: 'HTTPS_PROXY', value: 'http://proxy.internal:3128' });
+    expect(objects.find((o) => o.kind === 'Deployment')?.spec?.revisionHistoryLimit).toBe(3);
   });
 });

@@ -11,7 +11,7 @@ import { parseFlags } from '../../lib/flags';
 import { AGENT_FLAGS } from '../../lib/agent/flags';
 import { WEBHOOK_FLAGS } from '../../lib/webhook/flags';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- synthesized manifests are read field by field
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- synthesized manifests are walked as untyped JSON and checked field by field */
 type Obj = any;
 
 function synth(props: LxcfsKitProps = {}): Obj[] {

@@ -44,8 +44,8 @@ function seedHealthy(fake: FakeApiServer, pki: TestPki, statusReachable: readonl
   fake.put('namespaces', { metadata: { name: NS } });
   fake.put('namespaces', { metadata: { name: 'apps', labels: { 'lxcfs-kit.io/inject': 'enabled', 'pod-security.kubernetes.io/enforce': 'privileged' } } });
   fake.put('namespaces', { metadata: { name: 'other' } });
-  fake.put('daemonsets', { metadata: { name: `${NAME}-agent`, namespace: NS }, spec: { selector: { matchLabels: agentLabels } } } as never);
-  fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 2 } } as never);
+  fake.put('daemonsets', { metadata: { name: `${NAME}-agent`, namespace: NS }, spec: { selector: { matchLabels: agentLabels } } });
+  fake.put('deployments', { metadata: { name: `${NAME}-webhook`, namespace: NS }, spec: { template: { spec: {} } }, status: { availableReplicas: 2 } });
   for (const node of ['n1', 'n2']) {
     fake.put('pods', { metadata: { name: `${NAME}-agent-${node}`, namespace: NS, labels: agentLabels }, spec: { nodeName: node }, status: ready });
     if (statusReachable.includes(node)) fake.proxy(NS, `${NAME}-agent-${node}`, AGENT_HEALTH_PORT, 'status', healthyStatus);
@@ -101,7 +101,7 @@ describe('lxcfs-kit doctor against the fake API server', () => {
     try {
       seedHealthy(fake, pki);
       // Agent on n2 not ready while an opted-in pod runs there.
-      fake.put('pods', { metadata: { name: `${NAME}-agent-n2`, namespace: NS, labels: agentLabelsOf(NAME) }, spec: { nodeName: 'n2' }, status: notReady } as never);
+      fake.put('pods', { metadata: { name: `${NAME}-agent-n2`, namespace: NS, labels: agentLabelsOf(NAME) }, spec: { nodeName: 'n2' }, status: notReady });
       // An opted-in node with no agent at all.
       fake.put('pods', { metadata: { name: 'db-1', namespace: 'apps', annotations: { [INJECTED_ANNOTATION]: '/proc/meminfo' } }, spec: { nodeName: 'n3' }, status: ready });
       // The published CA is another one: the API server would refuse the handshake.

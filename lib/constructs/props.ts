@@ -23,11 +23,10 @@ import { injectionProblems } from '../injection';
 import { Command, optionsOf, propKey, valueProblems } from '../options';
 import { WEBHOOK_FLAGS } from '../webhook/flags';
 import { isPlaceholder } from './placeholder';
+import type { JsonObject } from './json';
 import { LocalObjectReference, LxcfsWebhookPlatformOptions, LxcfsWorkloadOptions, resourcesProblems, webhookPlatformProblems } from './workload';
 
-/** A JSON value as it appears in a manifest. */
-export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
-export type JsonObject = { readonly [key: string]: Json };
+export type { Json, JsonObject } from './json';
 
 /** `resources` of a container, e.g. `{ requests: { cpu: '50m' }, limits: { memory: '512Mi' } }`. */
 export interface ResourceRequirements {

@@ -8,7 +8,7 @@
  * never checked here (values.schema.json checks the chart's values).
  */
 import { isPlaceholder } from './placeholder';
-import type { JsonObject } from './props';
+import type { JsonObject } from './json';
 
 /** A reference to a Secret in the install's namespace, as in the Kubernetes API. */
 export interface LocalObjectReference {

@@ -31,7 +31,7 @@ import {
   WEBHOOK_SECURITY_CONTEXT_DEFAULT,
   DEFAULT_CONTAINER_ANNOTATION,
 } from '../constructs';
-import type { Leaf, Schema, Section, ValueNode } from './values';
+import type { Leaf, Schema, Section, ValueNode } from './value-tree';
 
 const leaf = (value: Json, schema: Schema, description: string): Leaf => ({ kind: 'leaf', default: value, schema, description });
 const section = (description: string, children: Record<string, ValueNode>, open = false): Section => ({ kind: 'section', description, children, ...(open ? { open } : {}) });

@@ -22,49 +22,12 @@ import {
   WorkloadChartValues,
   workloadValues,
 } from './platform-values';
+import type { Leaf, Schema, Section, ValueNode } from './value-tree';
 import { AGENT_DEFAULTS, CertificateSource, DASHBOARD_DEFAULT_LABELS, Json, JsonObject, LxcfsKitProps, WEBHOOK_DEFAULTS } from '../constructs';
 import { FlagSpec } from '../flags';
 import { option, OptionDef, optionSpec } from '../options';
 
-/** A JSON Schema fragment (only the keywords the chart uses). */
-export interface Schema {
-  readonly type?: string | readonly string[];
-  readonly enum?: readonly Json[];
-  readonly pattern?: string;
-  readonly minimum?: number;
-  readonly maximum?: number;
-  readonly minItems?: number;
-  readonly items?: Schema;
-  readonly additionalProperties?: Schema | boolean;
-  readonly properties?: Readonly<Record<string, Schema>>;
-  readonly required?: readonly string[];
-  readonly uniqueItems?: boolean;
-  readonly not?: Schema;
-  readonly anyOf?: readonly Schema[];
-  readonly description?: string;
-  readonly propertyNames?: Schema;
-  readonly minLength?: number;
-  readonly maxLength?: number;
-  readonly const?: Json;
-  readonly if?: Schema;
-  readonly then?: Schema;
-  readonly allOf?: readonly Schema[];
-}
-
-export interface Leaf {
-  readonly kind: 'leaf';
-  readonly default: Json;
-  readonly schema: Schema;
-  readonly description: string;
-}
-export interface Section {
-  readonly kind: 'section';
-  readonly description: string;
-  readonly children: Readonly<Record<string, ValueNode>>;
-  /** Keys beyond the children are allowed (`global`: an umbrella chart passes its own). */
-  readonly open?: boolean;
-}
-export type ValueNode = Leaf | Section;
+export type { Leaf, Schema, Section, ValueNode } from './value-tree';
 
 const leaf = (value: Json, schema: Schema, description: string): Leaf => ({ kind: 'leaf', default: value, schema, description });
 const section = (description: string, children: Record<string, ValueNode>): Section => ({ kind: 'section', description, children });

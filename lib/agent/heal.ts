@@ -89,7 +89,7 @@ export class Healer {
   private readonly retired: Map<string, string>;
 
   constructor(private readonly deps: HealerDeps) {
-    this.retired = deps.retired ?? new Map();
+    this.retired = deps.retired ?? new Map<string, string>();
   }
 
   /** One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path is not a container's). */

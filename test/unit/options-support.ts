@@ -145,7 +145,7 @@ export const acceptedProps: fc.Arbitrary<LxcfsKitProps> = fc
   .map(([chosen, mode]) => {
     const props: { [key: string]: Json } = { injectionMode: mode };
     for (const [prop, value] of Object.entries(chosen)) setPath(props, prop, value as Json);
-    return props as unknown as LxcfsKitProps;
+    return props;
   });
 
 /**
@@ -192,8 +192,8 @@ export function commandLines(objects: readonly JsonObject[]): CommandLine[] {
         if (v !== undefined) env[e.name] = v;
       }
       const args = (c.args ?? []).map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole));
-      if (c.command !== undefined) throw new Error(`${obj.kind}/${meta.name} container ${c.name} overrides the image's command (${c.command.join(' ')}); the options tests only know lxcfs-kit's commands`);
-      lines.push({ where: `${obj.kind}/${meta.name} container ${c.name}`, args, env });
+      if (c.command !== undefined) throw new Error(`${obj.kind as string}/${meta.name} container ${c.name} overrides the image's command (${c.command.join(' ')}); the options tests only know lxcfs-kit's commands`);
+      lines.push({ where: `${obj.kind as string}/${meta.name} container ${c.name}`, args, env });
     }
   }
   return lines;

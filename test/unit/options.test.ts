@@ -62,7 +62,7 @@ describe('every option that reaches a flag is declared once', () => {
         setPath(props, o.prop, bad);
         let error: unknown;
         try {
-          synth(props as unknown as LxcfsKitProps);
+          synth(props);
         } catch (err) {
           error = err;
         }
@@ -97,7 +97,7 @@ function fixFor(o: OptionDef, bad: Json): RegExp {
   const label = esc(o.prop);
   switch (spec.kind) {
     case 'integer':
-      return new RegExp(`${label} must be a whole number (of at least ${spec.min}|of at most ${spec.max}|from ${spec.min} to ${spec.max}), got ${esc(String(bad))}`);
+      return new RegExp(`${label} must be a whole number (of at least ${spec.min}|of at most ${spec.max}|from ${spec.min} to ${spec.max}), got ${esc(typeof bad === 'string' ? bad : JSON.stringify(bad))}`);
     case 'string':
       return spec.choices ? new RegExp(`${label} must be one of ${esc(spec.choices.join(', '))}`) : new RegExp(`${label} "[^"]*" must be ${esc(spec.pattern?.rule ?? '')}`);
     case 'list':

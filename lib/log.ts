@@ -9,8 +9,12 @@ export type LogFields = Readonly<Record<string, unknown>>;
 /** The keys every line starts with, in this order. */
 export const LOG_KEYS = ['time', 'level', 'msg', 'component'] as const;
 export type Component = 'webhook' | 'agent';
-/** How the agent's parts log: an info line with optional fields (main.ts writes it through a Logger). */
-export type LineLog = (msg: string, fields?: LogFields) => void;
+/**
+ * How the agent's parts log: a line with optional fields, at `info` unless the caller says the
+ * line reports a failure (`warn`: the agent carries on around it; `error`: something it serves is
+ * broken until a person or a restart acts). main.ts writes it through a Logger.
+ */
+export type LineLog = (msg: string, fields?: LogFields, level?: LogLevel) => void;
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LogSink {

@@ -274,7 +274,7 @@ export class Agent implements HealthSource {
         await previousCleanup;
         await this.reconcile('lxcfs started', true);
       } catch (err) {
-        this.config.log(`lxcfs failed to start: ${(err as Error).message}`);
+        this.config.log(`lxcfs failed to start: ${(err as Error).message}`, undefined, 'error');
         await inst.stop((t) => this.mounts.umountOwn(t));
       }
       await Promise.race([inst.exited, this.stopSignal]);
@@ -283,12 +283,12 @@ export class Agent implements HealthSource {
         break;
       }
       this.metrics.lxcfsUp.set(0);
-      this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`);
+      this.config.log(`lxcfs ${inst.pid} ${inst.exitDescription}; restarting it`, undefined, 'warn');
       if (inst.device) this.retiredDevices.set(inst.device, inst.fsSource);
       // Deferred past the next lxcfs start: a spawn blocks the event loop until the child runs.
       previousCleanup = new Promise((r) => setImmediate(r))
         .then(() => removeInstanceDir(inst.dir, (t) => this.mounts.umountOwn(t)))
-        .catch((err: unknown) => this.config.log(`cannot clean up ${inst.dir}: ${(err as Error).message}`));
+        .catch((err: unknown) => this.config.log(`cannot clean up ${inst.dir}: ${(err as Error).message}`, undefined, 'warn'));
       if (this.superseded) {
         await previousCleanup;
         // The successor serves every container; restarting ours would only fight it.
@@ -329,7 +329,7 @@ export class Agent implements HealthSource {
             // containers' mounts go stale with lxcfs and the next agent re-attaches them.
             this.state.clearServing(inst.id);
             await this.mounts.detachHostPath(inst.device);
-            this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`);
+            this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`, undefined, 'warn');
           } else if (serving) {
             this.config.log(`another agent serves lxcfs now (pid ${serving.pid}); stopping without touching its mounts`);
             handedOver = true;
@@ -337,7 +337,7 @@ export class Agent implements HealthSource {
             this.config.log('stopping before this agent served');
           }
         })
-        .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`));
+        .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`, undefined, 'error'));
       // Outside the lock: the successor needs it to move the last mounts.
       if (handedOver) {
         await this.awaitReleased(inst);
@@ -452,12 +452,12 @@ export class Agent implements HealthSource {
     };
     if (await tryListen()) return;
     // During a rolling update the old agent holds the host port until it exits (hostNetwork).
-    this.config.log(`port ${this.config.healthPort} is in use (the agent being replaced?); retrying every second`);
+    this.config.log(`port ${this.config.healthPort} is in use (the agent being replaced?); retrying every second`, undefined, 'warn');
     const retry = setInterval(() => {
       if (this.stopping) return clearInterval(retry);
       tryListen().then(
         (ok) => ok && clearInterval(retry),
-        (err: unknown) => this.config.log(`health server: ${(err as Error).message}`),
+        (err: unknown) => this.config.log(`health server: ${(err as Error).message}`, undefined, 'error'),
       );
     }, 1000);
     this.timers.push(retry);
@@ -470,7 +470,7 @@ export class Agent implements HealthSource {
       if (this.readyProblem() === undefined) fs.writeFileSync(file, `${process.pid}\n`);
       else fs.rmSync(file, { force: true });
     } catch (err) {
-      this.config.log(`ready file ${file}: ${(err as Error).message}`);
+      this.config.log(`ready file ${file}: ${(err as Error).message}`, undefined, 'error');
     }
   }
 
@@ -509,7 +509,7 @@ export class Agent implements HealthSource {
   /** Serialized: one pass at a time in this agent, one agent at a time on the node (lock). */
   private reconcile(reason: string, claim: boolean): Promise<void> {
     const next = this.reconcileChain.then(() => this.reconcileOnce(reason, claim));
-    this.reconcileChain = next.catch((err: unknown) => this.config.log(`reconcile (${reason}) failed: ${(err as Error).message}`));
+    this.reconcileChain = next.catch((err: unknown) => this.config.log(`reconcile (${reason}) failed: ${(err as Error).message}`, undefined, 'error'));
     return this.reconcileChain as Promise<void>;
   }
 
@@ -590,7 +590,7 @@ export class Agent implements HealthSource {
         } else {
           failed++;
           this.metrics.healFailures.inc();
-          this.config.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${label(o)}): ${o.how}: ${o.message}`);
+          this.config.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${label(o)}): ${o.how}: ${o.message}`, undefined, 'warn');
         }
       }
     };

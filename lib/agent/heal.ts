@@ -13,6 +13,7 @@ import { AgentMetrics } from './metrics';
 import { HelperRequest, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
 import { containerIdOf, NamespaceMounts, ScanResult, scanLazily, scanNamespaces } from './scan';
+import type { LineLog } from '../log';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
 const ESTALE = 116;
@@ -46,7 +47,7 @@ interface DeviceDecisions {
 export interface HealerDeps {
   readonly helper: MountHelper;
   readonly metrics: AgentMetrics;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
   readonly scopeSource?: string;
   readonly lxcfsPath: string;
   readonly instancesDir: string;
@@ -199,13 +200,13 @@ export class Healer {
       const n = (this.failedTargets.get(key) ?? 0) + 1;
       this.failedTargets.set(key, n);
       if (n < MAX_TARGET_FAILURES) pending++;
-      if (n === MAX_TARGET_FAILURES) this.deps.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`);
+      if (n === MAX_TARGET_FAILURES) this.deps.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`, undefined, 'error');
     }
     for (const o of failures) {
       this.deps.metrics.healFailures.inc();
       const id = containerIdOf(o.request.pids[0]);
       const where = id ? `container ${id}, pid ${o.request.pids[0]}` : `pid ${o.request.pids[0]}`;
-      this.deps.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${where}): ${o.how}: ${o.message}`);
+      this.deps.log(`cannot re-attach ${JSON.stringify(o.request.target)} (${where}): ${o.how}: ${o.message}`, undefined, 'warn');
     }
     let givenUp = 0;
     for (const n of this.failedTargets.values()) if (n >= MAX_TARGET_FAILURES) givenUp++;
@@ -292,7 +293,7 @@ export class Healer {
           const pauseMs = Math.min(HUNG_PROBE_MAX_PAUSE_MS, prev === undefined ? HUNG_PROBE_PAUSE_MS : prev.pauseMs * 2);
           this.hungDevices.set(dev, { retryAt: Date.now() + pauseMs, pauseMs });
           this.deps.metrics.hungMounts.inc();
-          this.deps.log(`the lxcfs on device ${c.mount.device} does not answer (probed through ${JSON.stringify(c.mount.mountPoint)} in ${c.ns.namespace}); leaving its mounts alone, next probe in ${pauseMs / 1000} s`);
+          this.deps.log(`the lxcfs on device ${c.mount.device} does not answer (probed through ${JSON.stringify(c.mount.mountPoint)} in ${c.ns.namespace}); leaving its mounts alone, next probe in ${pauseMs / 1000} s`, undefined, 'warn');
         }
       });
     }
@@ -304,7 +305,7 @@ export class Healer {
     if (this.refusedLogged.has(key)) return;
     if (this.refusedLogged.size > 10000) this.refusedLogged.clear();
     this.refusedLogged.add(key);
-    this.deps.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`);
+    this.deps.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`, undefined, 'warn');
   }
 
 }

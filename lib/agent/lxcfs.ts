@@ -83,7 +83,7 @@ export class LxcfsInstance {
         if (line !== '') opts.log(line, { source: 'lxcfs', lxcfsPid: instance.pid });
       });
     }
-    child.on('error', (err) => opts.log(`cannot start lxcfs through ${opts.helperPath}: ${err.message}`));
+    child.on('error', (err) => opts.log(`cannot start lxcfs through ${opts.helperPath}: ${err.message}`, undefined, 'error'));
     return instance;
   }
 

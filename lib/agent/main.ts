@@ -29,7 +29,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   // A container restart keeps its /tmp volume: a ready file from the previous run must not say ready.
   if (flags['ready-file'] !== '') fs.rmSync(flags['ready-file'], { force: true });
   const logger = agentLogger(process.stderr);
-  const config = agentConfig(flags, (msg, fields) => logger.info(msg, fields));
+  const config = agentConfig(flags, (msg, fields, level = 'info') => logger.log(level, msg, fields));
   const agent = new Agent(config);
   const onSignal = (sig: NodeJS.Signals): void => {
     config.log(`${sig} received; stopping`);

@@ -9,10 +9,11 @@ import { carriedAttributes, LXCFS_FSTYPE, MountEntry, mountHolding, stackAt } fr
 import { MountAttribute, namespaceInode } from './protocol';
 import { pruneRuntimeDirectories } from './publicpath';
 import { mountNamespaceOf, readMounts } from './scan';
+import type { LineLog } from '../log';
 
 export interface MountOpsDeps {
   readonly helper: MountHelper;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
   readonly lxcfsPath: string;
   readonly ownNamespace: string | undefined;
   /** Live lxcfs instances being taken over (device → FUSE source); a live lxcfs found at the host path joins it. */
@@ -97,5 +98,5 @@ export class MountOps {
     const ino = namespaceInode(this.deps.ownNamespace);
     if (ino === undefined) return;
     const [r] = await this.deps.helper.run([{ mode: 'umount', pids: [process.pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
-    if (r && r.result !== 'ok') this.deps.log(`cannot detach ${JSON.stringify(m.mountPoint)}: ${r.how}: ${r.message}`);
+    if (r && r.result !== 'ok') this.deps.log(`cannot detach ${JSON.stringify(m.mountPoint)}: ${r.how}: ${r.message}`, undefined, 'warn');
   }}

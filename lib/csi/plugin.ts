@@ -20,6 +20,7 @@ import {
   encodeProbeResponse,
 } from './messages';
 import { Mounter, VolumePublisher } from './publish';
+import type { LineLog } from '../log';
 
 /** The CSI versions the plugin speaks, as the kubelet's registration handler expects them. */
 export const SUPPORTED_CSI_VERSIONS: readonly string[] = ['1.0.0'];
@@ -31,7 +32,7 @@ export interface CsiPluginConfig {
   readonly nodeId: string;
   readonly lxcfsPath: string;
   readonly mounter: Mounter;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
   /** @default CSI_DRIVER_NAME */
   readonly driverName?: string;
 }
@@ -58,7 +59,7 @@ export async function startCsiPlugin(config: CsiPluginConfig): Promise<CsiPlugin
   const driver = config.driverName ?? CSI_DRIVER_NAME;
   const sockets = csiSockets(config.kubeletDir, driver);
   const publisher = new VolumePublisher({ lxcfsPath: config.lxcfsPath, podsDir: path.join(config.kubeletDir, 'pods'), mounter: config.mounter, log: config.log });
-  const onError = (err: Error): void => config.log(`csi: ${err.message}`);
+  const onError = (err: Error): void => config.log(`csi: ${err.message}`, undefined, 'error');
 
   const csiHandlers = new Map<string, (req: Buffer) => Promise<Buffer> | Buffer>([
     ['/csi.v1.Identity/GetPluginInfo', (req) => (decodeEmpty(req), encodeGetPluginInfoResponse(driver, VERSION))],
@@ -78,7 +79,7 @@ export async function startCsiPlugin(config: CsiPluginConfig): Promise<CsiPlugin
       (req) => {
         const status = decodeRegistrationStatus(req);
         if (status.pluginRegistered) config.log(`csi: the kubelet registered driver ${driver}`);
-        else config.log(`csi: the kubelet refused driver ${driver}: ${status.error.slice(0, 300)}`);
+        else config.log(`csi: the kubelet refused driver ${driver}: ${status.error.slice(0, 300)}`, undefined, 'error');
         return EMPTY;
       },
     ],

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GrpcError, Status } from './grpc';
 import { NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages';
+import type { LineLog } from '../log';
 
 /** One mount in the agent's own mount namespace, as /proc/self/mountinfo shows it. */
 export interface OwnMount {
@@ -39,7 +40,7 @@ export interface PublisherConfig {
   readonly mounter: Mounter;
   /** How long a read on lxcfs may take before lxcfs counts as not serving. */
   readonly probeTimeoutMs?: number;
-  readonly log: (line: string) => void;
+  readonly log: LineLog;
 }
 
 const LXCFS_FSTYPE = 'fuse.lxcfs';

@@ -51,12 +51,16 @@ describe('healing gives up on a mount after repeated failures (simulated /proc s
   const healthy = container(6, 4343);
   const instance = { device: '0:99', mountDir: '/run/lxcfs-kit/instances/1/mnt' };
   const logs: string[] = [];
+  const levels = new Map<string, string>();
   const metrics = new AgentMetrics();
   const helper = new ScriptedHelper(new Set([5n]));
   const healer = new Healer({
     helper,
     metrics,
-    log: (line) => logs.push(line),
+    log: (line, _fields, level = 'info') => {
+      logs.push(line);
+      levels.set(line, level);
+    },
     lxcfsPath: '/var/lib/lxcfs',
     instancesDir: '/run/lxcfs-kit/instances',
     ownNamespace: 'mnt:[1]',
@@ -74,6 +78,9 @@ describe('healing gives up on a mount after repeated failures (simulated /proc s
     expect(await pass()).toMatchObject({ failed: 1, pending: 0, givenUp: 1 });
     expect(metrics.mountsGivenUp.get()).toBe(1);
     expect(logs.filter((l) => l.startsWith('giving up on "/proc/meminfo" in mnt:[5] after 3 failed attempts'))).toHaveLength(1);
+    // Giving up needs a person (recreate the pod): an error, where each failed attempt before it is a warning.
+    expect(logs.filter((l) => l.startsWith('giving up on')).map((l) => levels.get(l))).toEqual(['error']);
+    expect(new Set(logs.filter((l) => l.startsWith('cannot re-attach')).map((l) => levels.get(l)))).toEqual(new Set(['warn']));
     expect(attachesTo(5n)).toBe(MAX_TARGET_FAILURES);
   });
 

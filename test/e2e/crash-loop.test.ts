@@ -49,5 +49,8 @@ describeE2E('lxcfs crash loop (real lxcfs killed about a second after each start
     // Two immediate restarts before the first delay: runs 1 and 2 exited, run 3 exited before "1000".
     const restartsBeforeFirstDelay = lines.slice(0, lines.findIndex((e) => e.msg.includes('next start in'))).filter((e) => /; restarting it$/.test(e.msg)).length;
     expect(restartsBeforeFirstDelay).toBe(3);
+    // A crash is a warning the agent handles; a start is information.
+    expect(new Set(lines.filter((e) => /; restarting it$/.test(e.msg)).map((e) => e.level))).toEqual(new Set(['warn']));
+    expect(new Set(lines.filter((e) => /^lxcfs \d+ serves /.test(e.msg)).map((e) => e.level))).toEqual(new Set(['info']));
   });
 });

@@ -10,7 +10,8 @@
  * - takeover: re-attach every mount of a predecessor's still-live lxcfs to ours;
  * - reconcile: one pass under the node lock — the host path first (mount-ops.ts), then heal and takeover.
  *
- * Parts: supervision of lxcfs and the handover between agents (here), lxcfs processes
+ * Parts: supervision of lxcfs and acting on the handover between agents (here; its rules in
+ * handover.ts), lxcfs processes
  * (lxcfs.ts), restart policy (backoff.ts), the helper and its wire format (helper.ts,
  * protocol.ts, native/), mountinfo (mountinfo.ts, scan.ts), node state and lock (state.ts),
  * health (health.ts), metrics (metrics.ts).
@@ -19,6 +20,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_BACKOFF, RestartBackoff } from './backoff';
 import { Healer } from './heal';
+import { decideServing, decideStop, OwnAgent, successorWait } from './handover';
 import { isUnder } from './heal-plan';
 import { startHealthServer, HealthSource } from './health';
 import { HelperOutcome, MountHelper } from './helper';
@@ -323,18 +325,21 @@ export class Agent implements HealthSource {
     if (inst) {
       await this.state
         .withLock(async () => {
-          const serving = this.state.readServing();
-          if (serving?.instance === inst.id) {
-            // No successor (drain, uninstall, plain restart): leave no mount on the host path; the
-            // containers' mounts go stale with lxcfs and the next agent re-attaches them.
-            this.state.clearServing(inst.id);
-            await this.mounts.detachHostPath(inst.device);
-            this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`, undefined, 'warn');
-          } else if (serving) {
-            this.config.log(`another agent serves lxcfs now (pid ${serving.pid}); stopping without touching its mounts`);
-            handedOver = true;
-          } else {
-            this.config.log('stopping before this agent served');
+          const decision = decideStop(this.state.readServing(), this.own(inst));
+          switch (decision.kind) {
+            case 'detach':
+              // No successor (drain, uninstall, plain restart): leave no mount on the host path; the
+              // containers' mounts go stale with lxcfs and the next agent re-attaches them.
+              this.state.clearServing(inst.id);
+              await this.mounts.detachHostPath(inst.device);
+              this.config.log(`stopping without a successor: detached ${this.config.lxcfsPath}; containers' lxcfs files fail until the next agent starts`, undefined, 'warn');
+              break;
+            case 'handed-over':
+              this.config.log(`another agent serves lxcfs now (pid ${decision.to}); stopping without touching its mounts`);
+              handedOver = true;
+              break;
+            case 'never-served':
+              this.config.log('stopping before this agent served');
           }
         })
         .catch((err: unknown) => this.config.log(`shutdown: ${(err as Error).message}`, undefined, 'error'));
@@ -361,18 +366,10 @@ export class Agent implements HealthSource {
     const deadline = Date.now() + SUCCESSOR_WAIT_MS;
     let announced = false;
     while (Date.now() < deadline && inst.running) {
-      const serving = this.state.readServing();
-      if (serving === undefined) return;
-      if (serving.instance !== inst.id) {
-        // Taken over: done once the successor has every mount on its own lxcfs (or died trying).
-        if (serving.attached !== false || !processAlive(serving.pid)) return;
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      const successors = this.state.otherAgents().filter((a) => a.startedAt >= this.startedAt);
-      if (successors.length === 0) return;
-      if (!announced) {
-        this.config.log(`a newer agent (pid ${successors.map((a) => a.pid).join(', ')}) is starting; serving until it takes over (at most ${SUCCESSOR_WAIT_MS / 1000} s)`);
+      const wait = successorWait(this.state.readServing(), this.own(inst), this.state.otherAgents(), processAlive);
+      if (wait.kind === 'stop') return;
+      if (wait.kind === 'wait-successor' && !announced) {
+        this.config.log(`a newer agent (pid ${wait.successors.join(', ')}) is starting; serving until it takes over (at most ${SUCCESSOR_WAIT_MS / 1000} s)`);
         announced = true;
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -499,6 +496,10 @@ export class Agent implements HealthSource {
     }
   }
 
+  private own(inst: LxcfsInstance): OwnAgent {
+    return { pid: process.pid, instance: inst.id, startedAt: this.startedAt };
+  }
+
   // ---- reconcile ----------------------------------------------------------
 
   requestReconcile(reason: string): void {
@@ -517,19 +518,18 @@ export class Agent implements HealthSource {
     const inst = this.instance;
     if (!inst?.running || !inst.device || this.stopping) return;
     await this.state.withLock(async () => {
-      const serving = this.state.readServing();
-      const servedByOther = serving !== undefined && serving.instance !== inst.id;
-      if (servedByOther && !claim && serving.pid !== process.pid && processAlive(serving.pid)) {
-        if (!this.superseded) this.config.log(`agent ${serving.pid} took over lxcfs on this node; this agent stops healing and waits to be stopped`);
+      const decision = decideServing(this.state.readServing(), this.own(inst), claim, processAlive);
+      if (decision.kind === 'superseded') {
+        if (!this.superseded) this.config.log(`agent ${decision.by} took over lxcfs on this node; this agent stops healing and waits to be stopped`);
         this.superseded = true;
-        this.supersededBy = serving.pid;
+        this.supersededBy = decision.by;
         this.metrics.serving.set(0);
         return;
       }
-      if (servedByOther || serving === undefined) {
-        if (serving && serving.pid !== process.pid && processAlive(serving.pid)) {
-          this.takeoverDevices.set(serving.device, serving.source);
-          this.predecessorPid = serving.pid;
+      if (decision.kind === 'claim') {
+        if (decision.takeover) {
+          this.takeoverDevices.set(decision.takeover.device, decision.takeover.source);
+          this.predecessorPid = decision.takeover.pid;
         }
         this.state.writeServing({
           pid: process.pid,

@@ -98,6 +98,7 @@ export class PodMutator {
   private readonly allVolumeMounts: readonly object[];
   /** Serialized forms of the shared values above, so the hot path does not re-stringify them. */
   private readonly jsonOf = new Map<unknown, string>();
+  private readonly marker: string;
 
   constructor(config: MutationConfig) {
     this.mounts = config.mounts;
@@ -112,6 +113,7 @@ export class PodMutator {
       this.volumeMounts = this.mounts.map((m) => Object.freeze({ name: m.volumeName, mountPath: m.mountPath, readOnly: true }));
       this.volumeOfMount = this.mounts.map((_m, i) => i);
     }
+    this.marker = this.mounts.map((m) => m.mountPath).join(',');
     this.allVolumes = Object.freeze([...this.volumes]);
     this.allVolumeMounts = Object.freeze([...this.volumeMounts]);
     for (const v of [...this.volumes, ...this.volumeMounts, this.allVolumes, this.allVolumeMounts]) this.jsonOf.set(v, JSON.stringify(v));
@@ -134,7 +136,7 @@ export class PodMutator {
 
   /** The value of the injected marker: the files this configuration injects, comma-joined. */
   get markerValue(): string {
-    return this.mounts.map((m) => m.mountPath).join(',');
+    return this.marker;
   }
 
   /** Policy checks that hold whatever the containers look like (defense in depth behind the selectors). */
@@ -233,7 +235,7 @@ export class PodMutator {
     }
 
     const annotations = meta?.annotations;
-    const marker = this.markerValue;
+    const marker = this.marker;
     if (!isRecord(annotations)) {
       if (meta === undefined) patch.push({ op: 'add', path: '/metadata', value: { annotations: { [INJECTED_ANNOTATION]: marker } } });
       else patch.push({ op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: marker } });

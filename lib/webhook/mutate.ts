@@ -222,8 +222,9 @@ export class PodMutator {
     visit(initContainers, 'initContainers');
     visit(containers, 'containers');
 
-    const withWarnings = warnings.length > 0 ? { warnings } : {};
-    if (coveredContainers === 0) return { patch: [], injectedContainers: 0, coveredContainers: 0, ...withWarnings };
+    // Plain literals, not a spread of an optional part: one object shape on the admission path.
+    const planWarnings = warnings.length > 0 ? warnings : undefined;
+    if (coveredContainers === 0) return { patch: [], injectedContainers: 0, coveredContainers: 0, warnings: planWarnings };
 
     const newVolumes: object[] = [];
     for (let v = 0; v < this.volumes.length; v++) {
@@ -243,7 +244,7 @@ export class PodMutator {
       // `add` on an existing member replaces it (RFC 6902 4.1).
       patch.push({ op: 'add', path: ANNOTATION_PATH, value: marker });
     }
-    return { patch, injectedContainers, coveredContainers, ...withWarnings };
+    return { patch, injectedContainers, coveredContainers, warnings: planWarnings };
   }
 
   /** True when the pod would get mounts that it does not have yet (used by the reconciler). */

@@ -10,7 +10,7 @@ import * as https from 'https';
 import * as tls from 'tls';
 import { INJECTED_ANNOTATION } from '../../lib/contract';
 import { issueServingCert, serviceDnsNames, splitPemBundle } from '../../lib/webhook/tls';
-import { FakeApiServer } from './fake-apiserver';
+import { FakeApiServer, seedPod } from './fake-apiserver';
 import { WebhookProcess, eventually, startWebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
@@ -20,21 +20,9 @@ const MWC = 'lxcfs-kit';
 const fake = new FakeApiServer();
 const replicas: Record<string, WebhookProcess> = {};
 
-function container(name = 'app'): Record<string, unknown> {
-  return { name, image: 'busybox' };
-}
 function pod(namespace: string, name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: boolean; spec?: Record<string, unknown>; phase?: string } = {}): Parameters<FakeApiServer['put']>[1] {
-  return {
-    metadata: {
-      name,
-      namespace,
-      labels: extra.labels,
-      annotations: extra.annotations,
-      ownerReferences: extra.owner ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-rs`, uid: 'rs-uid', controller: true }] : undefined,
-    },
-    spec: { containers: [container()], ...extra.spec },
-    status: { phase: extra.phase ?? 'Running' },
-  };
+  const { owner, ...rest } = extra;
+  return seedPod(namespace, name, { ...rest, owner: owner ? { kind: 'ReplicaSet', name: `${name}-rs`, uid: 'rs-uid' } : undefined });
 }
 
 function seed(): void {

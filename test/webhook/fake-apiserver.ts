@@ -317,3 +317,30 @@ function matches(selector: string, labels: Record<string, string>): boolean {
 function status(code: number, reason: string, message: string): { status: number; payload: unknown } {
   return { status: code, payload: { apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message, metadata: {} } };
 }
+
+/** What a test says about a pod it seeds: the fields the webhook's reconciler reads. */
+export interface PodSeedOptions {
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  /** The controller that owns the pod (its uid defaults to `<name>-uid`). */
+  readonly owner?: { readonly kind: string; readonly name: string; readonly uid?: string };
+  readonly spec?: Record<string, unknown>;
+  /** @default 'Running' */
+  readonly phase?: string;
+}
+
+/** A running pod of one busybox container named `app`, as the fake API server stores it. */
+export function seedPod(namespace: string, name: string, extra: PodSeedOptions = {}): Parameters<FakeApiServer['put']>[1] {
+  const owner = extra.owner;
+  return {
+    metadata: {
+      name,
+      namespace,
+      labels: extra.labels,
+      annotations: extra.annotations,
+      ownerReferences: owner ? [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: owner.uid ?? `${owner.name}-uid`, controller: true }] : undefined,
+    },
+    spec: { containers: [{ name: 'app', image: 'busybox' }], ...extra.spec },
+    status: { phase: extra.phase ?? 'Running' },
+  };
+}

@@ -6,7 +6,7 @@
  * Windows pods alone and reports namespaces left out for their Pod Security level.
  */
 import * as http from 'http';
-import { FakeApiServer } from './fake-apiserver';
+import { FakeApiServer, seedPod } from './fake-apiserver';
 import { startWebhookProcess, WebhookProcess } from './helpers';
 
 const NS = 'lxcfs-kit';
@@ -14,20 +14,7 @@ const MWC = 'lxcfs-kit';
 const fake = new FakeApiServer();
 let w: WebhookProcess;
 
-type PodSeed = Parameters<FakeApiServer['put']>[1];
-function pod(namespace: string, name: string, extra: { owner?: { kind: string; name: string }; labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Record<string, unknown> } = {}): PodSeed {
-  return {
-    metadata: {
-      name,
-      namespace,
-      labels: extra.labels,
-      annotations: extra.annotations,
-      ownerReferences: extra.owner ? [{ apiVersion: 'apps/v1', kind: extra.owner.kind, name: extra.owner.name, uid: `${extra.owner.name}-uid`, controller: true }] : undefined,
-    },
-    spec: { containers: [{ name: 'app', image: 'busybox' }], ...extra.spec },
-    status: { phase: 'Running' },
-  };
-}
+const pod = seedPod;
 
 const windowsAffinity = {
   affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } },

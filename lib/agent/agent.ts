@@ -23,7 +23,7 @@ import { Healer } from './heal';
 import { decideServing, decideStop, OwnAgent, successorWait } from './handover';
 import { isUnder } from './heal-plan';
 import { startHealthServer, HealthSource } from './health';
-import { HelperOutcome, MountHelper } from './helper';
+import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { LxcfsInstance, removeInstanceDir } from './lxcfs';
 import { AgentMetrics } from './metrics';
 import { MountOps } from './mount-ops';
@@ -70,10 +70,15 @@ interface ReconcileSummary {
   readonly cpuMs: number;
   /** Where the pass spent its time (ms), for /status and the benchmark. */
   readonly phases: PassPhases;
+  /** Container mounts on this agent's lxcfs that it knows without a scan (re-attached first if that lxcfs dies). */
+  readonly indexed: number;
 }
 
 interface PassPhases {
   readonly hostPathMs: number;
+  /** Re-attaching the mounts the index knew on a restarted lxcfs (before any scan), and how many. */
+  readonly indexMs: number;
+  readonly fromIndex: number;
   readonly scanMs: number;
   readonly probeMs: number;
   readonly attachMs: number;
@@ -144,7 +149,8 @@ export class Agent implements HealthSource {
 
   constructor(readonly config: AgentConfig) {
     this.state = new NodeState(config.stateDir);
-    this.helper = new MountHelper(config.helperPath);
+    // A helper per lane on standby: a restart of lxcfs re-attaches without waiting for spawns.
+    this.helper = new MountHelper(config.helperPath, undefined, MAX_PARALLEL_HELPERS);
     this.backoff = new RestartBackoff(config.restartBurst === undefined ? undefined : { ...DEFAULT_BACKOFF, burst: config.restartBurst });
     this.ownNamespace = mountNamespaceOf('self');
     this.healer = new Healer({
@@ -319,6 +325,7 @@ export class Agent implements HealthSource {
   private async shutdown(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.reconcileChain.catch(() => undefined);
+    this.helper.close();
     const inst = this.instance;
     if (inst) await this.awaitSuccessor(inst);
     let handedOver = false;
@@ -605,7 +612,7 @@ export class Agent implements HealthSource {
     const hostPathMs = Number(process.hrtime.bigint() - started) / 1e6;
     if (!this.healingSupported) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      return { healed, failed, pending, givenUp: 0, namespaces: 0, seconds, cpuMs: cpuMs(), phases: { hostPathMs, scanMs: 0, probeMs: 0, attachMs: 0, helpers: 0 } };
+      return { healed, failed, pending, givenUp: 0, namespaces: 0, seconds, cpuMs: cpuMs(), phases: { hostPathMs, indexMs: 0, fromIndex: 0, scanMs: 0, probeMs: 0, attachMs: 0, helpers: 0 }, indexed: 0 };
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
@@ -615,7 +622,7 @@ export class Agent implements HealthSource {
     pending += containers.pending;
     const namespacesScanned = containers.namespaces;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds, cpuMs: cpuMs(), phases: { hostPathMs, ...containers.phases } };
+    return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds, cpuMs: cpuMs(), phases: { hostPathMs, ...containers.phases }, indexed: containers.indexed };
   }
 
 }

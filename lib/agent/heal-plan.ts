@@ -47,23 +47,32 @@ export interface NamespacePlan {
   readonly probe: Candidate[];
   /** Mounts the agent will not act on, and why. */
   readonly refused: Refusal[];
+  /**
+   * Mounts on this agent's own lxcfs, each of which the agent would re-attach if that lxcfs died:
+   * kept between passes, they let a restart re-attach without reading any mount table first.
+   */
+  readonly own: Candidate[];
 }
 
 /** lxcfs serves a fixed set of plain names; anything else in a mount's root is not an lxcfs file. */
 const LXCFS_ROOT = /^\/(?:[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*)?$/;
 
 export function planNamespace(ns: NamespaceMounts, ctx: PlanContext): NamespacePlan {
-  const plan: NamespacePlan = { takeover: [], probe: [], refused: [] };
+  const plan: NamespacePlan = { takeover: [], probe: [], refused: [], own: [] };
   const inAgentNamespace = ctx.agentNamespaces.has(ns.namespace);
   // Stacking is judged over the whole table: a container's own file over an lxcfs file hides it.
   for (const m of topMounts(ns.mounts)) {
     if (m.fsType !== LXCFS_FSTYPE) continue;
-    if (m.device === ctx.ownDevice) continue;
     if (ctx.scopeSource !== undefined && m.source !== ctx.scopeSource) continue;
     if (isUnder(m.mountPoint, ctx.instancesDir)) continue;
     if (inAgentNamespace && m.mountPoint === ctx.lxcfsPath) continue;
     const key = `${ns.namespace} ${m.mountId}`;
     const why = refusalReason(m);
+    if (m.device === ctx.ownDevice) {
+      // Healthy now; refused later, from a fresh table, if it ever needs healing.
+      if (why === undefined) plan.own.push({ ns, mount: m, key });
+      continue;
+    }
     if (why !== undefined) {
       plan.refused.push({ key, namespace: ns.namespace, mountPoint: m.mountPoint, reason: why });
       continue;

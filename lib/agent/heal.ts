@@ -44,6 +44,18 @@ interface DeviceDecisions {
   readonly tried: Set<string>;
 }
 
+/** A request for the helper, and the mount it is about. */
+interface Job {
+  readonly request: HelperRequest;
+  readonly candidate: Candidate;
+}
+
+/** A job's outcome. */
+interface Done {
+  readonly outcome: HelperOutcome;
+  readonly candidate: Candidate;
+}
+
 export interface HealerDeps {
   readonly helper: MountHelper;
   readonly metrics: AgentMetrics;
@@ -70,8 +82,20 @@ export interface HealResult {
   /** Mounts of namespaces that still exist that failed too often to be tried again. */
   readonly givenUp: number;
   readonly namespaces: number;
-  /** Where the pass spent its time (ms); `helpers`: helper processes that re-attached side by side. */
-  readonly phases: { readonly scanMs: number; readonly probeMs: number; readonly attachMs: number; readonly helpers: number };
+  /**
+   * Where the pass spent its time (ms); `helpers`: helper processes that re-attached side by side;
+   * `indexMs`/`fromIndex`: re-attaching what the index knew on a restarted lxcfs, before any scan.
+   */
+  readonly phases: {
+    readonly indexMs: number;
+    readonly fromIndex: number;
+    readonly scanMs: number;
+    readonly probeMs: number;
+    readonly attachMs: number;
+    readonly helpers: number;
+  };
+  /** Mounts on this agent's lxcfs that the index holds after the pass. */
+  readonly indexed: number;
 }
 
 export class Healer {
@@ -86,6 +110,13 @@ export class Healer {
   private quietContext = '';
   /** Namespaces with lxcfs mounts at the last pass. */
   private lxcfsNamespaces = 0;
+  /**
+   * The index: per namespace, its mounts on this agent's lxcfs as the last pass saw them. When
+   * that lxcfs dies they are all dead, and the next pass re-attaches them before reading any
+   * mount table (the helper checks each mount ID before acting, so an entry gone stale fails
+   * safe, and the scan that follows sees to it).
+   */
+  private index = new Map<string, Candidate[]>();
 
   private readonly retired: Map<string, string>;
 
@@ -94,7 +125,7 @@ export class Healer {
   }
 
   /** One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path is not a container's). */
-  async heal(inst: { readonly device: string; readonly mountDir: string }, agentNamespaces: ReadonlySet<string>): Promise<HealResult> {
+  async heal(inst: { readonly device: string; readonly mountDir: string; readonly fsSource: string }, agentNamespaces: ReadonlySet<string>): Promise<HealResult> {
     let healed = 0;
     let pending = 0;
     const ctx: PlanContext = {
@@ -106,6 +137,9 @@ export class Healer {
       agentNamespaces,
     };
     const clock = new PhaseClock();
+    const fromIndex = await this.healIndexed(inst);
+    healed += fromIndex;
+    clock.lap('index');
     const decisions: DeviceDecisions = { decided: new Set(), dead: new Set(), tried: new Set() };
     // First round: scan and re-attach overlap. Namespaces are read in chunks, and each chunk's
     // requests go to a helper at once while the next chunk is read (after an lxcfs restart every
@@ -119,20 +153,22 @@ export class Healer {
     const useQuiet = this.deps.takeover.size === 0 && this.retired.size === 0 && context === this.quietContext;
     const quiet = new Map<string, string>();
     const digests = new Map<string, string>();
+    const index = new Map<string, Candidate[]>();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
-    const dispatched: Promise<{ outcome: HelperOutcome; key: string }[]>[] = [];
+    const dispatched: Promise<Done[]>[] = [];
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
     const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || namespacesScanned) / MAX_CHUNKS));
     let chunk: NamespaceMounts[] = [];
     const flush = async (): Promise<void> => {
-      const { work, idle } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
+      const { work, idle, own } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
       for (const ns of idle) quiet.set(ns, digests.get(ns) as string);
+      addToIndex(index, own);
       chunk = [];
       if (work.length > 0) {
         const lane = dispatched.length % lanes.length;
         const run = lanes[lane].then(() => this.deps.helper.run(work.map((w) => w.request)));
         lanes[lane] = run.catch(() => undefined);
-        dispatched.push(run.then((answers) => answers.map((outcome, n) => ({ outcome, key: work[n].key }))));
+        dispatched.push(run.then((answers) => answers.map((outcome, n) => ({ outcome, candidate: work[n].candidate }))));
         // Let the helper's pipe move while the next chunk is read.
         await new Promise((r) => setImmediate(r));
       }
@@ -144,6 +180,8 @@ export class Healer {
       const digest = createHash('sha256').update(source.table).digest('base64');
       if (useQuiet && this.quiet.get(namespace) === digest) {
         quiet.set(namespace, digest);
+        const known = this.index.get(namespace);
+        if (known !== undefined) index.set(namespace, known);
         continue;
       }
       const ns = source.parse();
@@ -156,9 +194,10 @@ export class Healer {
     if (chunk.length > 0) await flush();
     this.quiet = quiet;
     this.quietContext = context;
+    this.index = index;
     this.lxcfsNamespaces = present.size;
-    const outcomes: { outcome: HelperOutcome; key: string }[] = [];
-    let gone: { outcome: HelperOutcome; key: string }[] = [];
+    const outcomes: Done[] = [];
+    let gone: Done[] = [];
     for (const answers of await Promise.all(dispatched)) for (const a of answers) (a.outcome.result === 'gone' ? gone : outcomes).push(a);
     clock.lap('attach');
     const helpers = Math.min(dispatched.length, lanes.length);
@@ -168,26 +207,28 @@ export class Healer {
       const scan = scanNamespaces();
       clock.lap('scan');
       const still = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-      const stillThere = gone.filter((g) => still.has(g.key.split(' ')[0]));
+      const stillThere = gone.filter((g) => still.has(g.candidate.ns.namespace));
       if (stillThere.length === 0) break;
       if (round >= GONE_RETRIES) {
         outcomes.push(...stillThere);
         break;
       }
-      const { work } = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.key)));
+      const { work } = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.candidate.key)));
       const answers = await this.deps.helper.run(work.map((w) => w.request));
       clock.lap('attach');
       gone = [];
-      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, key: work[n].key }));
+      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, candidate: work[n].candidate }));
     }
     for (const dev of this.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
     const failures: HelperOutcome[] = [];
-    for (const { outcome, key } of outcomes) {
+    for (const { outcome, candidate } of outcomes) {
+      const key = candidate.key;
       if (outcome.result === 'ok') {
         this.failedTargets.delete(key);
         healed++;
         this.deps.metrics.mountsHealed.inc();
+        indexAttached(index, candidate, outcome, inst);
         continue;
       }
       if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
@@ -211,7 +252,52 @@ export class Healer {
     let givenUp = 0;
     for (const n of this.failedTargets.values()) if (n >= MAX_TARGET_FAILURES) givenUp++;
     this.deps.metrics.mountsGivenUp.set(givenUp);
-    return { healed, failed: failures.length, pending, givenUp, namespaces: namespacesScanned, phases: { scanMs: clock.ms.scan, probeMs: clock.ms.probe, attachMs: clock.ms.attach, helpers } };
+    let indexed = 0;
+    for (const own of index.values()) indexed += own.length;
+    return {
+      healed,
+      failed: failures.length,
+      pending,
+      givenUp,
+      namespaces: namespacesScanned,
+      phases: { indexMs: clock.ms.index, fromIndex, scanMs: clock.ms.scan, probeMs: clock.ms.probe, attachMs: clock.ms.attach, helpers },
+      indexed,
+    };
+  }
+
+  /**
+   * After our own lxcfs was restarted: re-attach every mount the index knew on it, split over the
+   * helper lanes. Only successes count here; whatever did not succeed (the mount changed, the
+   * namespace's processes left, an error) is left to the scan that follows, which plans and
+   * accounts for it from the namespace's current table.
+   */
+  private async healIndexed(inst: { readonly mountDir: string }): Promise<number> {
+    const work: Job[] = [];
+    for (const own of this.index.values()) {
+      for (const c of own) {
+        if (this.retired.get(c.mount.device) !== c.mount.source) continue;
+        if ((this.failedTargets.get(c.key) ?? 0) >= MAX_TARGET_FAILURES) continue;
+        const ino = namespaceInode(c.ns.namespace);
+        if (ino === undefined) continue;
+        const request = replaceRequest(c, ino, inst.mountDir);
+        if (requestProblem(request) === undefined) work.push({ request, candidate: c });
+      }
+    }
+    if (work.length === 0) return 0;
+    // Contiguous slices: a namespace's requests stay together (one setns), except at a slice's edge.
+    const lanes = Math.min(MAX_PARALLEL_HELPERS, work.length);
+    const slices = Array.from({ length: lanes }, (_, i) => work.slice(Math.floor((i * work.length) / lanes), Math.floor(((i + 1) * work.length) / lanes)));
+    const answers = await Promise.all(slices.map((slice) => this.deps.helper.run(slice.map((w) => w.request))));
+    let healed = 0;
+    slices.forEach((slice, i) =>
+      answers[i].forEach((outcome, n) => {
+        if (outcome.result !== 'ok') return;
+        healed++;
+        this.failedTargets.delete(slice[n].candidate.key);
+        this.deps.metrics.mountsHealed.inc();
+      }),
+    );
+    return healed;
   }
 
   /**
@@ -226,12 +312,14 @@ export class Healer {
     clock: PhaseClock,
     decisions: DeviceDecisions,
     only?: ReadonlySet<string>,
-  ): Promise<{ work: { request: HelperRequest; key: string }[]; idle: string[] }> {
+  ): Promise<{ work: Job[]; idle: string[]; own: Candidate[] }> {
     const takeover: Candidate[] = [];
     const probe: Candidate[] = [];
     const idle: string[] = [];
+    const own: Candidate[] = [];
     for (const ns of scan.withLxcfs) {
       const plan = planNamespace(ns, ctx);
+      own.push(...plan.own);
       if (plan.refused.length === 0 && plan.takeover.length === 0 && plan.probe.length === 0) idle.push(ns.namespace);
       for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
       const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
@@ -242,18 +330,18 @@ export class Healer {
     const dead = await this.deadDevices(probe, decisions);
     clock.lap('probe');
     const chosen = [...takeover, ...probe.filter((c) => dead.has(deviceKey(c.mount)))];
-    const work: { request: HelperRequest; key: string }[] = [];
+    const work: Job[] = [];
     for (const c of chosen) {
       const ino = namespaceInode(c.ns.namespace);
       if (ino === undefined) continue;
       const request = replaceRequest(c, ino, inst.mountDir);
       const reason = requestProblem(request);
       if (reason !== undefined) this.refuse(c.key, c.mount.mountPoint, reason);
-      else work.push({ request, key: c.key });
+      else work.push({ request, candidate: c });
     }
     // Adjacent requests for one namespace share the helper's setns.
     clock.lap('scan');
-    return { work: work.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), idle };
+    return { work: work.sort((a, b) => (a.candidate.key < b.candidate.key ? -1 : a.candidate.key > b.candidate.key ? 1 : 0)), idle, own };
   }
 
   /**
@@ -310,9 +398,34 @@ export class Healer {
 
 }
 
+/**
+ * Adds a chunk's mounts on our lxcfs to the index, by namespace. The ways into each namespace are
+ * worked out now, during the pass, so that a restart's re-attach reads nothing first.
+ */
+function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]): void {
+  for (const c of own) {
+    let list = index.get(c.ns.namespace);
+    if (list === undefined) {
+      void c.ns.pids;
+      index.set(c.ns.namespace, (list = []));
+    }
+    list.push(c);
+  }
+}
+
+/**
+ * Indexes a mount the helper just attached, under the ID the helper read from it (not from the
+ * path, which a container could stack over meanwhile).
+ */
+function indexAttached(index: Map<string, Candidate[]>, c: Candidate, outcome: HelperOutcome, inst: { readonly device: string; readonly fsSource: string }): void {
+  if (!/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
+  const mountId = Number(outcome.message);
+  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }]);
+}
+
 /** Wall time of a pass, split into its phases (planning counts as scan). */
 class PhaseClock {
-  readonly ms = { scan: 0, probe: 0, attach: 0 };
+  readonly ms = { index: 0, scan: 0, probe: 0, attach: 0 };
   private last = process.hrtime.bigint();
 
   lap(phase: keyof PhaseClock['ms']): void {

@@ -49,7 +49,7 @@ function container(inode: number, pid: number): NamespaceMounts {
 describe('healing gives up on a mount after repeated failures (simulated /proc scan and helper answers)', () => {
   const refusing = container(5, 4242);
   const healthy = container(6, 4343);
-  const instance = { device: '0:99', mountDir: '/run/lxcfs-kit/instances/1/mnt' };
+  const instance = { device: '0:99', mountDir: '/run/lxcfs-kit/instances/1/mnt', fsSource: 'lxcfs-kit-1' };
   const logs: string[] = [];
   const levels = new Map<string, string>();
   const metrics = new AgentMetrics();

@@ -106,6 +106,10 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
   it('scenario 6: 20 lxcfs kills in a row leave zero containers broken', async () => {
     for (let i = 0; i < 20; i++) await killLxcfsAndWaitHealed();
     await expectAllHealthyAndNotRestarted();
+    // Each pass after a restart indexes what it re-attached: the last restarts re-attached every
+    // container file from that index, before reading any mount table.
+    const files = env.fileMounts.length;
+    expect((await agent.status()).lastReconcile).toMatchObject({ indexed: CONTAINERS * files, phases: { fromIndex: CONTAINERS * files } });
     expect(env.hostLxcfsMounts().length).toBe(2);
   });
 });

@@ -115,13 +115,17 @@ describeE2E('hostile mounts in containers (real lxcfs, real runc, real agent and
     const sensitiveBefore = normalizedTable('self', (p) => SENSITIVE_HOST_PATHS.has(p));
     const lxcfsOutsideTmpBefore = normalizedTable('self', (p) => !p.startsWith('/tmp/')).filter((l) => l.includes('"fuse.lxcfs"'));
 
-    const before = await agent.status();
+    // A pass after the set-up: its index holds every honest and hostile-but-expressible mount.
+    const settled = await agent.status();
+    const before = await agent.waitStatus((s) => s.reconciles > settled.reconciles, 'a pass that indexes the containers as set up');
     process.kill(before.lxcfsPid as number, 'SIGKILL');
-    await agent.waitStatus(
+    const after = await agent.waitStatus(
       (s) => s.ready && s.lxcfsPid !== null && s.lxcfsPid !== before.lxcfsPid && s.reconciles > before.reconciles && (s.lastReconcile?.failed ?? 1) === 0,
       'a new lxcfs and a clean reconcile after the kill',
       60000,
     );
+    // Most were re-attached from that index, before any scan (the rest below proves nothing else moved).
+    expect(after.lastReconcile?.phases.fromIndex).toBeGreaterThan(0);
 
     // Every honest container, and every container's injected files, read lxcfs's answers again.
     for (const c of [honest, hostile, churning]) expect(await c.view()).toEqual(EXPECTED_VIEW);

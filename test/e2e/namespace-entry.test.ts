@@ -109,6 +109,10 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
     const [r] = await helper.run([request(exitedPid, [process.pid, holder.pid ?? -1])]);
     expect(r).toMatchObject({ result: 'ok', how: 'beneath' });
     expect(inNamespace()).toMatch(/^MemTotal:/);
+    // The answer names the mount it attached: the one the namespace's table shows at the target.
+    const [attached] = stackAt(readMounts(holder.pid ?? -1) ?? [], target);
+    expect(attached.fsType).toBe('fuse.lxcfs');
+    expect(r.message).toBe(String(attached.mountId));
     // Only inside that namespace.
     expect(fs.readFileSync(target, 'utf8')).toBe('');
   });

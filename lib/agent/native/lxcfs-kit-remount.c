@@ -44,7 +44,11 @@
  *       Answers go to stdout, one per request in input order, each exactly 5
  *       NUL-terminated fields, flushed as they happen:
  *         index (0-based), result (ok | err | gone | refused), how or failed
- *         step, errno, message.
+ *         step, errno, message. The message of an ok replace or mount is the
+ *         decimal mount ID of the mount it attached (read from the clone
+ *         itself, so never another mount at the path), or empty when it cannot
+ *         be read: the agent knows that mount without reading the namespace's
+ *         mount table again.
  *   lxcfs-kit-remount exec [--cgroupns FILE] -- PROGRAM ARGS...
  *       join the cgroup namespace FILE (when given), ask the kernel to kill the
  *       program when the agent dies, and exec it (used to start lxcfs).
@@ -117,6 +121,8 @@ struct request {
   /* Set when validation failed: why (the request is answered "refused"). */
   const char *refusal;
   int clone_fd, clone_errno;
+  /* The clone's mount ID (0: unknown); it keeps it once attached. */
+  unsigned long long clone_mnt_id;
 };
 
 /* ---- validation (pure: no syscalls; fuzzed by test/native/helper-fuzz) ---- */
@@ -273,6 +279,13 @@ static void answer_errno(int index, const char *step, int err) {
   answer(index, "err", step, err, strerror(err));
 }
 
+/* ok, with the ID of the mount attached (empty when it could not be read). */
+static void answer_attached(int index, const char *how, const struct request *r) {
+  char id_text[24] = "";
+  if (r->clone_mnt_id != 0) snprintf(id_text, sizeof(id_text), "%llu", r->clone_mnt_id);
+  answer(index, "ok", how, 0, id_text);
+}
+
 /* ---- syscalls ---------------------------------------------------------- */
 
 struct lxcfs_kit_mount_attr {
@@ -323,6 +336,16 @@ static int mount_id_of(const char *path, unsigned long long *id, int *is_root) {
 
 /* The helper's own mount namespace (the agent's), set once in cmd_attach. */
 static unsigned long long self_ns_ino;
+
+/*
+ * Whether move_mount knows MOVE_MOUNT_BENEATH (Linux 6.5): an unknown flag is refused with
+ * EINVAL before the fd is looked at, a known one gets as far as the invalid fd (EBADF).
+ */
+static int beneath_supported;
+
+static int kernel_has_beneath(void) {
+  return syscall(SYS_move_mount, -1, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0 && errno == EBADF;
+}
 
 /*
  * 0 when `path` still leads to the mount `want` (as its root when `as_root`); else -1 with
@@ -399,20 +422,26 @@ static void act(int index, struct request *r) {
     return answer(index, "ok", "detached", 0, "");
   case MODE_REPLACE:
     if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed", errno);
-    if (move_mount_fd(r->clone_fd, r->target, MOVE_MOUNT_BENEATH) == 0) {
+    if (beneath_supported) {
+      /*
+       * A failure leaves the old mount as it was, for the agent to try again: never detach it
+       * first (seen: a rare transient ENOENT here, which the detach-then-move fallback turned
+       * into a file with no lxcfs mount at all).
+       */
+      if (move_mount_fd(r->clone_fd, r->target, MOVE_MOUNT_BENEATH) < 0) return answer_errno(index, "move_mount-beneath", errno);
       /* The old mount is on top of the new one now: detach exactly it. */
       if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed-beneath", errno);
       if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2-old", errno);
-      return answer(index, "ok", "beneath", 0, "");
+      return answer_attached(index, "beneath", r);
     }
     /* No MOVE_MOUNT_BENEATH (kernel < 6.5): detach, then attach. */
     if (umount2(r->target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return answer_errno(index, "umount2", errno);
     if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
-    return answer(index, "ok", "detach-then-move", 0, "");
+    return answer_attached(index, "detach-then-move", r);
   case MODE_MOUNT:
     if (still_is(r, r->mnt_id, 0) < 0) return answer_errno(index, "mount-changed", errno);
     if (move_mount_fd(r->clone_fd, r->target, 0) < 0) return answer_errno(index, "move_mount", errno);
-    return answer(index, "ok", "mounted", 0, "");
+    return answer_attached(index, "mounted", r);
   case MODE_BIND:
     break;
   }
@@ -460,6 +489,9 @@ static void run_batch(struct request *reqs, int first, int n, int self_ns, int s
       close(r->clone_fd);
       r->clone_fd = -2;
     }
+    struct statx stx;
+    if (r->clone_fd >= 0 && statx(r->clone_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) == 0 && (stx.stx_mask & STATX_MNT_ID))
+      r->clone_mnt_id = stx.stx_mnt_id;
   }
   int ns_fd = -1, root_fd = -1, opened = 0, entered = 0, gone = 0, enter_errno = 0;
   if (need_ns) {
@@ -497,6 +529,7 @@ static int cmd_attach(void) {
     return 1;
   }
   self_ns_ino = (unsigned long long)self_st.st_ino;
+  beneath_supported = kernel_has_beneath();
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   if (!buf) return 1;

@@ -44,7 +44,16 @@ export interface AgentStatus {
   /** The FUSE source name of this agent's lxcfs (its heal scope with --heal-scope=state-dir). */
   lxcfsSource: string | null;
   reconciles: number;
-  lastReconcile: { healed: number; failed: number; namespaces: number; seconds: number } | null;
+  lastReconcile: {
+    healed: number;
+    failed: number;
+    namespaces: number;
+    seconds: number;
+    /** Container mounts on the agent's lxcfs it knows without a scan. */
+    indexed: number;
+    /** `fromIndex`: mounts re-attached from that index after a restart of lxcfs, before any scan. */
+    phases: { fromIndex: number; indexMs: number; scanMs: number; attachMs: number };
+  } | null;
 }
 
 export class AgentProcess {

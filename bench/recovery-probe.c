@@ -1,15 +1,21 @@
 /*
  * recovery-probe: what every container experiences after kill -9 of lxcfs, timed per container.
  *
- *   recovery-probe LXCFS_PID TIMEOUT_MS FILE,FILE,...   (container init pids on stdin, one a line)
+ *   recovery-probe LXCFS_PID TIMEOUT_MS FILE,FILE,... [read-all]   (container init pids on stdin, one a line)
  *
  * Setup: opens /proc/<pid>/mountinfo of every container (poll() on it wakes on any mount change
  * in that container's mount namespace) and notes the device of each of its files, prints "ready",
  * waits for "go" on stdin. Then it kills lxcfs (t0), waits for it to die (pidfd), checks that each
  * container's first file fails, and from then on looks at a container only when its mount table
  * changed: once every one of its files sits on another device (statx without asking the
- * filesystem), it reads each file through the container's own mounts (/proc/<pid>/root/<file>);
- * the container's time is t0 to the moment the last of those reads answered. THREADS threads
+ * filesystem), it reads one of them through the container's own mount (/proc/<pid>/root/<file>;
+ * a different file from container to container, so each file is read in 1/8 of them). Every file
+ * on the same new device is on the same FUSE connection as the one that answered: the container
+ * is served again. Its time is t0 to the moment that read answered. Why not read every file:
+ * lxcfs spends 100-300 us of CPU building each answer (measured, 2 cores), so 1,600 reads at once
+ * cost more CPU than the whole re-attach, and the figure would be lxcfs's content generation on a
+ * saturated machine rather than the time until containers are served again. With "read-all",
+ * every file is read in full (that slower figure). THREADS threads
  * share the containers, so no round over all containers sets the granularity: the lag from the
  * wake-up to the recorded time is measured and printed, as is the probe's own CPU time. A sweep
  * over a thread's unrecovered containers every SWEEP_MS catches a missed wake-up (counted apart).
@@ -22,6 +28,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +41,13 @@
 #include <unistd.h>
 
 #define SWEEP_MS 200
+#define GATHER_US 1000
 #define MAX_FILES 16
 #define THREADS 8
 
 struct box {
-  int pid, fd, done, moved;
+  /* read: the file read (unless read-all). */
+  int pid, fd, done, moved, read;
   unsigned dev_major[MAX_FILES], dev_minor[MAX_FILES];
   long long at_us, lag_us;
   const char *how;
@@ -53,6 +62,7 @@ struct worker {
 
 static char *files[MAX_FILES];
 static int nfiles;
+static int read_all;
 static long long t0, timeout_us;
 static volatile int timed_out;
 
@@ -92,7 +102,7 @@ static int recovered(struct worker *w, struct box *b) {
     b->moved++;
   }
   for (int f = 0; f < nfiles; f++)
-    if (!read_ok(w, b->pid, files[f])) return 0;
+    if ((read_all || f == b->read) && !read_ok(w, b->pid, files[f])) return 0;
   return 1;
 }
 
@@ -117,6 +127,16 @@ static void *work(void *arg) {
     }
     int k = epoll_wait(w->ep, evs, 256, SWEEP_MS);
     long long woke = now_us();
+    if (k > 0 && k < 256) {
+      /*
+       * A re-attach changes a container's table twice per file: gathering the changes of the next
+       * GATHER_US costs each recorded time at most that (it is inside the lag printed) and saves
+       * most wake-ups, whose CPU would be taken from the agent being measured.
+       */
+      usleep(GATHER_US);
+      int more = epoll_wait(w->ep, evs + k, 256 - k, 0);
+      if (more > 0) k += more;
+    }
     for (int e = 0; e < k; e++) {
       struct box *b = &w->boxes[evs[e].data.u32];
       if (!b->done && recovered(w, b)) {
@@ -146,10 +166,11 @@ static void drain_mountinfo(int fd) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: recovery-probe LXCFS_PID TIMEOUT_MS FILE,FILE,... < pids\n");
+  if (argc != 4 && !(argc == 5 && strcmp(argv[4], "read-all") == 0)) {
+    fprintf(stderr, "usage: recovery-probe LXCFS_PID TIMEOUT_MS FILE,FILE,... [read-all] < pids\n");
     return 2;
   }
+  read_all = argc == 5;
   int lxcfs = atoi(argv[1]);
   timeout_us = atoll(argv[2]) * 1000LL;
   for (char *tok = strtok(argv[3], ","); tok && nfiles < MAX_FILES; tok = strtok(NULL, ",")) files[nfiles++] = tok;
@@ -159,6 +180,7 @@ int main(int argc, char **argv) {
   while (fgets(line, sizeof(line), stdin) && line[0] != '\n') {
     if (n == cap) boxes = realloc(boxes, sizeof(*boxes) * (size_t)(cap *= 2));
     memset(&boxes[n], 0, sizeof(boxes[n]));
+    boxes[n].read = nfiles > 0 ? n % nfiles : 0;
     boxes[n++].pid = atoi(line);
   }
   struct worker workers[THREADS];
@@ -224,6 +246,13 @@ int main(int argc, char **argv) {
     /* Else the agent was faster than this check (or the mount never broke): timed here, flagged. */
     else if (recovered(&checker, &boxes[i])) record(&boxes[i], now_us(), "early");
   }
+  /*
+   * Real-time priority (threads inherit it): a probe thread runs as soon as its wake-up comes,
+   * instead of queueing behind the agent it measures, so its lag is its own work. Its CPU time
+   * is taken from the agent all the same, and printed.
+   */
+  struct sched_param prio = {.sched_priority = 1};
+  int realtime = getenv("PROBE_NORMAL") == NULL && sched_setscheduler(0, SCHED_FIFO, &prio) == 0;
   for (int t = 0; t < nworkers; t++) pthread_create(&workers[t].thread, NULL, work, &workers[t]);
   for (int t = 0; t < nworkers; t++) pthread_join(workers[t].thread, NULL);
   getrusage(RUSAGE_SELF, &ru1);
@@ -238,6 +267,6 @@ int main(int argc, char **argv) {
   long long reads = checker.reads;
   for (int t = 0; t < nworkers; t++) reads += workers[t].reads;
   for (int i = 0; i < n; i++) printf("c %d %lld %lld %s\n", boxes[i].pid, boxes[i].at_us, boxes[i].lag_us, boxes[i].how);
-  printf("s %d %lld %lld %d %lld %lld\n", broken, cpu, reads, nworkers, dead_us, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+  printf("s %d %lld %lld %d %lld %lld %s\n", broken, cpu, reads, nworkers, dead_us, (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000, realtime ? "fifo" : "normal");
   return 0;
 }

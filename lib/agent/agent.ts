@@ -149,8 +149,10 @@ export class Agent implements HealthSource {
 
   constructor(readonly config: AgentConfig) {
     this.state = new NodeState(config.stateDir);
-    // A helper per lane on standby: a restart of lxcfs re-attaches without waiting for spawns.
-    this.helper = new MountHelper(config.helperPath, undefined, MAX_PARALLEL_HELPERS);
+    // Helpers on standby, so that a restart of lxcfs re-attaches without waiting for spawns: one
+    // per lane, and one each for the steps of a restart before and beside them (the new lxcfs's
+    // first check, the dead instance's umount, the host path).
+    this.helper = new MountHelper(config.helperPath, undefined, MAX_PARALLEL_HELPERS + 3);
     this.backoff = new RestartBackoff(config.restartBurst === undefined ? undefined : { ...DEFAULT_BACKOFF, burst: config.restartBurst });
     this.ownNamespace = mountNamespaceOf('self');
     this.healer = new Healer({
@@ -569,6 +571,8 @@ export class Agent implements HealthSource {
     });
     this.firstReconcileDone = true;
     this.updateReadyFile();
+    // Idle now: the helpers this pass took from standby are replaced before the next restart.
+    this.helper.refill();
     const failed = this.lastSummary?.failed ?? 0;
     if (failed > 0 && this.quickRetries < QUICK_RETRIES) {
       this.quickRetries++;
@@ -602,6 +606,12 @@ export class Agent implements HealthSource {
       }
     };
 
+    // 0. After a restart of our lxcfs, containers wait on this: the mounts the index knew on it are
+    // re-attached first, beside the host path (nothing, when healing is not supported).
+    const fromIndex = this.healingSupported ? this.healer.healIndexed(inst) : Promise.resolve(0);
+    // Awaited by heal() below; if the host path throws first, the pass fails with that error instead.
+    fromIndex.catch(() => undefined);
+
     // 1. The host path, in our namespace (and the host's, when that is another one and readable).
     const hostNamespace = mountNamespaceOf(1);
     const publicPids = [process.pid, ...(hostNamespace !== undefined && hostNamespace !== this.ownNamespace ? [1] : [])];
@@ -616,7 +626,7 @@ export class Agent implements HealthSource {
     }
 
     // 2. Every other lxcfs mount on the host that is dead or belongs to the lxcfs we took over.
-    const containers = await this.healer.heal(inst, new Set([this.ownNamespace ?? '', hostNamespace ?? ''].filter((n) => n !== '')));
+    const containers = await this.healer.heal(inst, new Set([this.ownNamespace ?? '', hostNamespace ?? ''].filter((n) => n !== '')), fromIndex);
     healed += containers.healed;
     failed += containers.failed;
     pending += containers.pending;

@@ -45,7 +45,7 @@ interface DeviceDecisions {
 }
 
 /** A request for the helper, and the mount it is about. */
-interface Job {
+export interface Job {
   readonly request: HelperRequest;
   readonly candidate: Candidate;
 }
@@ -124,8 +124,16 @@ export class Healer {
     this.retired = deps.retired ?? new Map<string, string>();
   }
 
-  /** One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path is not a container's). */
-  async heal(inst: { readonly device: string; readonly mountDir: string; readonly fsSource: string }, agentNamespaces: ReadonlySet<string>): Promise<HealResult> {
+  /**
+   * One pass over every container; `agentNamespaces`: the agent's and the host's (their lxcfs path
+   * is not a container's). `fromIndex`: healIndexed() of this pass, when the caller started it
+   * earlier (so that it runs beside the caller's own work); it runs first here otherwise.
+   */
+  async heal(
+    inst: { readonly device: string; readonly mountDir: string; readonly fsSource: string },
+    agentNamespaces: ReadonlySet<string>,
+    fromIndexStarted?: Promise<number>,
+  ): Promise<HealResult> {
     let healed = 0;
     let pending = 0;
     const ctx: PlanContext = {
@@ -137,7 +145,7 @@ export class Healer {
       agentNamespaces,
     };
     const clock = new PhaseClock();
-    const fromIndex = await this.healIndexed(inst);
+    const fromIndex = await (fromIndexStarted ?? this.healIndexed(inst));
     healed += fromIndex;
     clock.lap('index');
     const decisions: DeviceDecisions = { decided: new Set(), dead: new Set(), tried: new Set() };
@@ -271,7 +279,7 @@ export class Healer {
    * namespace's processes left, an error) is left to the scan that follows, which plans and
    * accounts for it from the namespace's current table.
    */
-  private async healIndexed(inst: { readonly mountDir: string }): Promise<number> {
+  async healIndexed(inst: { readonly mountDir: string }): Promise<number> {
     const work: Job[] = [];
     for (const own of this.index.values()) {
       for (const c of own) {
@@ -284,9 +292,7 @@ export class Healer {
       }
     }
     if (work.length === 0) return 0;
-    // Contiguous slices: a namespace's requests stay together (one setns), except at a slice's edge.
-    const lanes = Math.min(MAX_PARALLEL_HELPERS, work.length);
-    const slices = Array.from({ length: lanes }, (_, i) => work.slice(Math.floor((i * work.length) / lanes), Math.floor(((i + 1) * work.length) / lanes)));
+    const slices = splitByNamespace(work, MAX_PARALLEL_HELPERS);
     const answers = await Promise.all(slices.map((slice) => this.deps.helper.run(slice.map((w) => w.request))));
     let healed = 0;
     slices.forEach((slice, i) =>
@@ -411,6 +417,26 @@ function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]):
     }
     list.push(c);
   }
+}
+
+/**
+ * About equal slices of `jobs` for `lanes` helpers, a namespace's jobs (adjacent in `jobs`) never
+ * split: each costs its helper one setns.
+ */
+export function splitByNamespace(jobs: readonly Job[], lanes: number): Job[][] {
+  const slices: Job[][] = [];
+  const share = jobs.length / lanes;
+  let current: Job[] = [];
+  jobs.forEach((job, i) => {
+    const sameNamespace = i > 0 && jobs[i - 1].candidate.ns.namespace === job.candidate.ns.namespace;
+    if (!sameNamespace && current.length >= share) {
+      slices.push(current);
+      current = [];
+    }
+    current.push(job);
+  });
+  if (current.length > 0) slices.push(current);
+  return slices;
 }
 
 /**

@@ -34,20 +34,18 @@ export const MAX_PARALLEL_HELPERS = 8;
 export class MountHelper {
   /** Started helpers waiting for their requests (the helper reads all of them before acting). */
   private readonly standby: ChildProcessWithoutNullStreams[] = [];
-  private refillQueued = false;
   private closed = false;
 
   /**
-   * @param standbyCount helpers kept started ahead of need: a spawn blocks the event loop until
-   * the child runs (10-15 ms each on a loaded machine), which a restart's re-attach, waited on by
-   * every container, should not pay. Call close() when done.
+   * @param standbyCount helpers kept started ahead of need (see refill()): a spawn blocks the
+   * event loop until the child runs (10-15 ms each on a loaded machine), which a restart's
+   * re-attach, waited on by every container, should not pay. Call close() when done.
    */
   constructor(
     readonly path: string,
     readonly requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
     private readonly standbyCount = 0,
   ) {
-    this.queueRefill();
   }
 
   /** Ends the helpers on standby (each exits on the end of its input, having done nothing). */
@@ -101,24 +99,23 @@ export class MountHelper {
     return child;
   }
 
-  /** Starts the missing standby helpers after the current work, off the path of whatever waits on it. */
-  private queueRefill(): void {
-    if (this.standbyCount === 0 || this.refillQueued || this.closed) return;
-    this.refillQueued = true;
-    setImmediate(() => {
-      this.refillQueued = false;
-      while (!this.closed && this.standby.length < this.standbyCount) {
-        const child = this.start();
-        // One that fails to start or dies waiting is dropped (take() skips it too).
-        const drop = (): void => {
-          const at = this.standby.indexOf(child);
-          if (at >= 0) this.standby.splice(at, 1);
-        };
-        child.on('error', drop);
-        child.on('exit', drop);
-        this.standby.push(child);
-      }
-    });
+  /**
+   * Starts the missing standby helpers. The owner calls this when it is idle (after a pass): a
+   * spawn forks the agent (its page tables are copied), CPU that a pass in progress, with every
+   * container waiting on it, should have.
+   */
+  refill(): void {
+    while (!this.closed && this.standby.length < this.standbyCount) {
+      const child = this.start();
+      // One that fails to start or dies waiting is dropped (take() skips it too).
+      const drop = (): void => {
+        const at = this.standby.indexOf(child);
+        if (at >= 0) this.standby.splice(at, 1);
+      };
+      child.on('error', drop);
+      child.on('exit', drop);
+      this.standby.push(child);
+    }
   }
 
   /** Answers in order until the helper finishes, dies, or stalls on one request (`stuck`). */
@@ -134,7 +131,6 @@ export class MountHelper {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.queueRefill();
         resolve({ answers, stuck });
       };
       const arm = (): void => {

@@ -31,6 +31,23 @@ describe('planNamespace', () => {
     expect(plan.probe[0].key).toBe(`mnt:[5] ${other.mountId}`);
   });
 
+  test('mounts on our own lxcfs are listed as own (the index), except hidden, out-of-scope, instance, host-path and inexpressible ones', () => {
+    const ours = mount('/proc/cpuinfo', { device: '0:99' });
+    const hidden = mount('/proc/meminfo', { device: '0:99' });
+    const cover = mount('/proc/meminfo', { parentId: hidden.mountId, fsType: 'tmpfs', root: '/', source: 'tmpfs' });
+    const instance = mount('/run/lxcfs-kit/instances/1/mnt', { device: '0:99', root: '/' });
+    const inexact = mount('/proc/stat', { device: '0:99', exact: false });
+    const hostile = mount('/proc/uptime', { device: '0:99', root: '/../../etc/shadow' });
+    expect(planNamespace(ns('mnt:[5]', [ours, hidden, cover, instance, inexact, hostile]), ctx).own.map((c) => c.mount)).toEqual([ours]);
+    // The host path in the agent's namespace is the agent's own business (mount-ops.ts).
+    const hostPath = mount('/var/lib/lxcfs', { device: '0:99', root: '/' });
+    expect(planNamespace(ns('mnt:[1]', [hostPath]), ctx).own).toEqual([]);
+    // Out of the heal scope: not ours to index either.
+    expect(planNamespace(ns('mnt:[5]', [ours]), { ...ctx, scopeSource: 'lxcfs-kit-other' }).own).toEqual([]);
+    // Never refused while healthy: a refusal is decided (and logged) if it ever needs healing.
+    expect(planNamespace(ns('mnt:[5]', [inexact, hostile]), ctx).refused).toEqual([]);
+  });
+
   test("a container's own file stacked over its lxcfs file is left alone (the lxcfs mount beneath is not planned)", () => {
     const lxcfs = mount('/proc/meminfo');
     const own = mount('/proc/meminfo', { parentId: lxcfs.mountId, fsType: 'ext4', root: '/my-meminfo', source: '/dev/sda' });

@@ -226,6 +226,7 @@ export class Agent implements HealthSource {
       reconciles: this.reconcileCount,
       lastReconcile: this.lastSummary ?? null,
       healthPort: this.healthPort,
+      memoryMiB: memoryMiB(),
     };
   }
 
@@ -635,6 +636,13 @@ export class Agent implements HealthSource {
     return { healed, failed, pending, givenUp: containers.givenUp, namespaces: namespacesScanned, seconds, cpuMs: cpuMs(), phases: { hostPathMs, ...containers.phases }, indexed: containers.indexed };
   }
 
+}
+
+/** The agent's memory (its budget is 64 MiB of RSS at 1,000 containers; docs/agent.md). */
+function memoryMiB(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
+  return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
 
 function readText(file: string): string {

@@ -6,7 +6,7 @@
  * decided by heal-plan.ts (pure); every action goes through the helper, which checks the
  * mount ID again right before it.
  */
-import { createHash } from 'crypto';
+import { tableFingerprint } from './fingerprint';
 import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
 import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
@@ -105,7 +105,7 @@ export class Healer {
   private readonly hungDevices = new Map<string, { retryAt: number; pauseMs: number }>();
   /** Mounts already reported as refused (logged once each; the metric counts every pass). */
   private readonly refusedLogged = new Set<string>();
-  /** Namespaces the last pass found nothing to do in → digest of their mount table then (see heal). */
+  /** Namespaces the last pass found nothing to do in → fingerprint of their mount table then (see heal). */
   private quiet = new Map<string, string>();
   private quietContext = '';
   /** Namespaces with lxcfs mounts at the last pass. */
@@ -159,6 +159,9 @@ export class Healer {
     // that found nothing to do in it, under the same context, has nothing to do now.
     const context = `${inst.device}|${[...this.deps.takeover].join()}|${[...this.retired].join()}`;
     const useQuiet = this.deps.takeover.size === 0 && this.retired.size === 0 && context === this.quietContext;
+    // Only quiet namespaces carry their index entries over: otherwise the old index is let go
+    // before the scan builds the next one (at 1,000 containers, a few MiB of peak RSS).
+    if (!useQuiet) this.index = new Map();
     const quiet = new Map<string, string>();
     const digests = new Map<string, string>();
     const index = new Map<string, Candidate[]>();
@@ -185,7 +188,7 @@ export class Healer {
     for (const source of namespaces) {
       const namespace = source.namespace;
       present.add(namespace);
-      const digest = createHash('sha256').update(source.table).digest('base64');
+      const digest = tableFingerprint(source.table);
       if (useQuiet && this.quiet.get(namespace) === digest) {
         quiet.set(namespace, digest);
         const known = this.index.get(namespace);

@@ -41,13 +41,15 @@
 #include <unistd.h>
 
 #define SWEEP_MS 200
-#define GATHER_US 1000
+#define GATHER_US 3000
 #define MAX_FILES 16
-#define THREADS 8
+#define THREADS 2
+#define MAX_THREADS 64
 
 struct box {
   /* read: the file read (unless read-all). */
   int pid, fd, done, moved, read;
+  long long batch;
   unsigned dev_major[MAX_FILES], dev_minor[MAX_FILES];
   long long at_us, lag_us;
   const char *how;
@@ -57,12 +59,13 @@ struct worker {
   pthread_t thread;
   struct box *boxes;
   int n, ep;
-  long long reads;
+  long long reads, batch;
 };
 
 static char *files[MAX_FILES];
 static int nfiles;
 static int read_all;
+static int gather_us = GATHER_US;
 static long long t0, timeout_us;
 static volatile int timed_out;
 
@@ -133,12 +136,16 @@ static void *work(void *arg) {
        * GATHER_US costs each recorded time at most that (it is inside the lag printed) and saves
        * most wake-ups, whose CPU would be taken from the agent being measured.
        */
-      usleep(GATHER_US);
+      usleep(gather_us);
       int more = epoll_wait(w->ep, evs + k, 256 - k, 0);
       if (more > 0) k += more;
     }
+    w->batch++;
     for (int e = 0; e < k; e++) {
       struct box *b = &w->boxes[evs[e].data.u32];
+      /* Both waits may name a box: look once per batch. */
+      if (b->batch == w->batch) continue;
+      b->batch = w->batch;
       if (!b->done && recovered(w, b)) {
         record(b, woke, "event");
         left--;
@@ -183,13 +190,17 @@ int main(int argc, char **argv) {
     boxes[n].read = nfiles > 0 ? n % nfiles : 0;
     boxes[n++].pid = atoi(line);
   }
-  struct worker workers[THREADS];
-  int nworkers = n < THREADS ? n : THREADS;
+  int threads = getenv("PROBE_THREADS") ? atoi(getenv("PROBE_THREADS")) : THREADS;
+  if (threads < 1 || threads > MAX_THREADS) threads = THREADS;
+  if (getenv("PROBE_GATHER_US")) gather_us = atoi(getenv("PROBE_GATHER_US"));
+  struct worker workers[MAX_THREADS];
+  int nworkers = n < threads ? n : threads;
   for (int t = 0; t < nworkers; t++) {
     workers[t].boxes = boxes + (long)n * t / nworkers;
     workers[t].n = (int)((long)n * (t + 1) / nworkers - (long)n * t / nworkers);
     workers[t].ep = epoll_create1(EPOLL_CLOEXEC);
     workers[t].reads = 0;
+    workers[t].batch = 0;
     for (int i = 0; i < workers[t].n; i++) {
       struct box *b = &workers[t].boxes[i];
       char path[64];

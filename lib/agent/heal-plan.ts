@@ -113,7 +113,7 @@ export function deviceKey(m: MountEntry): string {
 
 /** The request that checks whether the lxcfs behind a candidate still answers. */
 export function checkRequest(c: Candidate, namespaceInode: bigint): HelperRequest {
-  return { mode: 'check', pids: entryPids(c.ns), namespaceInode, mountId: c.mount.mountId, source: '', target: c.mount.mountPoint, attributes: [] };
+  return { mode: 'check', pids: entryPids(c.ns), namespaceInode, mountId: c.mount.mountId, device: c.mount.device, source: '', target: c.mount.mountPoint, attributes: [] };
 }
 
 /** The request that re-attaches a candidate to the lxcfs mounted at `instanceMountDir`. */
@@ -124,6 +124,7 @@ export function replaceRequest(c: Candidate, namespaceInode: bigint, instanceMou
     pids: entryPids(c.ns),
     namespaceInode,
     mountId: c.mount.mountId,
+    device: c.mount.device,
     source,
     target: c.mount.mountPoint,
     // A read-only injection stays read-only: the helper fails the request rather than drop `ro`.

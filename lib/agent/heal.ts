@@ -176,7 +176,8 @@ export class Healer {
       addToIndex(index, own);
       chunk = [];
       if (work.length > 0) {
-        const lane = dispatched.length % lanes.length;
+        // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
+        const lane = work.some((w) => w.candidate.mount.shared === true) ? 0 : dispatched.length % lanes.length;
         const run = lanes[lane].then(() => this.deps.helper.run(work.map((w) => w.request)));
         lanes[lane] = run.catch(() => undefined);
         dispatched.push(run.then((answers) => answers.map((outcome, n) => ({ outcome, candidate: work[n].candidate }))));
@@ -424,14 +425,20 @@ function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]):
 
 /**
  * About equal slices of `jobs` for `lanes` helpers, a namespace's jobs (adjacent in `jobs`) never
- * split: each costs its helper one setns.
+ * split: each costs its helper one setns. Jobs on mounts in a shared peer group all go to the
+ * first slice, in order: a re-attach there propagates to the peers (in the agent's and the
+ * host's namespace, for the kubelet directory), and two peers re-attached at once would leave
+ * copies of both.
  */
 export function splitByNamespace(jobs: readonly Job[], lanes: number): Job[][] {
-  const slices: Job[][] = [];
-  const share = jobs.length / lanes;
+  if (lanes <= 1) return jobs.length === 0 ? [] : [[...jobs]];
+  const propagating = jobs.filter((j) => j.candidate.mount.shared === true);
+  const rest = propagating.length === 0 ? jobs : jobs.filter((j) => j.candidate.mount.shared !== true);
+  const slices: Job[][] = propagating.length > 0 ? [propagating] : [];
+  const share = rest.length / Math.max(1, lanes - slices.length);
   let current: Job[] = [];
-  jobs.forEach((job, i) => {
-    const sameNamespace = i > 0 && jobs[i - 1].candidate.ns.namespace === job.candidate.ns.namespace;
+  rest.forEach((job, i) => {
+    const sameNamespace = i > 0 && rest[i - 1].candidate.ns.namespace === job.candidate.ns.namespace;
     if (!sameNamespace && current.length >= share) {
       slices.push(current);
       current = [];

@@ -33,7 +33,7 @@ export class MountOps {
   async mountState(pid: number, m: MountEntry): Promise<MountState> {
     const ino = namespaceInode(mountNamespaceOf(pid));
     if (ino === undefined) return 'unknown';
-    const [o] = await this.deps.helper.run([{ mode: 'check', pids: [pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
+    const [o] = await this.deps.helper.run([{ mode: 'check', pids: [pid], namespaceInode: ino, mountId: m.mountId, device: m.device, source: '', target: m.mountPoint, attributes: [] }]);
     if (o?.result === 'ok') return o.how === 'dead' ? 'dead' : 'alive';
     return o?.result === 'hung' ? 'hung' : 'unknown';
   }
@@ -63,12 +63,12 @@ export class MountOps {
         this.deps.log(`taking over ${target} from the lxcfs on device ${top.device}${state === 'hung' ? ' (it does not answer)' : ''}`);
       }
       const same = { attributes: carriedAttributes(top.options) };
-      if (this.deps.healingSupported()) return this.deps.helper.run([{ ...base, ...same, mode: 'replace', mountId: top.mountId, source: inst.mountDir, target }]);
-      return this.deps.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: top.mountId, source: inst.mountDir, target }]);
+      if (this.deps.healingSupported()) return this.deps.helper.run([{ ...base, ...same, mode: 'replace', mountId: top.mountId, device: top.device, source: inst.mountDir, target }]);
+      return this.deps.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: top.mountId, device: '', source: inst.mountDir, target }]);
     }
     // Nothing there, or only dead mounts (a crashed lxcfs, a node that lost power): clear them all, top first.
     if (lxcfsStack.length > 0) {
-      const detached = await this.deps.helper.run(lxcfsStack.map((m) => ({ ...base, attributes: [], mode: 'umount' as const, mountId: m.mountId, source: '', target })));
+      const detached = await this.deps.helper.run(lxcfsStack.map((m) => ({ ...base, attributes: [], mode: 'umount' as const, mountId: m.mountId, device: m.device, source: '', target })));
       this.deps.log(`detached ${detached.filter((r) => r.result === 'ok').length} dead lxcfs mount(s) at ${target} (namespace of pid ${pid})`);
       if (detached.some((r) => r.result !== 'ok')) return detached.filter((r) => r.result !== 'ok');
     }
@@ -77,9 +77,9 @@ export class MountOps {
     if (pid === process.pid) {
       for (const d of pruneRuntimeDirectories(target)) this.deps.log(`removed ${d}: a container runtime created it where an lxcfs file belongs`);
     }
-    if (this.deps.healingSupported()) return this.deps.helper.run([{ ...base, ...fresh, mode: 'mount', mountId: holder.mountId, source: inst.mountDir, target }]);
+    if (this.deps.healingSupported()) return this.deps.helper.run([{ ...base, ...fresh, mode: 'mount', mountId: holder.mountId, device: '', source: inst.mountDir, target }]);
     if (pid !== process.pid) return [];
-    return this.deps.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: holder.mountId, source: inst.mountDir, target }]);
+    return this.deps.helper.run([{ ...base, ...fresh, mode: 'bind', mountId: holder.mountId, device: '', source: inst.mountDir, target }]);
   }
 
   async detachHostPath(device: string): Promise<void> {
@@ -97,6 +97,6 @@ export class MountOps {
   private async umountExact(m: MountEntry): Promise<void> {
     const ino = namespaceInode(this.deps.ownNamespace);
     if (ino === undefined) return;
-    const [r] = await this.deps.helper.run([{ mode: 'umount', pids: [process.pid], namespaceInode: ino, mountId: m.mountId, source: '', target: m.mountPoint, attributes: [] }]);
+    const [r] = await this.deps.helper.run([{ mode: 'umount', pids: [process.pid], namespaceInode: ino, mountId: m.mountId, device: m.device, source: '', target: m.mountPoint, attributes: [] }]);
     if (r && r.result !== 'ok') this.deps.log(`cannot detach ${JSON.stringify(m.mountPoint)}: ${r.how}: ${r.message}`, undefined, 'warn');
   }}

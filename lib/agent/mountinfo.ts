@@ -26,6 +26,12 @@ export interface MountEntry {
    * not cannot be named to the helper without changing it, so the agent never acts on it.
    */
   readonly exact: boolean;
+  /**
+   * Whether the mount is in a shared peer group (`shared:N`): mounting beneath it or detaching it
+   * propagates to its peers in other namespaces, so re-attaching two peers at once would
+   * stack copies of both.
+   */
+  readonly shared?: boolean;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as `\ooo`; any other byte is itself. */
@@ -56,6 +62,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       fsType: fields[sep + 1],
       source: decodeName(unescapeMountinfo(fields[sep + 2])).text,
       exact: root.exact && mountPoint.exact,
+      shared: fields.slice(6, sep).some((f) => f.startsWith('shared:')),
     });
   }
   return entries;

@@ -4,7 +4,7 @@
  *
  * Mount point names come from mountinfo, which containers control, and may
  * hold any byte but NUL. So every field is NUL-terminated (a request is exactly
- * seven fields, an answer exactly five) and nothing else frames a record. The
+ * eight fields, an answer exactly five) and nothing else frames a record. The
  * agent checks each request with the same rules the helper enforces and
  * refuses what it cannot express, instead of sending it.
  */
@@ -29,6 +29,12 @@ export interface HelperRequest {
    * to replace, detach or check, or for `mount` and `bind` the mount the target lies on now.
    */
   readonly mountId: number;
+  /**
+   * `replace`, `umount`, `check`: the filesystem device (`major:minor`, as mountinfo shows it)
+   * of that mount; the helper checks it with the mount ID, which the kernel reuses. Empty for
+   * `mount` and `bind`.
+   */
+  readonly device: string;
   /** Path in the agent's namespace of what gets attached; empty for `umount` and `check`. */
   readonly source: string;
   readonly target: string;
@@ -66,12 +72,21 @@ export function isCanonicalPath(p: string): boolean {
     .every((c) => c !== '' && c !== '.' && c !== '..');
 }
 
+/** `major:minor` in decimal, each below 2^32, as the kernel prints a device in mountinfo. */
+function isDevice(d: string): boolean {
+  const m = /^(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})$/.exec(d);
+  return m !== null && Number(m[1]) <= 0xffffffff && Number(m[2]) <= 0xffffffff;
+}
+
 /** Why the helper would refuse this request (the agent then never sends it); undefined when valid. */
 export function requestProblem(r: HelperRequest): string | undefined {
   if (r.pids.length === 0 || r.pids.length > MAX_PIDS) return `needs 1 to ${MAX_PIDS} pids, got ${r.pids.length}`;
   if (!r.pids.every((p) => Number.isInteger(p) && p > 0 && p <= 0x7fffffff)) return 'a pid is not a positive integer';
   if (r.namespaceInode <= 0n || r.namespaceInode > 0xffffffffffffffffn) return 'no mount namespace inode';
   if (!Number.isSafeInteger(r.mountId) || r.mountId <= 0) return 'no mount ID';
+  const wantsDevice = r.mode === 'replace' || r.mode === 'umount' || r.mode === 'check';
+  if (wantsDevice && !isDevice(r.device)) return `mode ${r.mode} needs the mount's device as major:minor`;
+  if (!wantsDevice && r.device !== '') return `mode ${r.mode} takes no device`;
   const wantsSource = r.mode === 'replace' || r.mode === 'mount' || r.mode === 'bind';
   if (wantsSource && !isCanonicalPath(r.source)) return 'the source is not an absolute canonical path';
   if (!wantsSource && r.source !== '') return `mode ${r.mode} takes no source`;
@@ -89,7 +104,7 @@ export function encodeRequests(requests: readonly HelperRequest[]): Buffer {
   for (const r of requests) {
     const problem = requestProblem(r);
     if (problem !== undefined) throw new Error(`cannot encode a helper request for ${JSON.stringify(r.target)}: ${problem}`);
-    parts.push(r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.source, r.target, r.attributes.join(','));
+    parts.push(r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.device, r.source, r.target, r.attributes.join(','));
   }
   return Buffer.from(parts.length === 0 ? '' : `${parts.join('\0')}\0`, 'utf8');
 }

@@ -31,12 +31,12 @@ export function helperMounter(helperPath: string): Mounter {
     mountReadOnly: (source, target) => {
       const holder = mountHolding(readMounts('self') ?? [], target);
       if (holder === undefined) throw new GrpcError(Status.INTERNAL, `no mount holds ${target}`);
-      return run({ ...own(), mode: 'mount', mountId: holder.mountId, source, target, attributes: PUBLISH_ATTRIBUTES });
+      return run({ ...own(), mode: 'mount', mountId: holder.mountId, device: '', source, target, attributes: PUBLISH_ATTRIBUTES });
     },
     detach: (target) => {
       const [top] = stackAt(readMounts('self') ?? [], target);
       if (top === undefined) return Promise.resolve();
-      return run({ ...own(), mode: 'umount', mountId: top.mountId, source: '', target, attributes: [] });
+      return run({ ...own(), mode: 'umount', mountId: top.mountId, device: top.device, source: '', target, attributes: [] });
     },
     ownMounts: (): OwnMount[] => readMounts('self') ?? [],
   };

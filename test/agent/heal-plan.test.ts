@@ -83,6 +83,8 @@ describe('planNamespace', () => {
       pids: [4242, 4243],
       namespaceInode: 9n,
       mountId: hostile.mountId,
+      // The helper acts only on exactly this mount: its ID, and its device (IDs are reused).
+      device: '0:60',
       source: '/run/lxcfs-kit/instances/a/mnt/proc/meminfo',
       target: '/x\nreplace\t1\t/etc \\',
       attributes: ['ro', 'nosuid'],

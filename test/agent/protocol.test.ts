@@ -7,6 +7,7 @@ const base: HelperRequest = {
   pids: [1234, 99],
   namespaceInode: 4026532000n,
   mountId: 812,
+  device: '0:61',
   source: '/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo',
   target: '/proc/meminfo',
   attributes: ['ro', 'nosuid'],
@@ -19,8 +20,8 @@ function fields(buf: Buffer): string[] {
 }
 
 describe('encodeRequests', () => {
-  test('seven NUL-terminated fields per request', () => {
-    expect(fields(encodeRequests([base]))).toEqual(['replace', '1234,99', '4026532000', '812', base.source, '/proc/meminfo', 'ro,nosuid']);
+  test('eight NUL-terminated fields per request', () => {
+    expect(fields(encodeRequests([base]))).toEqual(['replace', '1234,99', '4026532000', '812', '0:61', base.source, '/proc/meminfo', 'ro,nosuid']);
   });
 
   test('property: any canonical target, whatever its bytes (newline, tab, protocol look-alikes), is exactly one field', () => {
@@ -30,9 +31,9 @@ describe('encodeRequests', () => {
         const target = `/${parts.join('/')}`;
         fc.pre(Buffer.byteLength(target) <= 4095);
         const got = fields(encodeRequests([{ ...base, target }, { ...base, mode: 'umount', source: '', attributes: [], target: '/x' }]));
-        expect(got).toHaveLength(14);
-        expect(got[5]).toBe(target);
-        expect(got[7]).toBe('umount');
+        expect(got).toHaveLength(16);
+        expect(got[6]).toBe(target);
+        expect(got[8]).toBe('umount');
       }),
       { numRuns: 3000 },
     );
@@ -51,6 +52,12 @@ describe('encodeRequests', () => {
     ['a duplicate attribute', { attributes: ['ro', 'ro'] }],
     ['a source for umount', { mode: 'umount', attributes: [] }],
     ['attributes for check', { mode: 'check', source: '' }],
+    ['no device for replace', { device: '' }],
+    ['no device for umount', { mode: 'umount', source: '', attributes: [], device: '' }],
+    ['a device with a leading zero', { device: '0:061' }],
+    ['a device over 32 bits', { device: '4294967296:1' }],
+    ['a device that is not major:minor', { device: '0:61:1' }],
+    ['a device for mount (its target lies on any filesystem)', { mode: 'mount' }],
   ])('refuses %s (and never encodes it)', (_what, change) => {
     const r = { ...base, ...change };
     expect(requestProblem(r)).toBeDefined();

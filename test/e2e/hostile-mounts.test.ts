@@ -8,7 +8,8 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { parseMountinfo } from '../../lib/agent/mountinfo';
+import { parseMountinfo, stackAt } from '../../lib/agent/mountinfo';
+import { readMounts } from '../../lib/agent/scan';
 import { AgentProcess } from './support/agent-process';
 import { E2E_AGENT_ARGS, E2EEnv } from './support/env';
 import { describeE2E } from './support/prereqs';
@@ -152,10 +153,15 @@ describeE2E('hostile mounts in containers (real lxcfs, real runc, real agent and
     const records = [
       // The old line protocol, with a newline-separated second request aimed at /etc.
       Buffer.from(`${process.pid}\t${env.lxcfsPath}\t/etc\tmount\n1\t/\t/etc\treplace\n`),
-      Buffer.from(`mount\x00${process.pid}\x00${ns}\x001\x00${env.dir}\x00/etc\x00rw\x00`),
-      Buffer.from(`mount\x00${process.pid}\x000\x001\x00${env.dir}\x00/etc\x00\x00`),
-      Buffer.from(`umount\x00${process.pid}\x00${ns}\x00x\x00\x00/etc\x00\x00`),
-      Buffer.from(`replace\x00${process.pid}\x00${ns}\x001\x00${env.dir}/../..\x00/etc\x00ro\x00`),
+      Buffer.from(`mount\x00${process.pid}\x00${ns}\x001\x00\x00${env.dir}\x00/etc\x00rw\x00`),
+      Buffer.from(`mount\x00${process.pid}\x000\x001\x00\x00${env.dir}\x00/etc\x00\x00`),
+      Buffer.from(`umount\x00${process.pid}\x00${ns}\x00x\x000:1\x00\x00/etc\x00\x00`),
+      Buffer.from(`replace\x00${process.pid}\x00${ns}\x001\x000:1\x00${env.dir}/../..\x00/etc\x00ro\x00`),
+      // Acting on a mount without naming its device, or naming one where none is checked.
+      Buffer.from(`umount\x00${process.pid}\x00${ns}\x001\x00\x00\x00/etc\x00\x00`),
+      Buffer.from(`mount\x00${process.pid}\x00${ns}\x001\x000:1\x00${env.dir}\x00/etc\x00\x00`),
+      // The request format of before the device field: seven fields.
+      Buffer.from(`umount\x00${process.pid}\x00${ns}\x001\x00\x00/etc\x00\x00`),
     ];
     for (const input of records) {
       const r = spawnSync(env.helper, ['attach'], { input });
@@ -164,8 +170,15 @@ describeE2E('hostile mounts in containers (real lxcfs, real runc, real agent and
       expect(fields[1]).toBe('refused');
     }
     // A well-formed request whose mount ID is not what the path leads to: refused by the check, nothing detached.
-    const wrongId = spawnSync(env.helper, ['attach'], { input: Buffer.from(`umount\x00${process.pid}\x00${ns}\x00999999\x00\x00/etc\x00\x00`) });
+    const wrongId = spawnSync(env.helper, ['attach'], { input: Buffer.from(`umount\x00${process.pid}\x00${ns}\x00999999\x000:1\x00\x00/etc\x00\x00`) });
     expect(wrongId.stdout.toString('latin1').split('\0').slice(1, 3)).toEqual(['err', 'mount-changed']);
+    // The right mount ID (the kernel reuses them) on another device: not that mount, nothing detached.
+    const [hostPath] = stackAt(readMounts('self') ?? [], env.lxcfsPath);
+    expect(hostPath.fsType).toBe('fuse.lxcfs');
+    const otherDevice = hostPath.device === '0:1' ? '0:2' : '0:1';
+    const wrongDevice = spawnSync(env.helper, ['attach'], { input: Buffer.from(`umount\x00${process.pid}\x00${ns}\x00${hostPath.mountId}\x00${otherDevice}\x00\x00${env.lxcfsPath}\x00\x00`) });
+    expect(wrongDevice.stdout.toString('latin1').split('\0').slice(1, 4)).toEqual(['err', 'mount-changed', '116']);
+    expect(stackAt(readMounts('self') ?? [], env.lxcfsPath)[0]).toEqual(hostPath);
     expect(normalizedTable('self', (p) => SENSITIVE_HOST_PATHS.has(p) || p.startsWith(env.dir))).toEqual(sensitive);
   });
 });

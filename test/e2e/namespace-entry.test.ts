@@ -84,6 +84,7 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
       pids: [pid, ...fallbackPids],
       namespaceInode: namespaceInode(namespace) ?? 0n,
       mountId: stale.mountId,
+      device: stale.device,
       source: path.join(lxcfsMnt, 'proc/meminfo'),
       target,
       attributes: ['ro'],
@@ -102,6 +103,13 @@ describeE2E('entering a mount namespace whose chosen process exited (real lxcfs,
     const [r] = await helper.run([request(process.pid, [])]);
     expect(r).toMatchObject({ result: 'gone' });
     expect(fs.readFileSync(target, 'utf8')).toBe('');
+    expect(inNamespace()).toBe('stale\n');
+  });
+
+  it('the mount ID at the path on another device (the kernel reuses IDs): not acted on', async () => {
+    const r = request(holder.pid ?? -1, []);
+    const [answer] = await helper.run([{ ...r, device: r.device === '0:1' ? '0:2' : '0:1' }]);
+    expect(answer).toMatchObject({ result: 'err', how: 'mount-changed', errno: 116 });
     expect(inNamespace()).toBe('stale\n');
   });
 

@@ -24,16 +24,17 @@ static const char *const tokens[] = {
   "1,,2", "1,2,3,4,5,6,7,8", "1,2,3,4,5,6,7,8,9", "2147483647", "2147483648", "18446744073709551615", "18446744073709551616",
   "4026531841", "99999999999999999999999", "/", "//", "/.", "/..", "/a/../b", "/a/./b", "/a/", "a/b", "/proc/meminfo",
   "/x\nreplace\t1\t/etc", "/a b\tc\nd\\e", "ro", "ro,ro", "ro,nosuid,nodev,noexec", "rw", "ro,", ",ro", "nosuid,ro", "-",
-  "/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo", "\xff\xfe", "/\xff",
+  "/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo", "\xff\xfe", "/\xff", "0:60", "0:0", "00:1", "1:01", ":", "0:", ":1", "4294967295:4294967295",
+  "4294967296:0", "0:4294967296", "0:60:1", "0 :60", "-1:60", "18446744073709551616:1",
 };
 #define NTOKENS (sizeof(tokens) / sizeof(tokens[0]))
 
 static const char *const seeds[][FIELDS] = {
-  {"replace", "1234,99", "4026532000", "812", "/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo", "/proc/meminfo", "ro,nosuid"},
-  {"umount", "1", "4026531841", "33", "", "/var/lib/lxcfs", ""},
-  {"check", "77", "4026532001", "900", "", "/a b/\n/c", ""},
-  {"mount", "1", "4026531841", "25", "/run/x/mnt", "/var/lib/lxcfs", ""},
-  {"bind", "5", "4026531841", "25", "/run/x/mnt", "/var/lib/lxcfs", "ro"},
+  {"replace", "1234,99", "4026532000", "812", "0:61", "/run/lxcfs-kit/instances/1-a/mnt/proc/meminfo", "/proc/meminfo", "ro,nosuid"},
+  {"umount", "1", "4026531841", "33", "0:60", "", "/var/lib/lxcfs", ""},
+  {"check", "77", "4026532001", "900", "259:3", "", "/a b/\n/c", ""},
+  {"mount", "1", "4026531841", "25", "", "/run/x/mnt", "/var/lib/lxcfs", ""},
+  {"bind", "5", "4026531841", "25", "", "/run/x/mnt", "/var/lib/lxcfs", "ro"},
 };
 #define NSEEDS (sizeof(seeds) / sizeof(seeds[0]))
 
@@ -91,6 +92,8 @@ static int check(const struct request *r, const char *buf, size_t len) {
   int wants_source = r->mode == MODE_REPLACE || r->mode == MODE_MOUNT || r->mode == MODE_BIND;
   if (wants_source != (r->source != NULL)) return 0;
   if (!wants_source && r->attrs) return 0;
+  int wants_dev = r->mode == MODE_REPLACE || r->mode == MODE_UMOUNT || r->mode == MODE_CHECK;
+  if (wants_dev != r->has_dev || (!wants_dev && (r->dev_major || r->dev_minor))) return 0;
   const char *paths[2] = {r->source, r->target};
   for (int i = 0; i < 2; i++) {
     const char *p = paths[i];
@@ -149,6 +152,8 @@ static int cmd_dump(void) {
     printf("ok\t%s\t", names[r->mode]);
     for (int i = 0; i < r->npids; i++) printf(i ? ",%d" : "%d", r->pids[i]);
     printf("\t%llu\t%llu\t", r->ns_ino, r->mnt_id);
+    if (r->has_dev) printf("%u:%u\t", r->dev_major, r->dev_minor);
+    else printf("-\t");
     hex(r->source);
     printf("\t");
     hex(r->target);

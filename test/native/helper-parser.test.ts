@@ -61,17 +61,20 @@ describe('helper request parser (ASan + UBSan build of the real parser)', () => 
       pids: fc.array(fc.integer({ min: 1, max: 0x7fffffff }), { minLength: 1, maxLength: 8 }),
       namespaceInode: fc.bigInt({ min: 1n, max: 0xffffffffffffffffn }),
       mountId: fc.integer({ min: 1, max: 0x7fffffff }),
+      device: fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 0xffffffff })).map(([a, b]) => `${a}:${b}`),
       source: canonical,
       target: canonical,
       attributes: fc.subarray([...MOUNT_ATTRIBUTES]),
-    }).map((r) => (r.mode === 'umount' || r.mode === 'check' ? { ...r, source: '', attributes: [] } : r));
+    })
+      .map((r) => (r.mode === 'umount' || r.mode === 'check' ? { ...r, source: '', attributes: [] } : r))
+      .map((r) => (r.mode === 'mount' || r.mode === 'bind' ? { ...r, device: '' } : r));
     fc.assert(
       fc.property(fc.array(request, { minLength: 1, maxLength: 60 }), (requests) => {
         const lines = dump(encodeRequests(requests));
         expect(lines).toEqual(
           requests.map((r) => {
             const attrs = r.attributes.reduce((bits, a) => bits | (1 << MOUNT_ATTRIBUTES.indexOf(a)), 0);
-            return ['ok', r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.source === '' ? '-' : hex(r.source), hex(r.target), String(attrs)].join('\t');
+            return ['ok', r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.device === '' ? '-' : r.device, r.source === '' ? '-' : hex(r.source), hex(r.target), String(attrs)].join('\t');
           }),
         );
       }),
@@ -81,14 +84,20 @@ describe('helper request parser (ASan + UBSan build of the real parser)', () => 
 
   test.each<[string, Buffer]>([
     ['the old tab/newline line protocol', Buffer.from('1\t/src\t/dst\treplace\n')],
-    ['a request cut short (its attrs field missing)', Buffer.from('replace\x001\x004026531841\x0033\x00/src\x00/x\nreplace\t1\t/etc\x00')],
-    ['no namespace inode', Buffer.from('umount\x001\x000\x0033\x00\x00/x\x00\x00')],
-    ['a pid with a sign', Buffer.from('umount\x00+1\x001\x0033\x00\x00/x\x00\x00')],
-    ['an unknown mode', Buffer.from('exec\x001\x001\x0033\x00\x00/x\x00\x00')],
-    ['a relative target', Buffer.from('umount\x001\x001\x0033\x00\x00x\x00\x00')],
-    ['a dot-dot target', Buffer.from('umount\x001\x001\x0033\x00\x00/a/../etc\x00\x00')],
-    ['a source given to umount', Buffer.from('umount\x001\x001\x0033\x00/s\x00/x\x00\x00')],
-    ['an unknown attribute', Buffer.from('replace\x001\x001\x0033\x00/s\x00/x\x00rw\x00')],
+    ['a request cut short (its attrs field missing)', Buffer.from('replace\x001\x004026531841\x0033\x000:60\x00/src\x00/x\nreplace\t1\t/etc\x00')],
+    ['the seven-field format of before the device', Buffer.from('umount\x001\x001\x0033\x00\x00/x\x00\x00')],
+    ['no namespace inode', Buffer.from('umount\x001\x000\x0033\x000:60\x00\x00/x\x00\x00')],
+    ['a pid with a sign', Buffer.from('umount\x00+1\x001\x0033\x000:60\x00\x00/x\x00\x00')],
+    ['an unknown mode', Buffer.from('exec\x001\x001\x0033\x000:60\x00\x00/x\x00\x00')],
+    ['a relative target', Buffer.from('umount\x001\x001\x0033\x000:60\x00\x00x\x00\x00')],
+    ['a dot-dot target', Buffer.from('umount\x001\x001\x0033\x000:60\x00\x00/a/../etc\x00\x00')],
+    ['a source given to umount', Buffer.from('umount\x001\x001\x0033\x000:60\x00/s\x00/x\x00\x00')],
+    ['an unknown attribute', Buffer.from('replace\x001\x001\x0033\x000:60\x00/s\x00/x\x00rw\x00')],
+    ['umount without a device', Buffer.from('umount\x001\x001\x0033\x00\x00\x00/x\x00\x00')],
+    ['a device with a leading zero', Buffer.from('umount\x001\x001\x0033\x0000:60\x00\x00/x\x00\x00')],
+    ['a device without a minor', Buffer.from('check\x001\x001\x0033\x000:\x00\x00/x\x00\x00')],
+    ['a device over 32 bits', Buffer.from('check\x001\x001\x0033\x004294967296:0\x00\x00/x\x00\x00')],
+    ['a device given to mount', Buffer.from('mount\x001\x001\x0033\x000:60\x00/s\x00/x\x00\x00')],
   ])('refuses %s', (_what, input) => {
     const lines = dump(input);
     expect(lines.length).toBeGreaterThan(0);

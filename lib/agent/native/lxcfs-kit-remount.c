@@ -11,7 +11,7 @@
  *   lxcfs-kit-remount probe
  *       exit 0 and print "ok" when open_tree/move_mount exist, else exit 3.
  *   lxcfs-kit-remount attach            (requests on stdin)
- *       A request is exactly 7 fields, each terminated by a NUL byte (paths
+ *       A request is exactly 8 fields, each terminated by a NUL byte (paths
  *       can hold any other byte, newlines included, so no other framing is
  *       unambiguous):
  *         mode    replace | mount | umount | bind | check
@@ -23,6 +23,13 @@
  *                 mountinfo shows it: replace, umount and check act only when
  *                 the path still leads to exactly that mount; mount and bind
  *                 only when the path still lies on exactly that mount
+ *         dev     replace, umount and check: major:minor (decimal) of that
+ *                 mount's filesystem, as mountinfo shows it, checked with the
+ *                 mount ID (the kernel reuses mount IDs: a mount a container
+ *                 made after the agent looked could carry the ID, but not the
+ *                 device of an lxcfs). Empty for mount and bind, whose target
+ *                 lies on a mount of any filesystem (a btrfs subvolume reports
+ *                 another device to statx than mountinfo shows).
  *         source  absolute path in the agent's namespace (replace, mount,
  *                 bind); empty for umount and check
  *         target  absolute path in the target namespace
@@ -100,7 +107,7 @@
 #define UMOUNT_NOFOLLOW 0x00000008
 #endif
 
-#define FIELDS 7
+#define FIELDS 8
 #define MAX_PIDS 8
 #define MAX_PATH_LEN 4095
 #define MAX_REQUESTS 65536
@@ -116,6 +123,8 @@ struct request {
   int npids;
   unsigned long long ns_ino;
   unsigned long long mnt_id;
+  int has_dev;
+  unsigned dev_major, dev_minor;
   const char *source, *target;
   unsigned attrs;
   /* Set when validation failed: why (the request is answered "refused"). */
@@ -156,6 +165,22 @@ static int valid_path(const char *p, size_t len) {
     start = i + 1;
   }
   return 1;
+}
+
+/* major:minor, each a decimal in [0, 2^32) without sign or leading zeros. */
+static int parse_dev(const char *s, size_t len, unsigned *major, unsigned *minor) {
+  const char *colon = memchr(s, ':', len);
+  if (!colon) return -1;
+  const char *parts[2] = {s, colon + 1};
+  size_t lens[2] = {(size_t)(colon - s), len - (size_t)(colon - s) - 1};
+  unsigned *out[2] = {major, minor};
+  for (int i = 0; i < 2; i++) {
+    unsigned long long v;
+    if (lens[i] == 1 && parts[i][0] == '0') v = 0;
+    else if (parse_decimal(parts[i], lens[i], 0xffffffffULL, &v) < 0) return -1;
+    *out[i] = (unsigned)v;
+  }
+  return 0;
 }
 
 static int parse_mode(const char *s, enum mode *m) {
@@ -221,12 +246,16 @@ int lxcfs_kit_parse_request(const char *const f[FIELDS], const size_t lens[FIELD
   if (parse_decimal(f[3], lens[3], ULLONG_MAX, &v) < 0) return r->refusal = "mntid must be a decimal mount ID", -1;
   r->mnt_id = v;
   int wants_source = r->mode == MODE_REPLACE || r->mode == MODE_MOUNT || r->mode == MODE_BIND;
-  if (wants_source && !valid_path(f[4], lens[4])) return r->refusal = "source must be an absolute canonical path", -1;
-  if (!wants_source && lens[4] != 0) return r->refusal = "source must be empty for umount and check", -1;
-  r->source = wants_source ? f[4] : NULL;
-  if (!valid_path(f[5], lens[5])) return r->refusal = "target must be an absolute canonical path", -1;
-  r->target = f[5];
-  if (parse_attrs(f[6], lens[6], &r->attrs) < 0) return r->refusal = "attrs must be a comma list of distinct ro, nosuid, nodev, noexec", -1;
+  int wants_dev = r->mode == MODE_REPLACE || r->mode == MODE_UMOUNT || r->mode == MODE_CHECK;
+  if (wants_dev && parse_dev(f[4], lens[4], &r->dev_major, &r->dev_minor) < 0) return r->refusal = "dev must be major:minor in decimal for replace, umount and check", -1;
+  if (!wants_dev && lens[4] != 0) return r->refusal = "dev must be empty for mount and bind", -1;
+  r->has_dev = wants_dev;
+  if (wants_source && !valid_path(f[5], lens[5])) return r->refusal = "source must be an absolute canonical path", -1;
+  if (!wants_source && lens[5] != 0) return r->refusal = "source must be empty for umount and check", -1;
+  r->source = wants_source ? f[5] : NULL;
+  if (!valid_path(f[6], lens[6])) return r->refusal = "target must be an absolute canonical path", -1;
+  r->target = f[6];
+  if (parse_attrs(f[7], lens[7], &r->attrs) < 0) return r->refusal = "attrs must be a comma list of distinct ro, nosuid, nodev, noexec", -1;
   if (!wants_source && r->attrs != 0) return r->refusal = "attrs apply only to a new mount", -1;
   return 0;
 }
@@ -256,7 +285,7 @@ int lxcfs_kit_parse_requests(const char *buf, size_t len, struct request *out, i
     if (k < FIELDS) {
       memset(&out[n], 0, sizeof(out[n]));
       out[n].clone_fd = -1;
-      out[n].refusal = "truncated request: fewer than 7 NUL-terminated fields";
+      out[n].refusal = "truncated request: fewer than 8 NUL-terminated fields";
       n++;
       break;
     }
@@ -322,7 +351,7 @@ static int set_attrs(int fd, unsigned attrs) {
  * (AT_STATX_DONT_SYNC: a dead or hung FUSE daemon is never consulted) and
  * without following a final symlink.
  */
-static int mount_id_of(const char *path, unsigned long long *id, int *is_root) {
+static int mount_id_of(const char *path, unsigned long long *id, int *is_root, unsigned dev[2]) {
   struct statx stx;
   if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0) return -1;
   if (!(stx.stx_mask & STATX_MNT_ID)) {
@@ -331,6 +360,8 @@ static int mount_id_of(const char *path, unsigned long long *id, int *is_root) {
   }
   *id = stx.stx_mnt_id;
   *is_root = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ? !!(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) : -1;
+  dev[0] = stx.stx_dev_major;
+  dev[1] = stx.stx_dev_minor;
   return 0;
 }
 
@@ -348,16 +379,18 @@ static int kernel_has_beneath(void) {
 }
 
 /*
- * 0 when `path` still leads to the mount `want` (as its root when `as_root`); else -1 with
- * errno ESTALE. In the agent's own namespace only (admin-chosen paths, never a container's), a
- * kernel that cannot report mount IDs (before 5.8) does not stop the host path's upkeep.
+ * 0 when `path` still leads to the mount `want` on the request's device (as its root when
+ * `as_root`); else -1 with errno ESTALE. In the agent's own namespace only (admin-chosen paths,
+ * never a container's), a kernel that cannot report mount IDs (before 5.8) does not stop the
+ * host path's upkeep.
  */
 static int still_is(const struct request *r, unsigned long long want, int as_root) {
   const char *path = r->target;
   unsigned long long id;
   int root;
-  if (mount_id_of(path, &id, &root) < 0) return (errno == ENOTSUP && r->ns_ino == self_ns_ino) ? 0 : -1;
-  if (id != want || (as_root && root == 0)) {
+  unsigned dev[2];
+  if (mount_id_of(path, &id, &root, dev) < 0) return (errno == ENOTSUP && r->ns_ino == self_ns_ino) ? 0 : -1;
+  if (id != want || (r->has_dev && (dev[0] != r->dev_major || dev[1] != r->dev_minor)) || (as_root && root == 0)) {
     errno = ESTALE;
     return -1;
   }
@@ -592,7 +625,8 @@ static int cmd_probe(void) {
   /* Without mount IDs from statx (Linux 5.8) no container mount can be checked before acting. */
   unsigned long long id;
   int root;
-  if (mount_id_of("/", &id, &root) < 0) {
+  unsigned dev[2];
+  if (mount_id_of("/", &id, &root, dev) < 0) {
     printf("unsupported\tstatx STATX_MNT_ID\t%s\n", strerror(errno));
     return 3;
   }

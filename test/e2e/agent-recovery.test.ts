@@ -107,9 +107,14 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
     for (let i = 0; i < 20; i++) await killLxcfsAndWaitHealed();
     await expectAllHealthyAndNotRestarted();
     // Each pass after a restart indexes what it re-attached: the last restarts re-attached every
-    // container file from that index, before reading any mount table.
+    // container file from that index, before reading any mount table. (At least: the host path's
+    // mount also propagates into other suites' namespaces that are slaves of the host's, and
+    // those copies are healed like a container's.)
     const files = env.fileMounts.length;
-    expect((await agent.status()).lastReconcile).toMatchObject({ indexed: CONTAINERS * files, phases: { fromIndex: CONTAINERS * files } });
+    const last = (await agent.status()).lastReconcile;
+    expect(last?.failed).toBe(0);
+    expect(last?.indexed).toBeGreaterThanOrEqual(CONTAINERS * files);
+    expect(last?.phases.fromIndex).toBeGreaterThanOrEqual(CONTAINERS * files);
     expect(env.hostLxcfsMounts().length).toBe(2);
   });
 });

@@ -284,31 +284,43 @@ export class Healer {
    * accounts for it from the namespace's current table.
    */
   async healIndexed(inst: { readonly mountDir: string }): Promise<number> {
-    const work: Job[] = [];
+    const dead: { readonly candidate: Candidate }[] = [];
     for (const own of this.index.values()) {
       for (const c of own) {
         if (this.retired.get(c.mount.device) !== c.mount.source) continue;
         if ((this.failedTargets.get(c.key) ?? 0) >= MAX_TARGET_FAILURES) continue;
-        const ino = namespaceInode(c.ns.namespace);
-        if (ino === undefined) continue;
-        const request = replaceRequest(c, ino, inst.mountDir);
-        if (requestProblem(request) === undefined) work.push({ request, candidate: c });
+        dead.push({ candidate: c });
       }
     }
-    if (work.length === 0) return 0;
-    const slices = splitByNamespace(work, MAX_PARALLEL_HELPERS);
-    const answers = await Promise.all(slices.map((slice) => this.deps.helper.run(slice.map((w) => w.request))));
+    // Each lane gets its requests as soon as they are built (at 8,000 mounts building and
+    // encoding them all takes tens of ms), and the pipe moves while the next lane's are built.
+    const runs: Promise<number>[] = [];
+    for (const slice of splitByNamespace(dead, MAX_PARALLEL_HELPERS)) {
+      const jobs: Job[] = [];
+      for (const { candidate } of slice) {
+        const ino = namespaceInode(candidate.ns.namespace);
+        if (ino === undefined) continue;
+        const request = replaceRequest(candidate, ino, inst.mountDir);
+        if (requestProblem(request) === undefined) jobs.push({ request, candidate });
+      }
+      if (jobs.length === 0) continue;
+      runs.push(this.deps.helper.run(jobs.map((j) => j.request)).then((outcomes) => this.countIndexed(jobs, outcomes)));
+      await new Promise((r) => setImmediate(r));
+    }
+    return (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+  }
+
+  private countIndexed(jobs: readonly Job[], outcomes: readonly HelperOutcome[]): number {
     let healed = 0;
-    slices.forEach((slice, i) =>
-      answers[i].forEach((outcome, n) => {
-        if (outcome.result !== 'ok') return;
-        healed++;
-        this.failedTargets.delete(slice[n].candidate.key);
-        this.deps.metrics.mountsHealed.inc();
-      }),
-    );
+    outcomes.forEach((outcome, n) => {
+      if (outcome.result !== 'ok') return;
+      healed++;
+      this.failedTargets.delete(jobs[n].candidate.key);
+      this.deps.metrics.mountsHealed.inc();
+    });
     return healed;
   }
+
 
   /**
    * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
@@ -430,13 +442,13 @@ function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]):
  * host's namespace, for the kubelet directory), and two peers re-attached at once would leave
  * copies of both.
  */
-export function splitByNamespace(jobs: readonly Job[], lanes: number): Job[][] {
+export function splitByNamespace<T extends { readonly candidate: Candidate }>(jobs: readonly T[], lanes: number): T[][] {
   if (lanes <= 1) return jobs.length === 0 ? [] : [[...jobs]];
   const propagating = jobs.filter((j) => j.candidate.mount.shared === true);
   const rest = propagating.length === 0 ? jobs : jobs.filter((j) => j.candidate.mount.shared !== true);
-  const slices: Job[][] = propagating.length > 0 ? [propagating] : [];
+  const slices: T[][] = propagating.length > 0 ? [propagating] : [];
   const share = rest.length / Math.max(1, lanes - slices.length);
-  let current: Job[] = [];
+  let current: T[] = [];
   rest.forEach((job, i) => {
     const sameNamespace = i > 0 && rest[i - 1].candidate.ns.namespace === job.candidate.ns.namespace;
     if (!sameNamespace && current.length >= share) {

@@ -64,12 +64,19 @@ export function namespaceInode(link: string | undefined): bigint | undefined {
 
 /** Absolute and canonical, as mountinfo prints paths: no empty, `.` or `..` component, no NUL. */
 export function isCanonicalPath(p: string): boolean {
-  if (!p.startsWith('/') || p.includes('\0') || Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return false;
-  if (p === '/') return true;
-  return p
-    .slice(1)
-    .split('/')
-    .every((c) => c !== '' && c !== '.' && c !== '..');
+  if (p.length === 0 || p.charCodeAt(0) !== 0x2f || p.length > MAX_PATH_BYTES || Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) return false;
+  if (p.length === 1) return true;
+  // One pass, no allocation: a pass after a restart checks thousands of paths.
+  let start = 1;
+  for (let i = 1; i <= p.length; i++) {
+    const c = i < p.length ? p.charCodeAt(i) : 0x2f;
+    if (c === 0) return false;
+    if (c !== 0x2f) continue;
+    const n = i - start;
+    if (n === 0 || (n === 1 && p.charCodeAt(start) === 0x2e) || (n === 2 && p.charCodeAt(start) === 0x2e && p.charCodeAt(start + 1) === 0x2e)) return false;
+    start = i + 1;
+  }
+  return true;
 }
 
 /** `major:minor` in decimal, each below 2^32, as the kernel prints a device in mountinfo. */

@@ -87,6 +87,17 @@ test('namespaceInode accepts only mnt:[digits]', () => {
 });
 
 test('isCanonicalPath', () => {
-  expect(['/', '/proc/meminfo', '/a b/\n/c'].every(isCanonicalPath)).toBe(true);
-  expect(['', 'a', '/a/', '//a', '/a/./b', '/a/../b', '/a\0'].some(isCanonicalPath)).toBe(false);
+  expect(['/', '/proc/meminfo', '/a b/\n/c', '/...', '/.a', '/a..'].every(isCanonicalPath)).toBe(true);
+  expect(['', 'a', '/a/', '//a', '/a/./b', '/a/../b', '/a\0', '/.', '/..', '/a/.', '/a/..', `/${'é'.repeat(2048)}`].some(isCanonicalPath)).toBe(false);
+});
+
+test('property: isCanonicalPath agrees with the rule written out (components not empty, . or ..; no NUL; at most 4095 bytes)', () => {
+  const reference = (p: string): boolean =>
+    p.startsWith('/') && !p.includes('\0') && Buffer.byteLength(p, 'utf8') <= 4095 && (p === '/' || p.slice(1).split('/').every((c) => c !== '' && c !== '.' && c !== '..'));
+  const char = fc.constantFrom('/', '.', 'a', '\0', 'é', ' ', '\n');
+  fc.assert(fc.property(fc.array(char, { maxLength: 12 }).map((cs) => cs.join('')), (p) => expect(isCanonicalPath(p)).toBe(reference(p))), { numRuns: 20000 });
+  for (const n of [4094, 4095, 4096]) for (const unit of ['a', 'é']) {
+    const p = `/${unit.repeat(Math.floor(n / Buffer.byteLength(unit)))}`;
+    expect(isCanonicalPath(p)).toBe(reference(p));
+  }
 });

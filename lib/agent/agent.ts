@@ -567,7 +567,11 @@ export class Agent implements HealthSource {
       this.metrics.lastReconcileSeconds.set(summary.seconds);
       this.metrics.namespacesScanned.set(summary.namespaces);
       if (summary.healed > 0 || summary.failed > 0) {
-        this.config.log(`reconcile (${reason}): re-attached ${summary.healed} lxcfs mounts, ${summary.failed} failed, ${summary.namespaces} mount namespaces, ${(summary.seconds * 1000).toFixed(0)} ms`);
+        const { fromIndex } = summary.phases;
+        this.config.log(
+          `reconcile (${reason}): re-attached ${summary.healed} lxcfs mounts (${fromIndex} from the index), ${summary.failed} failed, ${summary.namespaces} mount namespaces, ${(summary.seconds * 1000).toFixed(0)} ms`,
+          { reason, healed: summary.healed, fromIndex, failed: summary.failed },
+        );
       }
     });
     this.firstReconcileDone = true;

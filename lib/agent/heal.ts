@@ -312,6 +312,15 @@ export class Healer {
 
   private countIndexed(jobs: readonly Job[], outcomes: readonly HelperOutcome[]): number {
     let healed = 0;
+    const missed = outcomes.filter((o) => o.result !== 'ok');
+    if (missed.length > 0) {
+      const [o] = missed;
+      this.deps.log(`${missed.length} of the mounts the index knew were not re-attached from it (the scan tries them again); e.g. ${JSON.stringify(o.request.target)}: ${o.result} ${o.how}: ${o.message}`, {
+        missed: missed.length,
+        how: o.how,
+        errno: o.errno,
+      });
+    }
     outcomes.forEach((outcome, n) => {
       if (outcome.result !== 'ok') return;
       healed++;

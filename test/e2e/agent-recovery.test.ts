@@ -111,10 +111,13 @@ describeE2E('agent recovery (real lxcfs, real runc)', () => {
     // mount also propagates into other suites' namespaces that are slaves of the host's, and
     // those copies are healed like a container's.)
     const files = env.fileMounts.length;
-    const last = (await agent.status()).lastReconcile;
-    expect(last?.failed).toBe(0);
-    expect(last?.indexed).toBeGreaterThanOrEqual(CONTAINERS * files);
-    expect(last?.phases.fromIndex).toBeGreaterThanOrEqual(CONTAINERS * files);
+    const restarts = agent.logEntries().filter((e) => e.pid === agent.pid && e.reason === 'lxcfs started');
+    expect(restarts.length).toBeGreaterThanOrEqual(20);
+    // Rarely a re-attach from the index meets a transient ENOENT (see the helper's move_mount):
+    // the scan right after it takes a fresh clone, and the pass fails nothing.
+    const short = restarts.slice(-20).filter((e) => (e.fromIndex as number) < 0.9 * CONTAINERS * files || e.failed !== 0);
+    expect({ short, why: agent.logEntries().filter((e) => e.missed !== undefined).map((e) => e.msg) }).toMatchObject({ short: [] });
+    expect((await agent.status()).lastReconcile?.indexed).toBeGreaterThanOrEqual(CONTAINERS * files);
     expect(env.hostLxcfsMounts().length).toBe(2);
   });
 });

@@ -461,6 +461,13 @@ static void act(int index, struct request *r) {
        * first (seen: a rare transient ENOENT here, which the detach-then-move fallback turned
        * into a file with no lxcfs mount at all).
        */
+      /*
+       * Seen about once in a few thousand re-attaches, more with many helpers at once: ENOENT.
+       * As far as we can tell a lookup elsewhere invalidated a FUSE dentry above the clone's
+       * root in the new lxcfs, and nothing can be mounted on an unhashed dentry: retrying with
+       * this clone fails the same way (tried, with pauses), while the agent's next attempt, with
+       * a fresh clone, succeeds (the scan after the index re-plans what did not succeed).
+       */
       if (move_mount_fd(r->clone_fd, r->target, MOVE_MOUNT_BENEATH) < 0) return answer_errno(index, "move_mount-beneath", errno);
       /* The old mount is on top of the new one now: detach exactly it. */
       if (still_is(r, r->mnt_id, 1) < 0) return answer_errno(index, "mount-changed-beneath", errno);

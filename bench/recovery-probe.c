@@ -2,6 +2,8 @@
  * recovery-probe: what every container experiences after kill -9 of lxcfs, timed per container.
  *
  *   recovery-probe LXCFS_PID TIMEOUT_MS FILE,FILE,... [read-all]   (container init pids on stdin, one a line)
+ *   environment: PROBE_THREADS (default 2), PROBE_GATHER_US (default 3000): threads, and how long
+ *   a wake-up gathers further changes; PROBE_NORMAL: no real-time priority.
  *
  * Setup: opens /proc/<pid>/mountinfo of every container (poll() on it wakes on any mount change
  * in that container's mount namespace) and notes the device of each of its files, prints "ready",

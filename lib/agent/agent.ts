@@ -19,7 +19,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_BACKOFF, RestartBackoff } from './backoff';
-import { Healer } from './heal';
+import { HealPhases, Healer } from './heal';
 import { decideServing, decideStop, OwnAgent, successorWait } from './handover';
 import { isUnder } from './heal-plan';
 import { startHealthServer, HealthSource } from './health';
@@ -74,16 +74,8 @@ interface ReconcileSummary {
   readonly indexed: number;
 }
 
-interface PassPhases {
+interface PassPhases extends HealPhases {
   readonly hostPathMs: number;
-  /** Re-attaching the mounts the index knew on a restarted lxcfs (before any scan), and how many. */
-  readonly indexMs: number;
-  readonly fromIndex: number;
-  readonly scanMs: number;
-  readonly probeMs: number;
-  readonly attachMs: number;
-  /** Helper processes that re-attached container mounts side by side. */
-  readonly helpers: number;
 }
 
 const QUICK_RETRIES = 5;

@@ -74,6 +74,18 @@ export interface HealerDeps {
   readonly retired?: Map<string, string>;
 }
 
+/** Where a pass over the containers spent its time (ms), for /status and the benchmark. */
+export interface HealPhases {
+  /** Re-attaching what the index knew on a restarted lxcfs (before any scan), and how many. */
+  readonly indexMs: number;
+  readonly fromIndex: number;
+  readonly scanMs: number;
+  readonly probeMs: number;
+  readonly attachMs: number;
+  /** Helper processes that re-attached container mounts side by side. */
+  readonly helpers: number;
+}
+
 export interface HealResult {
   readonly healed: number;
   readonly failed: number;
@@ -82,18 +94,7 @@ export interface HealResult {
   /** Mounts of namespaces that still exist that failed too often to be tried again. */
   readonly givenUp: number;
   readonly namespaces: number;
-  /**
-   * Where the pass spent its time (ms); `helpers`: helper processes that re-attached side by side;
-   * `indexMs`/`fromIndex`: re-attaching what the index knew on a restarted lxcfs, before any scan.
-   */
-  readonly phases: {
-    readonly indexMs: number;
-    readonly fromIndex: number;
-    readonly scanMs: number;
-    readonly probeMs: number;
-    readonly attachMs: number;
-    readonly helpers: number;
-  };
+  readonly phases: HealPhases;
   /** Mounts on this agent's lxcfs that the index holds after the pass. */
   readonly indexed: number;
 }

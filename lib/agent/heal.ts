@@ -114,8 +114,8 @@ export class Healer {
   /**
    * The index: per namespace, its mounts on this agent's lxcfs as the last pass saw them. When
    * that lxcfs dies they are all dead, and the next pass re-attaches them before reading any
-   * mount table (the helper checks each mount ID before acting, so an entry gone stale fails
-   * safe, and the scan that follows sees to it).
+   * mount table (the helper checks each mount's ID and device before acting, so an entry gone
+   * stale fails safe, and the scan that follows sees to it).
    */
   private index = new Map<string, Candidate[]>();
 

@@ -177,12 +177,19 @@ async function helperLoopMs(helper: MountHelper, containers: readonly Container[
   return { ms, mounts: requests.length, ok: outcomes.filter((o) => o.result === 'ok').length };
 }
 
-/** utime+stime of a process and its reaped children, in ms. */
-function cpuMsOf(pid: number): number {
+/** CPU of a process (utime+stime) and of its reaped children (cutime+cstime), in ms. */
+function cpuSplitOf(pid: number): { own: number; children: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-  return (ticks * 1000) / 100;
+  // /proc counts in USER_HZ ticks, 100 a second on Linux whatever the kernel's HZ.
+  const ms = (ticks: number): number => ticks * 10;
+  return { own: ms(Number(f[11]) + Number(f[12])), children: ms(Number(f[13]) + Number(f[14])) };
+}
+
+/** utime+stime of a process and its reaped children, in ms. */
+function cpuMsOf(pid: number): number {
+  const { own, children } = cpuSplitOf(pid);
+  return own + children;
 }
 
 function rssMiB(pid: number): { rss: number; peak: number } {
@@ -273,13 +280,29 @@ async function main(): Promise<void> {
       // first kill comes right after the start, before a periodic pass indexed the new containers
       // (cold: found by the scan); the pass after a restart indexes them all, so the next kills
       // are warm (re-attached from the index before any scan), as for containers that ran a while.
-      const kills: { all: number; p50: number; p99: number; lagMax: number; cpu: number; status: AgentStatus; restartMs: number; r: ProbeResult; load: string; indexed: number }[] = [];
+      const kills: {
+        all: number;
+        p50: number;
+        p99: number;
+        lagMax: number;
+        cpu: number;
+        spent: { agent: number; helpers: number; lxcfs: number };
+        status: AgentStatus;
+        restartMs: number;
+        r: ProbeResult;
+        load: string;
+        indexed: number;
+      }[] = [];
       const cold: (typeof kills)[number][] = [];
       for (let k = 0; k <= KILLS; k++) {
         const before = await agent.status();
         const indexed = (before.lastReconcile as { indexed?: number } | null)?.indexed ?? 0;
+        const cpu0 = cpuSplitOf(agent.pid);
         const r = await probeRecovery(probe, before.lxcfsPid as number, containers, files);
         const after = await agent.waitStatus((s) => s.reconciles > before.reconciles && s.lxcfsPid !== before.lxcfsPid && s.ready, 'reconcile after the kill');
+        const cpu1 = cpuSplitOf(agent.pid);
+        // The whole pass (index, scan and the rest), the helpers it ran, and the new lxcfs since its start.
+        const spent = { agent: cpu1.own - cpu0.own, helpers: cpu1.children - cpu0.children, lxcfs: cpuSplitOf(after.lxcfsPid as number).own };
         const all = Math.max(...r.perContainerMs);
         const row = {
           all,
@@ -287,6 +310,7 @@ async function main(): Promise<void> {
           p99: quantile(r.perContainerMs, 0.99),
           lagMax: Math.max(...r.lagMs),
           cpu: r.cpuMs,
+          spent,
           status: after,
           restartMs: (after.lxcfsServingSince ?? r.killedAt) - r.killedAt,
           r,
@@ -297,8 +321,8 @@ async function main(): Promise<void> {
         const ph = (after.lastReconcile as { phases?: Phases } | null)?.phases ?? {};
         log(
           `N=${n} kill ${k + 1} (${indexed} mounts indexed before): all containers ${all.toFixed(0)} ms (per container p50 ${row.p50.toFixed(0)}, p99 ${row.p99.toFixed(0)}); ` +
-            `broken at start ${r.broken}/${n}; probe lag p50 ${median(r.lagMs).toFixed(1)} / p99 ${quantile(r.lagMs, 0.99).toFixed(1)} / max ${row.lagMax.toFixed(1)} ms, probe CPU ${r.cpuMs.toFixed(0)} ms, ${r.reads} reads, via ${JSON.stringify(r.via)}; ` +
-            `lxcfs serving again after ~${row.restartMs} ms; reconcile ${((after.lastReconcile?.seconds ?? 0) * 1000).toFixed(0)} ms ${JSON.stringify(ph)}; load ${row.load}`,
+            `broken at start ${r.broken}/${n}; CPU ms: agent ${spent.agent}, helpers ${spent.helpers}, lxcfs ${spent.lxcfs}; probe lag p50 ${median(r.lagMs).toFixed(1)} / p99 ${quantile(r.lagMs, 0.99).toFixed(1)} / max ${row.lagMax.toFixed(1)} ms, probe CPU ${r.cpuMs.toFixed(0)} ms, ${r.reads} reads, via ${JSON.stringify(r.via)}; ` +
+            `lxcfs serving again after ~${row.restartMs} ms; reconcile ${((after.lastReconcile?.seconds ?? 0) * 1000).toFixed(0)} ms ${JSON.stringify(ph)}; memory MiB ${JSON.stringify(after.memoryMiB)}; load ${row.load}`,
         );
         await sleep(500);
       }

@@ -8,9 +8,9 @@
  */
 import { tableFingerprint } from './fingerprint';
 import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
-import { HelperOutcome, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
+import { HelperOutcome, HelperResult, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
-import { HelperRequest, namespaceInode, requestProblem } from './protocol';
+import { HelperRequest, isCanonicalPath, namespaceInode, recordAround, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
 import { containerIdOf, NamespaceMounts, ScanResult, scanLazily, scanNamespaces } from './scan';
 import type { LineLog } from '../log';
@@ -117,7 +117,7 @@ export class Healer {
    * mount table (the helper checks each mount's ID and device before acting, so an entry gone
    * stale fails safe, and the scan that follows sees to it).
    */
-  private index = new Map<string, Candidate[]>();
+  private index = new Map<string, IndexedMount[]>();
 
   private readonly retired: Map<string, string>;
 
@@ -165,7 +165,7 @@ export class Healer {
     if (!useQuiet) this.index = new Map();
     const quiet = new Map<string, string>();
     const digests = new Map<string, string>();
-    const index = new Map<string, Candidate[]>();
+    const index = new Map<string, IndexedMount[]>();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
     const dispatched: Promise<Done[]>[] = [];
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
@@ -174,7 +174,7 @@ export class Healer {
     const flush = async (): Promise<void> => {
       const { work, idle, own } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
       for (const ns of idle) quiet.set(ns, digests.get(ns) as string);
-      addToIndex(index, own);
+      addToIndex(index, own, inst.mountDir);
       chunk = [];
       if (work.length > 0) {
         // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
@@ -285,52 +285,68 @@ export class Healer {
    * accounts for it from the namespace's current table.
    */
   async healIndexed(inst: { readonly mountDir: string }): Promise<number> {
-    const dead: { readonly candidate: Candidate }[] = [];
+    const dead: IndexedMount[] = [];
     for (const own of this.index.values()) {
-      for (const c of own) {
-        if (this.retired.get(c.mount.device) !== c.mount.source) continue;
-        if ((this.failedTargets.get(c.key) ?? 0) >= MAX_TARGET_FAILURES) continue;
-        dead.push({ candidate: c });
+      for (const m of own) {
+        if (this.retired.get(m.device) !== m.fsSource) continue;
+        if ((this.failedTargets.get(m.key) ?? 0) >= MAX_TARGET_FAILURES) continue;
+        dead.push(m);
       }
     }
-    // Each lane gets its requests as soon as they are built (at 8,000 mounts building and
-    // encoding them all takes tens of ms), and the pipe moves while the next lane's are built.
+    // The new lxcfs's directory is the one field the index could not encode before; each file's
+    // path in it is checked once (lxcfs serves a handful of files).
+    const sources = new Map<string, string | undefined>();
+    const sourceOf = (m: IndexedMount): string | undefined => {
+      if (!sources.has(m.sourceTail)) {
+        const source = `${inst.mountDir}${m.sourceTail}`;
+        sources.set(m.sourceTail, isCanonicalPath(source) ? source : undefined);
+      }
+      return sources.get(m.sourceTail);
+    };
+    // Each lane gets its requests as soon as they are built, and the pipe moves while the next
+    // lane's are built.
     const runs: Promise<number>[] = [];
     for (const slice of splitByNamespace(dead, MAX_PARALLEL_HELPERS)) {
-      const jobs: Job[] = [];
-      for (const { candidate } of slice) {
-        const ino = namespaceInode(candidate.ns.namespace);
-        if (ino === undefined) continue;
-        const request = replaceRequest(candidate, ino, inst.mountDir);
-        if (requestProblem(request) === undefined) jobs.push({ request, candidate });
+      const parts: string[] = [];
+      const sent: IndexedMount[] = [];
+      for (const m of slice) {
+        const source = sourceOf(m);
+        if (source === undefined) continue;
+        parts.push(m.before, source, m.after);
+        sent.push(m);
       }
-      if (jobs.length === 0) continue;
-      runs.push(this.deps.helper.run(jobs.map((j) => j.request)).then((outcomes) => this.countIndexed(jobs, outcomes)));
+      if (sent.length === 0) continue;
+      const bytes = Buffer.from(parts.join(''), 'utf8');
+      runs.push(this.deps.helper.runEncoded({ bytes, count: sent.length }).then((results) => this.countIndexed(sent, results)));
       await new Promise((r) => setImmediate(r));
     }
     return (await Promise.all(runs)).reduce((a, b) => a + b, 0);
   }
 
-  private countIndexed(jobs: readonly Job[], outcomes: readonly HelperOutcome[]): number {
+  private countIndexed(sent: readonly IndexedMount[], results: readonly HelperResult[]): number {
     let healed = 0;
-    const missed = outcomes.filter((o) => o.result !== 'ok');
-    if (missed.length > 0) {
-      const [o] = missed;
-      this.deps.log(`${missed.length} of the mounts the index knew were not re-attached from it (the scan tries them again); e.g. ${JSON.stringify(o.request.target)}: ${o.result} ${o.how}: ${o.message}`, {
-        missed: missed.length,
+    let missed = 0;
+    let first: { readonly mount: IndexedMount; readonly result: HelperResult } | undefined;
+    results.forEach((result, n) => {
+      if (result.result !== 'ok') {
+        missed++;
+        first ??= { mount: sent[n], result };
+        return;
+      }
+      healed++;
+      this.failedTargets.delete(sent[n].key);
+      this.deps.metrics.mountsHealed.inc();
+    });
+    if (first !== undefined) {
+      const { mount, result: o } = first;
+      this.deps.log(`${missed} of the mounts the index knew were not re-attached from it (the scan tries them again); e.g. ${JSON.stringify(targetOf(mount))}: ${o.result} ${o.how}: ${o.message}`, {
+        missed,
         how: o.how,
         errno: o.errno,
       });
     }
-    outcomes.forEach((outcome, n) => {
-      if (outcome.result !== 'ok') return;
-      healed++;
-      this.failedTargets.delete(jobs[n].candidate.key);
-      this.deps.metrics.mountsHealed.inc();
-    });
     return healed;
   }
-
 
   /**
    * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
@@ -431,18 +447,50 @@ export class Healer {
 }
 
 /**
- * Adds a chunk's mounts on our lxcfs to the index, by namespace. The ways into each namespace are
- * worked out now, during the pass, so that a restart's re-attach reads nothing first.
+ * A mount on our lxcfs as the index keeps it: its re-attach request, checked and encoded when a
+ * pass saw the mount, but for the source (the directory of the lxcfs that replaces ours, known
+ * only then). The ways into its namespace are in the request already, so a restart's re-attach
+ * reads nothing first.
  */
-function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]): void {
+interface IndexedMount {
+  /** `namespace mountID`. */
+  readonly key: string;
+  readonly namespace: string;
+  /** The lxcfs it is on (device and FUSE source): `retired` says when that one died. */
+  readonly device: string;
+  readonly fsSource: string;
+  readonly shared: boolean;
+  /** The source is the instance's mount directory followed by this. */
+  readonly sourceTail: string;
+  /** The request's record: before + source + after. */
+  readonly before: string;
+  readonly after: string;
+}
+
+/** Adds a chunk's mounts on our lxcfs to the index, by namespace (those the helper would refuse are left out). */
+function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[], mountDir: string): void {
   for (const c of own) {
+    const ino = namespaceInode(c.ns.namespace);
+    if (ino === undefined) continue;
+    const request = replaceRequest(c, ino, mountDir);
+    if (requestProblem(request) !== undefined || !request.source.startsWith(mountDir)) continue;
     let list = index.get(c.ns.namespace);
-    if (list === undefined) {
-      void c.ns.pids;
-      index.set(c.ns.namespace, (list = []));
-    }
-    list.push(c);
+    if (list === undefined) index.set(c.ns.namespace, (list = []));
+    list.push({
+      key: c.key,
+      namespace: c.ns.namespace,
+      device: c.mount.device,
+      fsSource: c.mount.source,
+      shared: c.mount.shared === true,
+      sourceTail: request.source.slice(mountDir.length),
+      ...recordAround(request),
+    });
   }
+}
+
+/** The mount point named in an index entry's record (for log lines). */
+function targetOf(m: IndexedMount): string {
+  return m.after.slice(1, m.after.indexOf('\0', 1));
 }
 
 /**
@@ -452,15 +500,15 @@ function addToIndex(index: Map<string, Candidate[]>, own: readonly Candidate[]):
  * host's namespace, for the kubelet directory), and two peers re-attached at once would leave
  * copies of both.
  */
-export function splitByNamespace<T extends { readonly candidate: Candidate }>(jobs: readonly T[], lanes: number): T[][] {
+export function splitByNamespace<T extends { readonly namespace: string; readonly shared: boolean }>(jobs: readonly T[], lanes: number): T[][] {
   if (lanes <= 1) return jobs.length === 0 ? [] : [[...jobs]];
-  const propagating = jobs.filter((j) => j.candidate.mount.shared === true);
-  const rest = propagating.length === 0 ? jobs : jobs.filter((j) => j.candidate.mount.shared !== true);
+  const propagating = jobs.filter((j) => j.shared);
+  const rest = propagating.length === 0 ? jobs : jobs.filter((j) => !j.shared);
   const slices: T[][] = propagating.length > 0 ? [propagating] : [];
   const share = rest.length / Math.max(1, lanes - slices.length);
   let current: T[] = [];
   rest.forEach((job, i) => {
-    const sameNamespace = i > 0 && rest[i - 1].candidate.ns.namespace === job.candidate.ns.namespace;
+    const sameNamespace = i > 0 && rest[i - 1].namespace === job.namespace;
     if (!sameNamespace && current.length >= share) {
       slices.push(current);
       current = [];
@@ -475,10 +523,10 @@ export function splitByNamespace<T extends { readonly candidate: Candidate }>(jo
  * Indexes a mount the helper just attached, under the ID the helper read from it (not from the
  * path, which a container could stack over meanwhile).
  */
-function indexAttached(index: Map<string, Candidate[]>, c: Candidate, outcome: HelperOutcome, inst: { readonly device: string; readonly fsSource: string }): void {
+function indexAttached(index: Map<string, IndexedMount[]>, c: Candidate, outcome: HelperOutcome, inst: { readonly device: string; readonly fsSource: string; readonly mountDir: string }): void {
   if (!/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
   const mountId = Number(outcome.message);
-  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }]);
+  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }], inst.mountDir);
 }
 
 /** Wall time of a pass, split into its phases (planning counts as scan). */

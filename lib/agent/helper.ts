@@ -8,7 +8,7 @@
  * waits on a FUSE path itself.
  */
 import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
-import { AnswerResult, decodeAnswers, encodeRequests, HelperAnswer, HelperRequest } from './protocol';
+import { AnswerResult, decodeAnswers, EncodedRequests, encodeRequests, HelperAnswer, HelperRequest, skipRecords } from './protocol';
 
 export type OutcomeResult = AnswerResult | 'hung' | 'lost';
 
@@ -20,6 +20,9 @@ export interface HelperOutcome {
   readonly errno: number;
   readonly message: string;
 }
+
+/** An outcome without its request (runEncoded: the caller knows what it sent). */
+export type HelperResult = Omit<HelperOutcome, 'request'>;
 
 /** How long one request may take before the helper is considered stuck on it. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
@@ -64,24 +67,29 @@ export class MountHelper {
 
   /** One outcome per request, in request order. Requests for one namespace should be adjacent (one setns). */
   async run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
-    const out: HelperOutcome[] = [];
-    let rest = requests;
-    while (rest.length > 0) {
-      const { answers, stuck } = await this.runOnce(rest);
-      for (let i = 0; i < rest.length && i < answers.length; i++) {
+    const results = await this.runEncoded({ bytes: encodeRequests(requests), count: requests.length });
+    return results.map((r, i) => ({ request: requests[i], ...r }));
+  }
+
+  /** As run(), for requests already checked and encoded (the index's, built before they are needed). */
+  async runEncoded(batch: EncodedRequests): Promise<HelperResult[]> {
+    const out: HelperResult[] = [];
+    let { bytes, count } = batch;
+    while (count > 0) {
+      const { answers, stuck } = await this.runOnce(bytes, count);
+      for (let i = 0; i < count && i < answers.length; i++) {
         const a = answers[i];
-        out.push({ request: rest[i], result: a.result, how: a.how, errno: a.errno, message: a.message });
+        out.push({ result: a.result, how: a.how, errno: a.errno, message: a.message });
       }
-      if (answers.length >= rest.length) break;
-      const at = answers.length;
+      if (answers.length >= count) break;
       out.push({
-        request: rest[at],
         result: stuck ? 'hung' : 'lost',
         how: stuck ? 'timeout' : 'helper-exited',
         errno: 0,
         message: stuck ? `no answer within ${this.requestTimeoutMs} ms (a FUSE mount on the path does not answer)` : 'the mount helper exited before answering',
       });
-      rest = rest.slice(at + 1);
+      bytes = skipRecords(bytes, answers.length + 1);
+      count -= answers.length + 1;
     }
     return out;
   }
@@ -119,7 +127,7 @@ export class MountHelper {
   }
 
   /** Answers in order until the helper finishes, dies, or stalls on one request (`stuck`). */
-  private runOnce(requests: readonly HelperRequest[]): Promise<{ answers: HelperAnswer[]; stuck: boolean }> {
+  private runOnce(input: Buffer, count: number): Promise<{ answers: HelperAnswer[]; stuck: boolean }> {
     return new Promise((resolve, reject) => {
       const child = this.take();
       const answers: HelperAnswer[] = [];
@@ -177,16 +185,16 @@ export class MountHelper {
         reject(err);
       });
       child.on('close', (code) => {
-        if (!settled && answers.length < requests.length && code !== 0 && stderr.trim() !== '') {
+        if (!settled && answers.length < count && code !== 0 && stderr.trim() !== '') {
           settled = true;
           clearTimeout(timer);
-          reject(new Error(`mount helper exited with ${String(code)} after ${answers.length} of ${requests.length} requests: ${stderr.trim()}`));
+          reject(new Error(`mount helper exited with ${String(code)} after ${answers.length} of ${count} requests: ${stderr.trim()}`));
           return;
         }
         finish(false);
       });
       arm();
-      child.stdin.end(encodeRequests(requests));
+      child.stdin.end(input);
     });
   }
 }

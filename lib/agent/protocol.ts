@@ -103,6 +103,27 @@ export function requestProblem(r: HelperRequest): string | undefined {
   return undefined;
 }
 
+/** Fields of one request, each NUL-terminated. */
+export const REQUEST_FIELDS = 8;
+
+/** Requests already checked and encoded, `count` of them (what the helper reads). */
+export interface EncodedRequests {
+  readonly bytes: Buffer;
+  readonly count: number;
+}
+
+/**
+ * A request's record split around its source: `before + source + after` is the record. The index
+ * keeps its mounts this way, checked and encoded once, so that a restart only names the new
+ * lxcfs's directory. Unchecked: see requestProblem.
+ */
+export function recordAround(r: HelperRequest): { readonly before: string; readonly after: string } {
+  return {
+    before: `${r.mode}\0${r.pids.join(',')}\0${r.namespaceInode.toString()}\0${String(r.mountId)}\0${r.device}\0`,
+    after: `\0${r.target}\0${r.attributes.join(',')}\0`,
+  };
+}
+
 /** The helper's input for these requests; throws on a request that `requestProblem` rejects. */
 export function encodeRequests(requests: readonly HelperRequest[]): Buffer {
   // One string, encoded once: a pass after an lxcfs restart sends thousands of requests, and a
@@ -111,9 +132,41 @@ export function encodeRequests(requests: readonly HelperRequest[]): Buffer {
   for (const r of requests) {
     const problem = requestProblem(r);
     if (problem !== undefined) throw new Error(`cannot encode a helper request for ${JSON.stringify(r.target)}: ${problem}`);
-    parts.push(r.mode, r.pids.join(','), r.namespaceInode.toString(), String(r.mountId), r.device, r.source, r.target, r.attributes.join(','));
+    const { before, after } = recordAround(r);
+    parts.push(before, r.source, after);
   }
-  return Buffer.from(parts.length === 0 ? '' : `${parts.join('\0')}\0`, 'utf8');
+  return Buffer.from(parts.join(''), 'utf8');
+}
+
+/** `bytes` without its first `n` records (the rest of a batch, after a helper stalled on one). */
+export function skipRecords(bytes: Buffer, n: number): Buffer {
+  let p = 0;
+  for (let f = 0; f < n * REQUEST_FIELDS; f++) {
+    const end = bytes.indexOf(0, p);
+    if (end < 0) return bytes.subarray(bytes.length);
+    p = end + 1;
+  }
+  return bytes.subarray(p);
+}
+
+/** The requests in encoded bytes, as the helper reads their fields (simulated helpers and tests). */
+export function decodeRequests(bytes: Buffer): HelperRequest[] {
+  const fields = bytes.toString('utf8').split('\0');
+  const out: HelperRequest[] = [];
+  for (let i = 0; i + REQUEST_FIELDS < fields.length; i += REQUEST_FIELDS) {
+    const [mode, pids, ino, mountId, device, source, target, attributes] = fields.slice(i, i + REQUEST_FIELDS);
+    out.push({
+      mode: mode as AttachMode,
+      pids: pids.split(',').map(Number),
+      namespaceInode: BigInt(ino),
+      mountId: Number(mountId),
+      device,
+      source,
+      target,
+      attributes: attributes === '' ? [] : (attributes.split(',') as MountAttribute[]),
+    });
+  }
+  return out;
 }
 
 const RESULTS: readonly AnswerResult[] = ['ok', 'err', 'gone', 'refused'];

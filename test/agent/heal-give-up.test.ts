@@ -5,10 +5,10 @@
  * log line and the plan are the agent's own code.
  */
 import { Healer, MAX_TARGET_FAILURES } from '../../lib/agent/heal';
-import { HelperOutcome, MountHelper } from '../../lib/agent/helper';
+import { HelperResult, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
 import { MountEntry } from '../../lib/agent/mountinfo';
-import { HelperRequest } from '../../lib/agent/protocol';
+import { decodeRequests, EncodedRequests, HelperRequest } from '../../lib/agent/protocol';
 import { NamespaceMounts, NamespaceSource, ScanResult } from '../../lib/agent/scan';
 
 let scan: ScanResult = { namespacesScanned: 0, withLxcfs: [] };
@@ -28,12 +28,14 @@ class ScriptedHelper extends MountHelper {
   constructor(private readonly refusingNamespaces: ReadonlySet<bigint>) {
     super('/nonexistent/lxcfs-kit-remount');
   }
-  override run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
+  // Every batch, encoded by run() or by the index, arrives here: read it as the helper would.
+  override runEncoded(batch: EncodedRequests): Promise<HelperResult[]> {
+    const requests = decodeRequests(batch.bytes);
     this.sent.push(...requests);
-    return Promise.resolve(requests.map((request): HelperOutcome => {
-      if (request.mode === 'check') return { request, result: 'ok', how: 'dead', errno: 0, message: '' };
-      if (this.refusingNamespaces.has(request.namespaceInode)) return { request, result: 'err', how: 'move_mount', errno: 1, message: 'Operation not permitted' };
-      return { request, result: 'ok', how: 'beneath', errno: 0, message: '' };
+    return Promise.resolve(requests.map((request): HelperResult => {
+      if (request.mode === 'check') return { result: 'ok', how: 'dead', errno: 0, message: '' };
+      if (this.refusingNamespaces.has(request.namespaceInode)) return { result: 'err', how: 'move_mount', errno: 1, message: 'Operation not permitted' };
+      return { result: 'ok', how: 'beneath', errno: 0, message: '' };
     }));
   }
 }

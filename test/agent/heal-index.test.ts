@@ -5,11 +5,11 @@
  * helper's side, naming the mount it attached, is proven on a real namespace in
  * test/e2e/namespace-entry.test.ts); the index, the plan and the accounting are the agent's own code.
  */
-import { Healer, Job, splitByNamespace } from '../../lib/agent/heal';
-import { HelperOutcome, MountHelper } from '../../lib/agent/helper';
+import { Healer, splitByNamespace } from '../../lib/agent/heal';
+import { HelperResult, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
 import { MountEntry } from '../../lib/agent/mountinfo';
-import { HelperRequest } from '../../lib/agent/protocol';
+import { decodeRequests, EncodedRequests, HelperRequest } from '../../lib/agent/protocol';
 import { NamespaceMounts, NamespaceSource, ScanResult } from '../../lib/agent/scan';
 
 /** What happened, in order: `scan` when a pass starts reading mount tables, `helper` per helper run. */
@@ -27,7 +27,7 @@ jest.mock('../../lib/agent/scan', () => ({
   },
 }));
 
-type Answer = (request: HelperRequest) => Omit<HelperOutcome, 'request'>;
+type Answer = (request: HelperRequest) => HelperResult;
 
 /** Attaches as a kernel would: each re-attach gets a fresh mount ID, named in the answer (as the real helper does). */
 class ScriptedHelper extends MountHelper {
@@ -37,10 +37,13 @@ class ScriptedHelper extends MountHelper {
   constructor() {
     super('/nonexistent/lxcfs-kit-remount');
   }
-  override run(requests: readonly HelperRequest[]): Promise<HelperOutcome[]> {
+  // Every batch, encoded by run() or by the index, arrives here: read it as the helper would.
+  override runEncoded(batch: EncodedRequests): Promise<HelperResult[]> {
+    const requests = decodeRequests(batch.bytes);
+    expect(requests).toHaveLength(batch.count);
     events.push(`helper ${requests.map((r) => r.mode).join(',')}`);
-    this.sent.push([...requests]);
-    return Promise.resolve(requests.map((request) => ({ request, ...this.answer(request) })));
+    this.sent.push(requests);
+    return Promise.resolve(requests.map((request) => this.answer(request)));
   }
 }
 
@@ -183,34 +186,36 @@ describe('re-attaching from the index after a restart of our lxcfs (simulated /p
 describe('splitByNamespace (helper lanes for the index)', () => {
   test('mounts that propagate (shared peer group) are re-attached one at a time, in one lane', () => {
     const jobs = [job(1, 0, true), job(2, 1), job(2, 2), job(3, 3, true), job(4, 4)];
-    expect(splitByNamespace(jobs, 8).map((s) => s.map((j) => j.request.mountId))).toEqual([[1, 4], [2, 3], [5]]);
+    expect(splitByNamespace(jobs, 8).map((s) => s.map((j) => j.id))).toEqual([[1, 4], [2, 3], [5]]);
   });
 
-  const job = (ns: number, i: number, shared = false): Job => ({
-    candidate: { ns: { namespace: `mnt:[${ns}]`, members: [], pids: [], mounts: [] }, mount: { ...lxcfsMount(`/f${i}`, '0:1'), shared }, key: `mnt:[${ns}] ${i}` },
-    request: { mode: 'replace', pids: [ns], namespaceInode: BigInt(ns), mountId: i + 1, device: '0:1', source: '/s', target: `/f${i}`, attributes: [] },
-  });
+  interface LaneJob {
+    readonly namespace: string;
+    readonly shared: boolean;
+    readonly id: number;
+  }
+  const job = (ns: number, i: number, shared = false): LaneJob => ({ namespace: `mnt:[${ns}]`, shared, id: i + 1 });
 
   test('random shapes: every job once, in order, a namespace never split, at most the lanes asked for and about even', () => {
     let seed = 7;
     const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
     for (let round = 0; round < 500; round++) {
-      const jobs: Job[] = [];
+      const jobs: LaneJob[] = [];
       const namespaces = 1 + rand(300);
       // Some namespaces (the agent's and the host's, for the kubelet directory) hold mounts that propagate.
       const sharing = rand(3) === 0;
       for (let ns = 0; ns < namespaces; ns++) for (let f = rand(12); f >= 0; f--) jobs.push(job(ns, jobs.length, sharing && ns < 2 && f % 2 === 0));
       const lanes = 1 + rand(12);
       const slices = splitByNamespace(jobs, lanes);
-      expect([...slices.flat()].sort((a, b) => a.request.mountId - b.request.mountId)).toEqual(jobs);
+      expect([...slices.flat()].sort((a, b) => a.id - b.id)).toEqual(jobs);
       // Every propagating job in one slice, in order, so that they run one at a time.
-      const shared = jobs.filter((j) => j.candidate.mount.shared === true);
-      if (shared.length > 0) expect(slices.filter((s) => s.some((j) => j.candidate.mount.shared === true))).toEqual([lanes === 1 ? jobs : shared]);
+      const shared = jobs.filter((j) => j.shared);
+      if (shared.length > 0) expect(slices.filter((s) => s.some((j) => j.shared))).toEqual([lanes === 1 ? jobs : shared]);
       expect(slices.length).toBeLessThanOrEqual(lanes);
       expect(slices.every((s) => s.length > 0)).toBe(true);
       const owner = new Map<string, number>();
-      const unshared = slices.map((s) => s.filter((j) => j.candidate.mount.shared !== true));
-      unshared.forEach((s, i) => s.forEach((j) => expect(owner.get(j.candidate.ns.namespace) ?? i).toBe(owner.set(j.candidate.ns.namespace, i).get(j.candidate.ns.namespace))));
+      const unshared = slices.map((s) => s.filter((j) => !j.shared));
+      unshared.forEach((s, i) => s.forEach((j) => expect(owner.get(j.namespace) ?? i).toBe(owner.set(j.namespace, i).get(j.namespace))));
       // A slice is closed at the first namespace boundary past its share: never more than one namespace over it.
       for (const s of unshared) expect(s.length).toBeLessThan(jobs.length / Math.max(1, lanes - 1) + 13);
     }

@@ -1,6 +1,6 @@
 /** The agent ↔ helper wire format (pure, no root). */
 import * as fc from 'fast-check';
-import { decodeAnswers, encodeRequests, HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from '../../lib/agent/protocol';
+import { decodeAnswers, decodeRequests, encodeRequests, HelperRequest, isCanonicalPath, namespaceInode, recordAround, requestProblem, skipRecords } from '../../lib/agent/protocol';
 
 const base: HelperRequest = {
   mode: 'replace',
@@ -62,6 +62,33 @@ describe('encodeRequests', () => {
     const r = { ...base, ...change };
     expect(requestProblem(r)).toBeDefined();
     expect(() => encodeRequests([r])).toThrow(/cannot encode/);
+  });
+});
+
+describe('records kept around their source, skipped and read back', () => {
+  const component = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).filter((c) => !c.includes('/') && !c.includes('\0') && c !== '.' && c !== '..');
+  const path = fc.array(component, { minLength: 1, maxLength: 5 }).map((parts) => `/${parts.join('/')}`);
+  const request = fc.record({
+    mode: fc.constantFrom('replace' as const, 'umount' as const),
+    pids: fc.array(fc.integer({ min: 1, max: 0x7fffffff }), { minLength: 1, maxLength: 8 }),
+    namespaceInode: fc.bigInt({ min: 1n, max: 0xffffffffffffffffn }),
+    mountId: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    device: fc.tuple(fc.nat(0xffffffff), fc.nat(0xffffffff)).map(([a, b]) => `${a}:${b}`),
+    source: path,
+    target: path,
+    attributes: fc.subarray(['ro', 'nosuid', 'nodev', 'noexec'] as const),
+  }).map((r): HelperRequest => (r.mode === 'umount' ? { ...r, source: '', attributes: [] } : r));
+
+  test('property: before + source + after is the record encodeRequests writes; decodeRequests reads any batch back; skipRecords drops exactly n', () => {
+    fc.assert(
+      fc.property(fc.array(request, { maxLength: 6 }), fc.nat(7), (requests, n) => {
+        const bytes = encodeRequests(requests);
+        expect(bytes.toString('utf8')).toBe(requests.map((r) => { const { before, after } = recordAround(r); return `${before}${r.source}${after}`; }).join(''));
+        expect(decodeRequests(bytes)).toEqual(requests);
+        expect(decodeRequests(skipRecords(bytes, n))).toEqual(requests.slice(n));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

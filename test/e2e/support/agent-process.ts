@@ -54,6 +54,8 @@ export interface AgentStatus {
     /** `fromIndex`: mounts re-attached from that index after a restart of lxcfs, before any scan. */
     phases: { fromIndex: number; indexMs: number; scanMs: number; attachMs: number };
   } | null;
+  /** process.memoryUsage() in MiB, and V8's malloc peak (`v8MallocPeak`). */
+  memoryMiB?: Record<string, number>;
 }
 
 export class AgentProcess {

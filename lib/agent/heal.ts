@@ -166,6 +166,7 @@ export class Healer {
     const quiet = new Map<string, string>();
     const digests = new Map<string, string>();
     const index = new Map<string, IndexedMount[]>();
+    const strings: Interned = new Map();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
     const dispatched: Promise<Done[]>[] = [];
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
@@ -174,7 +175,7 @@ export class Healer {
     const flush = async (): Promise<void> => {
       const { work, idle, own } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
       for (const ns of idle) quiet.set(ns, digests.get(ns) as string);
-      addToIndex(index, own, inst.mountDir);
+      addToIndex(index, own, inst.mountDir, strings);
       chunk = [];
       if (work.length > 0) {
         // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
@@ -241,7 +242,7 @@ export class Healer {
         this.failedTargets.delete(key);
         healed++;
         this.deps.metrics.mountsHealed.inc();
-        indexAttached(index, candidate, outcome, inst);
+        indexAttached(index, candidate, outcome, inst, strings);
         continue;
       }
       if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
@@ -289,7 +290,7 @@ export class Healer {
     for (const own of this.index.values()) {
       for (const m of own) {
         if (this.retired.get(m.device) !== m.fsSource) continue;
-        if ((this.failedTargets.get(m.key) ?? 0) >= MAX_TARGET_FAILURES) continue;
+        if (this.failedTargets.size > 0 && (this.failedTargets.get(keyOf(m)) ?? 0) >= MAX_TARGET_FAILURES) continue;
         dead.push(m);
       }
     }
@@ -334,7 +335,7 @@ export class Healer {
         return;
       }
       healed++;
-      this.failedTargets.delete(sent[n].key);
+      if (this.failedTargets.size > 0) this.failedTargets.delete(keyOf(sent[n]));
       this.deps.metrics.mountsHealed.inc();
     });
     if (first !== undefined) {
@@ -453,9 +454,8 @@ export class Healer {
  * reads nothing first.
  */
 interface IndexedMount {
-  /** `namespace mountID`. */
-  readonly key: string;
   readonly namespace: string;
+  readonly mountId: number;
   /** The lxcfs it is on (device and FUSE source): `retired` says when that one died. */
   readonly device: string;
   readonly fsSource: string;
@@ -467,8 +467,23 @@ interface IndexedMount {
   readonly after: string;
 }
 
+/**
+ * One copy of each string the index holds many times (devices, sources, the few files lxcfs
+ * serves and their flags): at 1,000 containers, 8,000 entries share about a dozen strings.
+ */
+type Interned = Map<string, string>;
+
+function intern(strings: Interned, s: string): string {
+  const had = strings.get(s);
+  if (had !== undefined) return had;
+  strings.set(s, s);
+  return s;
+}
+
+const keyOf = (m: IndexedMount): string => `${m.namespace} ${m.mountId}`;
+
 /** Adds a chunk's mounts on our lxcfs to the index, by namespace (those the helper would refuse are left out). */
-function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[], mountDir: string): void {
+function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[], mountDir: string, strings: Interned): void {
   for (const c of own) {
     const ino = namespaceInode(c.ns.namespace);
     if (ino === undefined) continue;
@@ -476,14 +491,16 @@ function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[
     if (requestProblem(request) !== undefined || !request.source.startsWith(mountDir)) continue;
     let list = index.get(c.ns.namespace);
     if (list === undefined) index.set(c.ns.namespace, (list = []));
+    const { before, after } = recordAround(request);
     list.push({
-      key: c.key,
       namespace: c.ns.namespace,
-      device: c.mount.device,
-      fsSource: c.mount.source,
+      mountId: c.mount.mountId,
+      device: intern(strings, c.mount.device),
+      fsSource: intern(strings, c.mount.source),
       shared: c.mount.shared === true,
-      sourceTail: request.source.slice(mountDir.length),
-      ...recordAround(request),
+      sourceTail: intern(strings, request.source.slice(mountDir.length)),
+      before,
+      after: intern(strings, after),
     });
   }
 }
@@ -523,10 +540,16 @@ export function splitByNamespace<T extends { readonly namespace: string; readonl
  * Indexes a mount the helper just attached, under the ID the helper read from it (not from the
  * path, which a container could stack over meanwhile).
  */
-function indexAttached(index: Map<string, IndexedMount[]>, c: Candidate, outcome: HelperOutcome, inst: { readonly device: string; readonly fsSource: string; readonly mountDir: string }): void {
+function indexAttached(
+  index: Map<string, IndexedMount[]>,
+  c: Candidate,
+  outcome: HelperOutcome,
+  inst: { readonly device: string; readonly fsSource: string; readonly mountDir: string },
+  strings: Interned,
+): void {
   if (!/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
   const mountId = Number(outcome.message);
-  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }], inst.mountDir);
+  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }], inst.mountDir, strings);
 }
 
 /** Wall time of a pass, split into its phases (planning counts as scan). */

@@ -26,6 +26,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createInterface } from 'readline';
 import { AGENT_FLAGS } from '../lib/agent/flags';
+import { AGENT_NODE_FLAGS, AGENT_NODE_OPTIONS } from '../lib/contract';
 import { Candidate, replaceRequest } from '../lib/agent/heal-plan';
 import { MAX_PARALLEL_HELPERS, MountHelper } from '../lib/agent/helper';
 import { LXCFS_FSTYPE, topMounts } from '../lib/agent/mountinfo';
@@ -48,7 +49,8 @@ const PROBE_MODE = process.env.BENCH_PROBE === 'read-all' ? ['read-all'] : [];
  * 1,000, 8 threads and 1 ms cost 200 ms of CPU per kill, 2 threads and 3 ms 120 ms).
  */
 const probeShape = (n: number): { threads: number; gatherUs: number } => (n <= 250 ? { threads: 8, gatherUs: 1000 } : { threads: 2, gatherUs: 3000 });
-const AGENT_NODE_FLAGS = '--max-semi-space-size=1';
+// What the agent image runs node with (its NODE_OPTIONS and its entrypoint's flags).
+const AGENT_IMAGE_NODE_FLAGS = [AGENT_NODE_OPTIONS, ...AGENT_NODE_FLAGS].join(' ');
 const DEFAULT_INTERVAL_S = AGENT_FLAGS['reconcile-interval'].default;
 const AT_REST_INTERVAL_S = 1;
 const AT_REST_PASSES = 8;
@@ -251,8 +253,8 @@ async function main(): Promise<void> {
   try {
     const probe = compile('recovery-probe.c', path.join(env.dir, 'recovery-probe'));
     const forker = compile('idle-processes.c', path.join(env.dir, 'idle-processes'));
-    // The agent image runs node with a 1 MiB young generation (NODE_OPTIONS); override to compare.
-    const nodeFlags = (process.env.BENCH_AGENT_NODE_FLAGS ?? AGENT_NODE_FLAGS).split(' ').filter(Boolean);
+    // As the agent image runs node; BENCH_AGENT_NODE_FLAGS overrides, to compare.
+    const nodeFlags = (process.env.BENCH_AGENT_NODE_FLAGS ?? AGENT_IMAGE_NODE_FLAGS).split(' ').filter(Boolean);
     // Kills back to back on purpose: no crash-loop backoff in the measurement. heal-scope state-dir:
     // other suites may run on this host; this agent touches only its own containers.
     const agentArgs = (interval: number): string[] => [`--reconcile-interval=${interval}`, '--restart-burst=1000', '--heal-scope=state-dir'];
@@ -355,7 +357,7 @@ async function main(): Promise<void> {
       recoveryRows.push(
         `${pad(n, 5)}  ${pad(median(alls).toFixed(0), 10)}  ${pad(Math.max(...alls).toFixed(0), 6)}  ${pad(median(kills.map((x) => x.p50)).toFixed(0), 13)}  ` +
           `${pad(median(kills.map((x) => x.restartMs)).toFixed(0), 13)}  ${pad(median(phases.map((p) => p.indexMs ?? NaN)).toFixed(0), 8)}  ${pad(median(phases.map((p) => p.scanMs ?? NaN)).toFixed(0), 7)}  ${pad(median(phases.map((p) => p.attachMs ?? NaN)).toFixed(0), 9)}  ` +
-          `${pad(`${Math.max(...kills.map((x) => quantile(x.r.lagMs, 0.99))).toFixed(0)}/${Math.max(...kills.map((x) => x.lagMax)).toFixed(0)}`, 16)}  ${pad(median(kills.map((x) => x.cpu)).toFixed(0), 12)}  ${pad(`${correct}/${n}`, 9)}  ${pad(mem.rss.toFixed(1), 7)}  ${pad(mem.peak.toFixed(1), 8)}  ` +
+          `${pad(`${Math.max(...kills.map((x) => quantile(x.r.lagMs, 0.99))).toFixed(0)}/${Math.max(...kills.map((x) => x.lagMax)).toFixed(0)}`, 16)}  ${pad(median(kills.map((x) => x.cpu)).toFixed(0), 12)}  ${pad(`${median(kills.map((x) => x.spent.agent))}/${median(kills.map((x) => x.spent.helpers))}/${median(kills.map((x) => x.spent.lxcfs))}`, 26)}  ${pad(`${correct}/${n}`, 9)}  ${pad(mem.rss.toFixed(1), 7)}  ${pad(mem.peak.toFixed(1), 8)}  ` +
           `${pad(cold.map((x) => `${x.all.toFixed(0)} (${x.indexed})`).join(), 15)}  ` +
           `${goal === undefined ? '' : `goal <= ${goal} ms: ${median(alls) <= goal ? 'met' : 'NOT met'}`}  load ${kills[kills.length - 1].load}`,
       );
@@ -398,7 +400,7 @@ async function main(): Promise<void> {
         '',
         `lxcfs-kit agent recovery after kill -9 of lxcfs (${KILLS} kills per N; ${files.length} lxcfs files per container; goals: p50 <= 150 ms at N=200, <= 500 ms at N=1000; RSS <= 64 MiB)`,
         `${os.cpus().length} cores, load average at the end: ${loadavg()}; agent: node ${nodeFlags.join(' ')}`,
-        '    N  all ms p50  max ms  container p50  lxcfs back ms  index ms  scan ms  attach ms  probe lag p99/max  probe CPU ms  read own  RSS MiB  peak MiB  cold ms (indexed)',
+        '    N  all ms p50  max ms  container p50  lxcfs back ms  index ms  scan ms  attach ms  probe lag p99/max  probe CPU ms  CPU ms agent/helpers/lxcfs  read own  RSS MiB  peak MiB  cold ms (indexed)',
         ...recoveryRows,
         '',
         'all ms = kill -9 of lxcfs until the last container was served again: all its files on the new lxcfs, one read through its own mount (p50 and max over the kills);',
@@ -408,6 +410,7 @@ async function main(): Promise<void> {
         'index/scan/attach = the agent pass: re-attach from the index, then the scan (with its re-attaches) and its tail;',
         'probe lag = time from the wake-up on a mount change to the probe recording the container (its granularity), p99 and max over',
         'the containers of the worst kill; probe CPU = the probe process per kill (it competes with the agent for the cores);',
+        'CPU agent/helpers/lxcfs = per kill (median), the agent process over its whole pass (index, scan and the rest), the helpers it ran, and the new lxcfs since its start;',
         `probe: ${PROBE_MODE.length > 0 ? 'every file read' : 'per container: every file on the new lxcfs device, one of them read (each file in 1/8 of the containers)'} (BENCH_PROBE=read-all: every file read);`,
         `probe threads and gathering per wake-up: ${SIZES.map((n) => `N=${n}: ${probeShape(n).threads} threads, ${probeShape(n).gatherUs / 1000} ms`).join('; ')} (real-time priority);`,
         'read own = containers that read their own limits (runc exec: 1 processor, MemTotal 1048576 kB) after the kills.',

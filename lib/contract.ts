@@ -97,7 +97,14 @@ export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
 
 /**
  * NODE_OPTIONS of the agent image (its Dockerfile target sets it; the manifests do not repeat
- * it). A 1 MiB young generation keeps the agent's resident memory under its 64 MiB request.
+ * it). A 1 MiB young generation keeps the agent's resident memory near its 64 MiB request.
  * The webhook's counterpart is WEBHOOK_NODE_OPTIONS in lib/webhook/flags.ts.
  */
 export const AGENT_NODE_OPTIONS = '--max-semi-space-size=1';
+
+/**
+ * V8 flags the agent image gives node on its command line (its ENTRYPOINT: node refuses them in
+ * NODE_OPTIONS). --optimize-for-size lowered the agent's peak RSS at 1,000 containers by about
+ * 6 MiB, with no measurable cost in recovery time or at rest (`npm run bench:recovery`).
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--optimize-for-size'];

@@ -9,7 +9,8 @@ import { Healer, splitByNamespace } from '../../lib/agent/heal';
 import { HelperResult, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
 import { MountEntry } from '../../lib/agent/mountinfo';
-import { decodeRequests, EncodedRequests, HelperRequest } from '../../lib/agent/protocol';
+import { replaceRequest } from '../../lib/agent/heal-plan';
+import { decodeRequests, EncodedRequests, HelperRequest, namespaceInode } from '../../lib/agent/protocol';
 import { NamespaceMounts, NamespaceSource, ScanResult } from '../../lib/agent/scan';
 
 /** What happened, in order: `scan` when a pass starts reading mount tables, `helper` per helper run. */
@@ -105,6 +106,8 @@ describe('re-attaching from the index after a restart of our lxcfs (simulated /p
     expect(sent.map((q) => [q.mode, q.pids, q.mountId, q.target, q.source])).toEqual(
       cs.flatMap((c) => c.mounts.map((m) => ['replace', c.pids, m.mountId, m.mountPoint, `${NEW.mountDir}${m.root}`])),
     );
+    // Field for field what the planner sends for the same mount (the index encoded it a pass earlier, all but the source).
+    expect(sent).toEqual(cs.flatMap((c) => c.mounts.map((m) => replaceRequest({ ns: c, mount: m, key: '' }, namespaceInode(c.namespace) as bigint, NEW.mountDir))));
     expect(r).toMatchObject({ healed: 4, failed: 0, pending: 0, indexed: 4, phases: { fromIndex: 4 } });
     expect(metrics.mountsHealed.get()).toBe(4);
   });

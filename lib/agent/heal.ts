@@ -7,7 +7,7 @@
  * mount ID again right before it.
  */
 import { tableFingerprint } from './fingerprint';
-import { Candidate, checkRequest, deviceKey, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
+import { Candidate, checkRequest, deviceKey, NamespacePlan, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
 import { HelperOutcome, HelperResult, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { HelperRequest, isCanonicalPath, namespaceInode, recordAround, requestProblem } from './protocol';
@@ -164,7 +164,6 @@ export class Healer {
     // before the scan builds the next one (at 1,000 containers, a few MiB of peak RSS).
     if (!useQuiet) this.index = new Map();
     const quiet = new Map<string, string>();
-    const digests = new Map<string, string>();
     const index = new Map<string, IndexedMount[]>();
     const strings: Interned = new Map();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
@@ -173,9 +172,7 @@ export class Healer {
     const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || namespacesScanned) / MAX_CHUNKS));
     let chunk: NamespaceMounts[] = [];
     const flush = async (): Promise<void> => {
-      const { work, idle, own } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
-      for (const ns of idle) quiet.set(ns, digests.get(ns) as string);
-      addToIndex(index, own, inst.mountDir, strings);
+      const { work } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
       chunk = [];
       if (work.length > 0) {
         // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
@@ -201,7 +198,15 @@ export class Healer {
       const ns = source.parse();
       if (ns === undefined) continue;
       for (const m of ns.mounts) if (m.fsType === LXCFS_FSTYPE) devices.add(m.device);
-      digests.set(namespace, digest);
+      // Planned at once, and kept for its chunk only when there is something to do in it: after a
+      // restart nearly every namespace was re-attached from the index, and its parsed table then
+      // dies young instead of being kept (and promoted to V8's old generation) for a chunk.
+      const plan = planNamespace(ns, ctx);
+      addToIndex(index, plan.own, inst.mountDir, strings);
+      if (isIdle(plan)) {
+        quiet.set(namespace, digest);
+        continue;
+      }
       chunk.push(ns);
       if (chunk.length >= chunkSize) await flush();
     }
@@ -361,15 +366,11 @@ export class Healer {
     clock: PhaseClock,
     decisions: DeviceDecisions,
     only?: ReadonlySet<string>,
-  ): Promise<{ work: Job[]; idle: string[]; own: Candidate[] }> {
+  ): Promise<{ work: Job[] }> {
     const takeover: Candidate[] = [];
     const probe: Candidate[] = [];
-    const idle: string[] = [];
-    const own: Candidate[] = [];
     for (const ns of scan.withLxcfs) {
       const plan = planNamespace(ns, ctx);
-      own.push(...plan.own);
-      if (plan.refused.length === 0 && plan.takeover.length === 0 && plan.probe.length === 0) idle.push(ns.namespace);
       for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
       const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
       takeover.push(...plan.takeover.filter(wanted));
@@ -390,7 +391,7 @@ export class Healer {
     }
     // Adjacent requests for one namespace share the helper's setns.
     clock.lap('scan');
-    return { work: work.sort((a, b) => (a.candidate.key < b.candidate.key ? -1 : a.candidate.key > b.candidate.key ? 1 : 0)), idle, own };
+    return { work: work.sort((a, b) => (a.candidate.key < b.candidate.key ? -1 : a.candidate.key > b.candidate.key ? 1 : 0)) };
   }
 
   /**
@@ -445,6 +446,11 @@ export class Healer {
     this.deps.log(`refusing to act on the lxcfs mount ${JSON.stringify(mountPoint)} (${key}): ${reason}`, undefined, 'warn');
   }
 
+}
+
+/** Nothing to do in a namespace: no mount to refuse, take over or probe. */
+function isIdle(plan: NamespacePlan): boolean {
+  return plan.refused.length === 0 && plan.takeover.length === 0 && plan.probe.length === 0;
 }
 
 /**

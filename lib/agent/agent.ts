@@ -640,8 +640,17 @@ function memoryMiB(): Record<string, number> {
   const m = process.memoryUsage();
   const v8 = getHeapStatistics();
   const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
-  // V8's own malloc (compiler and parser zones) at its peak: RSS that no heap figure shows.
-  return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers), v8MallocPeak: mib(v8.peak_malloced_memory) };
+  return {
+    rss: mib(m.rss),
+    // The highest RSS since the agent started (getrusage).
+    peakRss: mib(process.resourceUsage().maxRSS * 1024),
+    heapTotal: mib(m.heapTotal),
+    heapUsed: mib(m.heapUsed),
+    external: mib(m.external),
+    arrayBuffers: mib(m.arrayBuffers),
+    // V8's own malloc (compiler and parser zones) at its peak: RSS that no heap figure shows.
+    v8MallocPeak: mib(v8.peak_malloced_memory),
+  };
 }
 
 function readText(file: string): string {

@@ -211,6 +211,7 @@ export class Healer {
       if (chunk.length >= chunkSize) await flush();
     }
     if (chunk.length > 0) await flush();
+    clock.lap('scan');
     this.quiet = quiet;
     this.quietContext = context;
     this.index = index;

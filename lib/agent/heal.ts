@@ -10,7 +10,8 @@ import { tableFingerprint } from './fingerprint';
 import { Candidate, checkRequest, deviceKey, NamespacePlan, nextProbes, PlanContext, planNamespace, replaceRequest } from './heal-plan';
 import { HelperOutcome, HelperResult, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
-import { HelperRequest, isCanonicalPath, namespaceInode, recordAround, requestProblem } from './protocol';
+import { addToIndex, IndexedMount, indexAttached, Interned, keyOf, splitByNamespace, targetOf } from './mount-index';
+import { HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
 import { containerIdOf, NamespaceMounts, ScanResult, scanLazily, scanNamespaces } from './scan';
 import type { LineLog } from '../log';
@@ -452,111 +453,6 @@ export class Healer {
 /** Nothing to do in a namespace: no mount to refuse, take over or probe. */
 function isIdle(plan: NamespacePlan): boolean {
   return plan.refused.length === 0 && plan.takeover.length === 0 && plan.probe.length === 0;
-}
-
-/**
- * A mount on our lxcfs as the index keeps it: its re-attach request, checked and encoded when a
- * pass saw the mount, but for the source (the directory of the lxcfs that replaces ours, known
- * only then). The ways into its namespace are in the request already, so a restart's re-attach
- * reads nothing first.
- */
-interface IndexedMount {
-  readonly namespace: string;
-  readonly mountId: number;
-  /** The lxcfs it is on (device and FUSE source): `retired` says when that one died. */
-  readonly device: string;
-  readonly fsSource: string;
-  readonly shared: boolean;
-  /** The source is the instance's mount directory followed by this. */
-  readonly sourceTail: string;
-  /** The request's record: before + source + after. */
-  readonly before: string;
-  readonly after: string;
-}
-
-/**
- * One copy of each string the index holds many times (devices, sources, the few files lxcfs
- * serves and their flags): at 1,000 containers, 8,000 entries share about a dozen strings.
- */
-type Interned = Map<string, string>;
-
-function intern(strings: Interned, s: string): string {
-  const had = strings.get(s);
-  if (had !== undefined) return had;
-  strings.set(s, s);
-  return s;
-}
-
-const keyOf = (m: IndexedMount): string => `${m.namespace} ${m.mountId}`;
-
-/** Adds a chunk's mounts on our lxcfs to the index, by namespace (those the helper would refuse are left out). */
-function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[], mountDir: string, strings: Interned): void {
-  for (const c of own) {
-    const ino = namespaceInode(c.ns.namespace);
-    if (ino === undefined) continue;
-    const request = replaceRequest(c, ino, mountDir);
-    if (requestProblem(request) !== undefined || !request.source.startsWith(mountDir)) continue;
-    let list = index.get(c.ns.namespace);
-    if (list === undefined) index.set(c.ns.namespace, (list = []));
-    const { before, after } = recordAround(request);
-    list.push({
-      namespace: c.ns.namespace,
-      mountId: c.mount.mountId,
-      device: intern(strings, c.mount.device),
-      fsSource: intern(strings, c.mount.source),
-      shared: c.mount.shared === true,
-      sourceTail: intern(strings, request.source.slice(mountDir.length)),
-      before,
-      after: intern(strings, after),
-    });
-  }
-}
-
-/** The mount point named in an index entry's record (for log lines). */
-function targetOf(m: IndexedMount): string {
-  return m.after.slice(1, m.after.indexOf('\0', 1));
-}
-
-/**
- * About equal slices of `jobs` for `lanes` helpers, a namespace's jobs (adjacent in `jobs`) never
- * split: each costs its helper one setns. Jobs on mounts in a shared peer group all go to the
- * first slice, in order: a re-attach there propagates to the peers (in the agent's and the
- * host's namespace, for the kubelet directory), and two peers re-attached at once would leave
- * copies of both.
- */
-export function splitByNamespace<T extends { readonly namespace: string; readonly shared: boolean }>(jobs: readonly T[], lanes: number): T[][] {
-  if (lanes <= 1) return jobs.length === 0 ? [] : [[...jobs]];
-  const propagating = jobs.filter((j) => j.shared);
-  const rest = propagating.length === 0 ? jobs : jobs.filter((j) => !j.shared);
-  const slices: T[][] = propagating.length > 0 ? [propagating] : [];
-  const share = rest.length / Math.max(1, lanes - slices.length);
-  let current: T[] = [];
-  rest.forEach((job, i) => {
-    const sameNamespace = i > 0 && rest[i - 1].namespace === job.namespace;
-    if (!sameNamespace && current.length >= share) {
-      slices.push(current);
-      current = [];
-    }
-    current.push(job);
-  });
-  if (current.length > 0) slices.push(current);
-  return slices;
-}
-
-/**
- * Indexes a mount the helper just attached, under the ID the helper read from it (not from the
- * path, which a container could stack over meanwhile).
- */
-function indexAttached(
-  index: Map<string, IndexedMount[]>,
-  c: Candidate,
-  outcome: HelperOutcome,
-  inst: { readonly device: string; readonly fsSource: string; readonly mountDir: string },
-  strings: Interned,
-): void {
-  if (!/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
-  const mountId = Number(outcome.message);
-  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }], inst.mountDir, strings);
 }
 
 /** Wall time of a pass, split into its phases (planning counts as scan). */

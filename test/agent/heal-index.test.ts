@@ -5,11 +5,12 @@
  * helper's side, naming the mount it attached, is proven on a real namespace in
  * test/e2e/namespace-entry.test.ts); the index, the plan and the accounting are the agent's own code.
  */
-import { Healer, splitByNamespace } from '../../lib/agent/heal';
+import { Healer } from '../../lib/agent/heal';
+import { replaceRequest } from '../../lib/agent/heal-plan';
 import { HelperResult, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
 import { MountEntry } from '../../lib/agent/mountinfo';
-import { replaceRequest } from '../../lib/agent/heal-plan';
+import { splitByNamespace } from '../../lib/agent/mount-index';
 import { decodeRequests, EncodedRequests, HelperRequest, namespaceInode } from '../../lib/agent/protocol';
 import { NamespaceMounts, NamespaceSource, ScanResult } from '../../lib/agent/scan';
 

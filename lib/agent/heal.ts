@@ -13,7 +13,7 @@ import { AgentMetrics } from './metrics';
 import { addToIndex, IndexedMount, indexAttached, Interned, keyOf, splitByNamespace, targetOf } from './mount-index';
 import { HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
-import { containerIdOf, NamespaceMounts, ScanResult, scanLazily, scanNamespaces } from './scan';
+import { containerIdOf, scanLazily, scanNamespaces } from './scan';
 import type { LineLog } from '../log';
 
 /** errno of the helper's mount-ID check: the path leads to another mount (ESTALE), or to nothing (ENOENT). */
@@ -171,9 +171,9 @@ export class Healer {
     const dispatched: Promise<Done[]>[] = [];
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
     const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || namespacesScanned) / MAX_CHUNKS));
-    let chunk: NamespaceMounts[] = [];
+    let chunk: NamespacePlan[] = [];
     const flush = async (): Promise<void> => {
-      const { work } = await this.planContainerMounts(inst, { namespacesScanned: chunk.length, withLxcfs: chunk }, ctx, clock, decisions);
+      const { work } = await this.planContainerMounts(inst, chunk, clock, decisions);
       chunk = [];
       if (work.length > 0) {
         // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
@@ -208,7 +208,7 @@ export class Healer {
         quiet.set(namespace, digest);
         continue;
       }
-      chunk.push(ns);
+      chunk.push(plan);
       if (chunk.length >= chunkSize) await flush();
     }
     if (chunk.length > 0) await flush();
@@ -234,7 +234,8 @@ export class Healer {
         outcomes.push(...stillThere);
         break;
       }
-      const { work } = await this.planContainerMounts(inst, scan, ctx, clock, decisions, new Set(stillThere.map((g) => g.candidate.key)));
+      const plans = scan.withLxcfs.map((ns) => planNamespace(ns, ctx));
+      const { work } = await this.planContainerMounts(inst, plans, clock, decisions, new Set(stillThere.map((g) => g.candidate.key)));
       const answers = await this.deps.helper.run(work.map((w) => w.request));
       clock.lap('attach');
       gone = [];
@@ -357,22 +358,20 @@ export class Healer {
   }
 
   /**
-   * The re-attach requests for a scan (only for mounts whose `namespace mountID` key is in
-   * `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs that a
-   * probe through the helper found dead. Mounts that cannot be named exactly are refused.
+   * The re-attach requests for the namespaces planned (only for mounts whose `namespace mountID`
+   * key is in `only`, when given): mounts of an lxcfs being taken over, and mounts of an lxcfs
+   * that a probe through the helper found dead. Mounts that cannot be named exactly are refused.
    */
   private async planContainerMounts(
     inst: { readonly device: string; readonly mountDir: string },
-    scan: ScanResult,
-    ctx: PlanContext,
+    plans: readonly NamespacePlan[],
     clock: PhaseClock,
     decisions: DeviceDecisions,
     only?: ReadonlySet<string>,
   ): Promise<{ work: Job[] }> {
     const takeover: Candidate[] = [];
     const probe: Candidate[] = [];
-    for (const ns of scan.withLxcfs) {
-      const plan = planNamespace(ns, ctx);
+    for (const plan of plans) {
       for (const r of plan.refused) this.refuse(r.key, r.mountPoint, r.reason);
       const wanted = (c: Candidate): boolean => (only === undefined || only.has(c.key)) && (this.failedTargets.get(c.key) ?? 0) < MAX_TARGET_FAILURES;
       takeover.push(...plan.takeover.filter(wanted));

@@ -49,7 +49,7 @@ export function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Can
     const ino = namespaceInode(c.ns.namespace);
     if (ino === undefined) continue;
     const request = replaceRequest(c, ino, mountDir);
-    if (requestProblem(request) !== undefined || !request.source.startsWith(mountDir)) continue;
+    if (requestProblem(request) !== undefined) continue;
     let list = index.get(c.ns.namespace);
     if (list === undefined) index.set(c.ns.namespace, (list = []));
     const { before, after } = recordAround(request);

@@ -160,6 +160,17 @@ describe('re-attaching from the index after a restart of our lxcfs (simulated /p
     expect(r).toMatchObject({ healed: 1, phases: { fromIndex: 1 } });
   });
 
+  test('hostile mount point names (newline, tab, protocol look-alikes, non-ASCII) come back from the index byte for byte', async () => {
+    const names = ['/proc/mem\ninfo', '/x\t0\tok', '/a/replace/1,2/0:61', '/\u00e9t\u00e9/\u2028', `/${'d'.repeat(200)}/f`];
+    const c: NamespaceMounts = { ...container(9, OLD.device), mounts: names.map((mountPoint) => ({ ...lxcfsMount('/proc/meminfo', OLD.device), mountPoint })) };
+    scan = { namespacesScanned: 2, withLxcfs: [c] };
+    expect(await pass({ ...OLD, mountDir: '/run/lxcfs-kit/instances/1/mnt' })).toMatchObject({ indexed: names.length });
+    retired.set(OLD.device, OLD.fsSource);
+    scan = { namespacesScanned: 2, withLxcfs: [] };
+    await pass(NEW);
+    expect(helper.sent[0]).toEqual(c.mounts.map((m) => replaceRequest({ ns: c, mount: m, key: '' }, 9n, NEW.mountDir)));
+  });
+
   test('an answer that does not name a mount ID exactly indexes nothing', async () => {
     const c = container(8, OLD.device, ['/proc/meminfo']);
     retired.set(OLD.device, OLD.fsSource);

@@ -144,8 +144,8 @@ export function splitExpressible(requests: readonly HelperRequest[]): { ok: Help
   return { ok, refused };
 }
 
-function entryPids(ns: NamespaceMounts): number[] {
-  return ns.pids.slice(0, MAX_PIDS);
+function entryPids(ns: NamespaceMounts): readonly number[] {
+  return ns.pids.length <= MAX_PIDS ? ns.pids : ns.pids.slice(0, MAX_PIDS);
 }
 
 export function isUnder(p: string, dir: string): boolean {

@@ -168,7 +168,36 @@ export class Healer {
     const index = new Map<string, IndexedMount[]>();
     const strings: Interned = new Map();
     const lanes: Promise<unknown>[] = Array.from({ length: MAX_PARALLEL_HELPERS }, () => Promise.resolve());
-    const dispatched: Promise<Done[]>[] = [];
+    const dispatched: Promise<void>[] = [];
+    const failures: HelperOutcome[] = [];
+    let gone: Done[] = [];
+    // Each outcome is settled as its helper answers, so a chunk's jobs (and the parsed tables they
+    // point into) die with the chunk instead of living, and being promoted, until the last lane.
+    const settle = (outcome: HelperOutcome, candidate: Candidate, retryGone: boolean): void => {
+      if (retryGone && outcome.result === 'gone') {
+        gone.push({ outcome, candidate });
+        return;
+      }
+      const key = candidate.key;
+      if (outcome.result === 'ok') {
+        this.failedTargets.delete(key);
+        healed++;
+        this.deps.metrics.mountsHealed.inc();
+        indexAttached(index, candidate, outcome, inst, strings);
+        return;
+      }
+      if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
+        // The path leads to another mount now (the container stacked its own over it, or the
+        // mount went away): that mount is the container's, and stays as it is.
+        this.deps.metrics.mountsLeftAlone.inc();
+        return;
+      }
+      failures.push(outcome);
+      const n = (this.failedTargets.get(key) ?? 0) + 1;
+      this.failedTargets.set(key, n);
+      if (n < MAX_TARGET_FAILURES) pending++;
+      if (n === MAX_TARGET_FAILURES) this.deps.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`, undefined, 'error');
+    };
     // Sized by the namespaces with lxcfs mounts the last pass found (most namespaces on a node have none).
     const chunkSize = Math.max(MIN_CHUNK_NAMESPACES, Math.ceil((this.lxcfsNamespaces || namespacesScanned) / MAX_CHUNKS));
     let chunk: NamespacePlan[] = [];
@@ -180,7 +209,7 @@ export class Healer {
         const lane = work.some((w) => w.candidate.mount.shared === true) ? 0 : dispatched.length % lanes.length;
         const run = lanes[lane].then(() => this.deps.helper.run(work.map((w) => w.request)));
         lanes[lane] = run.catch(() => undefined);
-        dispatched.push(run.then((answers) => answers.map((outcome, n) => ({ outcome, candidate: work[n].candidate }))));
+        dispatched.push(run.then((answers) => answers.forEach((outcome, n) => settle(outcome, work[n].candidate, true))));
         // Let the helper's pipe move while the next chunk is read.
         await new Promise((r) => setImmediate(r));
       }
@@ -217,9 +246,7 @@ export class Healer {
     this.quietContext = context;
     this.index = index;
     this.lxcfsNamespaces = present.size;
-    const outcomes: Done[] = [];
-    let gone: Done[] = [];
-    for (const answers of await Promise.all(dispatched)) for (const a of answers) (a.outcome.result === 'gone' ? gone : outcomes).push(a);
+    await Promise.all(dispatched);
     clock.lap('attach');
     const helpers = Math.min(dispatched.length, lanes.length);
     for (let round = 1; gone.length > 0; round++) {
@@ -229,42 +256,20 @@ export class Healer {
       clock.lap('scan');
       const still = new Set(scan.withLxcfs.map((ns) => ns.namespace));
       const stillThere = gone.filter((g) => still.has(g.candidate.ns.namespace));
+      gone = [];
       if (stillThere.length === 0) break;
       if (round >= GONE_RETRIES) {
-        outcomes.push(...stillThere);
+        for (const g of stillThere) settle(g.outcome, g.candidate, false);
         break;
       }
       const plans = scan.withLxcfs.map((ns) => planNamespace(ns, ctx));
       const { work } = await this.planContainerMounts(inst, plans, clock, decisions, new Set(stillThere.map((g) => g.candidate.key)));
       const answers = await this.deps.helper.run(work.map((w) => w.request));
       clock.lap('attach');
-      gone = [];
-      answers.forEach((outcome, n) => (outcome.result === 'gone' ? gone : outcomes).push({ outcome, candidate: work[n].candidate }));
+      answers.forEach((outcome, n) => settle(outcome, work[n].candidate, true));
     }
     for (const dev of this.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);
-    const failures: HelperOutcome[] = [];
-    for (const { outcome, candidate } of outcomes) {
-      const key = candidate.key;
-      if (outcome.result === 'ok') {
-        this.failedTargets.delete(key);
-        healed++;
-        this.deps.metrics.mountsHealed.inc();
-        indexAttached(index, candidate, outcome, inst, strings);
-        continue;
-      }
-      if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
-        // The path leads to another mount now (the container stacked its own over it, or the
-        // mount went away): that mount is the container's, and stays as it is.
-        this.deps.metrics.mountsLeftAlone.inc();
-        continue;
-      }
-      failures.push(outcome);
-      const n = (this.failedTargets.get(key) ?? 0) + 1;
-      this.failedTargets.set(key, n);
-      if (n < MAX_TARGET_FAILURES) pending++;
-      if (n === MAX_TARGET_FAILURES) this.deps.log(`giving up on ${JSON.stringify(outcome.request.target)} in ${key.split(' ')[0]} after ${n} failed attempts; recreate that pod`, undefined, 'error');
-    }
     for (const o of failures) {
       this.deps.metrics.healFailures.inc();
       const id = containerIdOf(o.request.pids[0]);

@@ -134,23 +134,20 @@ export class MountHelper {
       let pending: Buffer = Buffer.alloc(0);
       let stderr = '';
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
       const finish = (stuck: boolean): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve({ answers, stuck });
       };
-      const arm = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          // The helper may sit in an uninterruptible FUSE wait: kill it and never wait for its exit.
-          child.kill('SIGKILL');
-          child.stdout.destroy();
-          child.stderr.destroy();
-          finish(true);
-        }, this.requestTimeoutMs);
-      };
+      // One timer, restarted by each answer (refresh() allocates nothing; a pass gets thousands).
+      const timer = setTimeout(() => {
+        // The helper may sit in an uninterruptible FUSE wait: kill it and never wait for its exit.
+        child.kill('SIGKILL');
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(true);
+      }, this.requestTimeoutMs);
       child.stdout.on('data', (d: Buffer) => {
         if (settled) return;
         pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
@@ -175,7 +172,7 @@ export class MountHelper {
           }
           answers.push(a);
         }
-        arm();
+        timer.refresh();
       });
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 4096)));
       child.on('error', (err) => {
@@ -193,7 +190,6 @@ export class MountHelper {
         }
         finish(false);
       });
-      arm();
       child.stdin.end(input);
     });
   }

@@ -45,8 +45,14 @@ export const keyOf = (m: IndexedMount): string => `${m.namespace} ${m.mountId}`;
 
 /** Adds a chunk's mounts on our lxcfs to the index, by namespace (those the helper would refuse are left out). */
 export function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Candidate[], mountDir: string, strings: Interned): void {
+  // A namespace's mounts come together: its inode is read once for them.
+  let namespace: string | undefined;
+  let ino: bigint | undefined;
   for (const c of own) {
-    const ino = namespaceInode(c.ns.namespace);
+    if (c.ns.namespace !== namespace) {
+      namespace = c.ns.namespace;
+      ino = namespaceInode(namespace);
+    }
     if (ino === undefined) continue;
     const request = replaceRequest(c, ino, mountDir);
     if (requestProblem(request) !== undefined) continue;

@@ -43,29 +43,35 @@ export function unescapeMountinfo(field: string): string {
 export function parseMountinfo(text: string): MountEntry[] {
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const fields = line.split(' ');
-    const sep = fields.indexOf('-', 6);
-    if (sep < 0 || fields.length < sep + 3) continue;
-    const mountId = Number(fields[0]);
-    const parentId = Number(fields[1]);
-    if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) continue;
-    const root = decodeName(unescapeMountinfo(fields[3]));
-    const mountPoint = decodeName(unescapeMountinfo(fields[4]));
-    entries.push({
-      mountId,
-      parentId,
-      device: fields[2],
-      root: root.text,
-      mountPoint: mountPoint.text,
-      options: fields[5].split(','),
-      fsType: fields[sep + 1],
-      source: decodeName(unescapeMountinfo(fields[sep + 2])).text,
-      exact: root.exact && mountPoint.exact,
-      shared: fields.slice(6, sep).some((f) => f.startsWith('shared:')),
-    });
+    const entry = parseMountinfoLine(line);
+    if (entry !== undefined) entries.push(entry);
   }
   return entries;
+}
+
+/** One line of mountinfo (latin1); undefined for an empty or malformed line. */
+function parseMountinfoLine(line: string): MountEntry | undefined {
+  if (line === '') return undefined;
+  const fields = line.split(' ');
+  const sep = fields.indexOf('-', 6);
+  if (sep < 0 || fields.length < sep + 3) return undefined;
+  const mountId = Number(fields[0]);
+  const parentId = Number(fields[1]);
+  if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) return undefined;
+  const root = decodeName(unescapeMountinfo(fields[3]));
+  const mountPoint = decodeName(unescapeMountinfo(fields[4]));
+  return {
+    mountId,
+    parentId,
+    device: fields[2],
+    root: root.text,
+    mountPoint: mountPoint.text,
+    options: fields[5].split(','),
+    fsType: fields[sep + 1],
+    source: decodeName(unescapeMountinfo(fields[sep + 2])).text,
+    exact: root.exact && mountPoint.exact,
+    shared: fields.slice(6, sep).some((f) => f.startsWith('shared:')),
+  };
 }
 
 /**
@@ -76,24 +82,52 @@ export function parseMountinfo(text: string): MountEntry[] {
  * name cannot make two different mount points look alike.
  */
 export function parseLxcfsMountinfo(text: string): MountEntry[] {
-  const lines = text.split('\n');
+  // Lines are found in place, not split out: a pass reads a thousand tables of dozens of lines
+  // each, and only a few lines of each are wanted.
   const points = new Set<string>();
-  for (const line of lines) if (line.includes(LXCFS_LINE_MARKER)) points.add(mountPointField(line));
+  for (let at = text.indexOf(LXCFS_LINE_MARKER); at >= 0; at = text.indexOf(LXCFS_LINE_MARKER, at + 1)) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const from = mountPointStart(text, start, lineEnd(text, start));
+    points.add(from < 0 ? '' : text.slice(from, text.indexOf(' ', from)));
+  }
   if (points.size === 0) return [];
-  return parseMountinfo(lines.filter((line) => points.has(mountPointField(line))).join('\n'));
+  const wanted = [...points];
+  const entries: MountEntry[] = [];
+  for (let start = 0; start <= text.length; ) {
+    const end = lineEnd(text, start);
+    const from = mountPointStart(text, start, end);
+    const length = from < 0 ? 0 : text.indexOf(' ', from) - from;
+    for (const point of wanted) {
+      if (point.length !== length || (from >= 0 && !text.startsWith(point, from))) continue;
+      const entry = parseMountinfoLine(text.slice(start, end));
+      if (entry !== undefined) entries.push(entry);
+      break;
+    }
+    start = end + 1;
+  }
+  return entries;
 }
 
 const LXCFS_LINE_MARKER = ` - ${LXCFS_FSTYPE} `;
 
-/** The fifth field (mount point, escaped) of a mountinfo line. */
-function mountPointField(line: string): string {
-  let start = 0;
+function lineEnd(text: string, start: number): number {
+  const end = text.indexOf('\n', start);
+  return end < 0 ? text.length : end;
+}
+
+/**
+ * Where the fifth field (mount point, escaped) of the line `text[start, end)` starts (it ends at
+ * the next space); -1 when the line has fewer fields, which counts as an empty mount point.
+ */
+function mountPointStart(text: string, start: number, end: number): number {
+  let from = start;
   for (let i = 0; i < 4; i++) {
-    start = line.indexOf(' ', start) + 1;
-    if (start === 0) return '';
+    const space = text.indexOf(' ', from);
+    if (space < 0 || space >= end) return -1;
+    from = space + 1;
   }
-  const end = line.indexOf(' ', start);
-  return end < 0 ? '' : line.slice(start, end);
+  const to = text.indexOf(' ', from);
+  return to < 0 || to >= end ? -1 : from;
 }
 
 /**

@@ -81,14 +81,43 @@ export function isCanonicalPath(p: string): boolean {
 
 /** `major:minor` in decimal, each below 2^32, as the kernel prints a device in mountinfo. */
 function isDevice(d: string): boolean {
-  const m = /^(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})$/.exec(d);
-  return m !== null && Number(m[1]) <= 0xffffffff && Number(m[2]) <= 0xffffffff;
+  // By hand, not a regular expression: the index checks a request for every mount at every pass.
+  const colon = d.indexOf(':');
+  return colon > 0 && isDecimalBelow2To32(d, 0, colon) && isDecimalBelow2To32(d, colon + 1, d.length);
+}
+
+/** `s[start, end)` is 0 or a decimal without leading zeros, at most 2^32 - 1. */
+function isDecimalBelow2To32(s: string, start: number, end: number): boolean {
+  const n = end - start;
+  if (n < 1 || n > 10 || (n > 1 && s.charCodeAt(start) === 0x30)) return false;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return false;
+    v = v * 10 + c;
+  }
+  return v <= 0xffffffff;
+}
+
+/** Each of `attributes` is one of MOUNT_ATTRIBUTES, and none twice. */
+function areMountAttributes(attributes: readonly string[]): boolean {
+  for (let i = 0; i < attributes.length; i++) {
+    if (!(MOUNT_ATTRIBUTES as readonly string[]).includes(attributes[i]) || attributes.indexOf(attributes[i]) !== i) return false;
+  }
+  return true;
+}
+
+/** 1 to MAX_PIDS pids, each a positive 32-bit integer. */
+function pidsProblem(pids: readonly number[]): string | undefined {
+  if (pids.length === 0 || pids.length > MAX_PIDS) return `needs 1 to ${MAX_PIDS} pids, got ${pids.length}`;
+  for (const p of pids) if (!Number.isInteger(p) || p <= 0 || p > 0x7fffffff) return 'a pid is not a positive integer';
+  return undefined;
 }
 
 /** Why the helper would refuse this request (the agent then never sends it); undefined when valid. */
 export function requestProblem(r: HelperRequest): string | undefined {
-  if (r.pids.length === 0 || r.pids.length > MAX_PIDS) return `needs 1 to ${MAX_PIDS} pids, got ${r.pids.length}`;
-  if (!r.pids.every((p) => Number.isInteger(p) && p > 0 && p <= 0x7fffffff)) return 'a pid is not a positive integer';
+  const pids = pidsProblem(r.pids);
+  if (pids !== undefined) return pids;
   if (r.namespaceInode <= 0n || r.namespaceInode > 0xffffffffffffffffn) return 'no mount namespace inode';
   if (!Number.isSafeInteger(r.mountId) || r.mountId <= 0) return 'no mount ID';
   const wantsDevice = r.mode === 'replace' || r.mode === 'umount' || r.mode === 'check';
@@ -98,7 +127,7 @@ export function requestProblem(r: HelperRequest): string | undefined {
   if (wantsSource && !isCanonicalPath(r.source)) return 'the source is not an absolute canonical path';
   if (!wantsSource && r.source !== '') return `mode ${r.mode} takes no source`;
   if (!isCanonicalPath(r.target)) return `the mount point is not an absolute canonical path of at most ${MAX_PATH_BYTES} bytes`;
-  if (new Set(r.attributes).size !== r.attributes.length || !r.attributes.every((a) => MOUNT_ATTRIBUTES.includes(a))) return 'invalid mount attributes';
+  if (!areMountAttributes(r.attributes)) return 'invalid mount attributes';
   if (!wantsSource && r.attributes.length > 0) return `mode ${r.mode} takes no mount attributes`;
   return undefined;
 }
@@ -172,34 +201,68 @@ export function decodeRequests(bytes: Buffer): HelperRequest[] {
 }
 
 const RESULTS: readonly AnswerResult[] = ['ok', 'err', 'gone', 'refused'];
+const RESULT_BYTES = RESULTS.map((r) => Buffer.from(r, 'latin1'));
+const NUL = 0;
+const MINUS = 0x2d;
+const ZERO = 0x30;
 
 /**
  * Answers in `data` (complete records only) and how many bytes they used; a record that
- * does not parse is reported as a protocol error.
+ * does not parse is reported as a protocol error. Numbers and results are read from the bytes:
+ * a pass decodes an answer per mount, and only `how` and `message` become strings.
  */
 export function decodeAnswers(data: Buffer): { answers: HelperAnswer[]; consumed: number } {
   const answers: HelperAnswer[] = [];
+  const ends = [0, 0, 0, 0, 0];
   let pos = 0;
-  let consumed = 0;
   for (;;) {
-    const fields: string[] = [];
     let p = pos;
-    while (fields.length < 5) {
-      const end = data.indexOf(0, p);
+    let f = 0;
+    for (; f < 5; f++) {
+      const end = data.indexOf(NUL, p);
       if (end < 0) break;
-      fields.push(data.toString('utf8', p, end));
+      ends[f] = end;
       p = end + 1;
     }
-    if (fields.length < 5) break;
-    const [index, result, how, errno, message] = fields;
-    if (!/^(0|[1-9][0-9]{0,8})$/.test(index) || !RESULTS.includes(result as AnswerResult) || !/^-?[0-9]{1,6}$/.test(errno)) {
+    if (f < 5) break;
+    const index = decimalAt(data, pos, ends[0], 9, false);
+    const result = resultAt(data, ends[0] + 1, ends[1]);
+    const errno = decimalAt(data, ends[2] + 1, ends[3], 6, true);
+    if (index === undefined || result < 0 || errno === undefined) {
+      const fields = ends.map((end, i) => data.toString('utf8', i === 0 ? pos : ends[i - 1] + 1, end));
       throw new Error(`the mount helper answered a malformed record: ${JSON.stringify(fields)}`);
     }
-    answers.push({ index: Number(index), result: result as AnswerResult, how, errno: Number(errno), message });
+    answers.push({ index, result: RESULTS[result], how: data.toString('utf8', ends[1] + 1, ends[2]), errno, message: data.toString('utf8', ends[3] + 1, ends[4]) });
     pos = p;
-    consumed = p;
   }
-  return { answers, consumed };
+  return { answers, consumed: pos };
+}
+
+/** Which of RESULTS `data[start, end)` spells; -1 for none. */
+function resultAt(data: Buffer, start: number, end: number): number {
+  for (let i = 0; i < RESULT_BYTES.length; i++) {
+    const r = RESULT_BYTES[i];
+    if (r.length === end - start && data.compare(r, 0, r.length, start, end) === 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * The decimal in `data[start, end)`: at most `digits` digits, an index without leading zeros
+ * (0 itself aside), an errno with an optional minus sign; undefined for anything else.
+ */
+function decimalAt(data: Buffer, start: number, end: number, digits: number, errno: boolean): number | undefined {
+  const negative = errno && end > start && data[start] === MINUS;
+  const first = negative ? start + 1 : start;
+  const n = end - first;
+  if (n < 1 || n > digits || (!errno && n > 1 && data[first] === ZERO)) return undefined;
+  let v = 0;
+  for (let i = first; i < end; i++) {
+    const c = data[i] - ZERO;
+    if (c < 0 || c > 9) return undefined;
+    v = v * 10 + c;
+  }
+  return negative ? -v : v;
 }
 
 /** The decoded `mnt:[...]` inode of a namespace link, or a thrown error naming it. */

@@ -103,6 +103,44 @@ describe('parseLxcfsMountinfo (what a heal pass parses)', () => {
     expect(lxcfsTops(parseLxcfsMountinfo(text))).toEqual([30]);
   });
 
+  test('property: for any text, even malformed, the entries are those of the line-splitting reference', () => {
+    // The selection as first written (every line split out, filtered, joined, parsed again): the reference.
+    const field5 = (l: string): string => {
+      let start = 0;
+      for (let i = 0; i < 4; i++) {
+        start = l.indexOf(' ', start) + 1;
+        if (start === 0) return '';
+      }
+      const end = l.indexOf(' ', start);
+      return end < 0 ? '' : l.slice(start, end);
+    };
+    const reference = (t: string): ReturnType<typeof parseMountinfo> => {
+      const lines = t.split('\n');
+      const points = new Set<string>();
+      for (const l of lines) if (l.includes(' - fuse.lxcfs ')) points.add(field5(l));
+      return points.size === 0 ? [] : parseMountinfo(lines.filter((l) => points.has(field5(l))).join('\n'));
+    };
+    const name = fc.oneof(
+      fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 12 }).map((b) => `/${Buffer.from(b).toString('latin1')}`),
+      fc.constantFrom('/proc/meminfo', '/proc/cpuinfo', '', '/', '/a b', '/x - fuse.lxcfs y'),
+    );
+    const wellFormed = fc.tuple(name, fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 120 })).map(([mp, lxcfs, parent, id]) =>
+      line(id, parent === 0 ? 1 : 99 + parent, mp, lxcfs ? 'fuse.lxcfs' : 'ext4'),
+    );
+    const garbled = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 40 }).map((x) => x.replace(/\n/g, ' ')),
+      wellFormed.chain((l) => fc.nat(l.length).map((cut) => l.slice(0, cut))),
+      fc.constantFrom('1 0 0:1 / /p rw - fuse.lxcfs lxcfs rw', ' - fuse.lxcfs ', '1 2 3 4 - fuse.lxcfs x y', '1 1 0:1 / /p  - fuse.lxcfs lxcfs rw', ''),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.oneof(wellFormed, wellFormed, garbled), { maxLength: 14 }), fc.boolean(), (lines, trailing) => {
+        const text = lines.join('\n') + (trailing ? '\n' : '');
+        expect(parseLxcfsMountinfo(text)).toEqual(reference(text));
+      }),
+      { numRuns: 4000 },
+    );
+  });
+
   test('property: for any names, the lxcfs mounts on top are those of the whole table', () => {
     const name = fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 20 }).map((b) => `/${Buffer.from(b).toString('latin1')}`);
     fc.assert(

@@ -65,6 +65,39 @@ describe('encodeRequests', () => {
   });
 });
 
+describe('requestProblem checks devices and attributes by hand, as the rules it replaced did', () => {
+  // The rules as they were written before (regular expression, Set): the reference.
+  const deviceRule = (d: string): boolean => {
+    const m = /^(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})$/.exec(d);
+    return m !== null && Number(m[1]) <= 0xffffffff && Number(m[2]) <= 0xffffffff;
+  };
+  const attributesRule = (a: readonly string[]): boolean => new Set(a).size === a.length && a.every((x) => ['ro', 'nosuid', 'nodev', 'noexec'].includes(x));
+  const digits = fc.stringMatching(/^[0-9]{0,12}$/);
+  const device = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 24 }),
+    fc.tuple(digits, fc.constantFrom(':', '::', ' :', ': ', ''), digits).map(([a, s, b]) => `${a}${s}${b}`),
+    fc.tuple(fc.nat(0xffffffff), fc.nat(0xffffffff)).map(([a, b]) => `${a}:${b}`),
+    fc.constantFrom('4294967295:0', '4294967296:0', '0:4294967296', '00:1', '1:01', '-1:1', '1:+1', '١:1', '1:1\n'),
+  );
+  test('property: any device string is accepted exactly when the reference accepts it', () => {
+    fc.assert(
+      fc.property(device, (d) => {
+        expect(requestProblem({ ...base, device: d }) === undefined).toBe(deviceRule(d));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+  test('property: any attribute list is accepted exactly when the reference accepts it', () => {
+    const attribute = fc.oneof(fc.constantFrom('ro', 'nosuid', 'nodev', 'noexec', 'rw', 'RO', '', 'ro '), fc.string({ maxLength: 6 }));
+    fc.assert(
+      fc.property(fc.array(attribute, { maxLength: 6 }), (attributes) => {
+        expect(requestProblem({ ...base, attributes: attributes as HelperRequest['attributes'] }) === undefined).toBe(attributesRule(attributes));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
 describe('records kept around their source, skipped and read back', () => {
   const component = fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).filter((c) => !c.includes('/') && !c.includes('\0') && c !== '.' && c !== '..');
   const path = fc.array(component, { minLength: 1, maxLength: 5 }).map((parts) => `/${parts.join('/')}`);
@@ -94,6 +127,51 @@ describe('records kept around their source, skipped and read back', () => {
 
 describe('decodeAnswers', () => {
   const rec = (...f: string[]): Buffer => Buffer.from(f.map((x) => `${x}\0`).join(''), 'utf8');
+
+  test('property: any bytes decode as the field-by-field reference decodes them (same answers, or both refuse)', () => {
+    // The decoder as it was first written (a string per field, regular expressions): the reference.
+    const reference = (data: Buffer): { answers: unknown[]; consumed: number } => {
+      const answers: unknown[] = [];
+      let pos = 0;
+      for (;;) {
+        const f: string[] = [];
+        let p = pos;
+        while (f.length < 5) {
+          const end = data.indexOf(0, p);
+          if (end < 0) break;
+          f.push(data.toString('utf8', p, end));
+          p = end + 1;
+        }
+        if (f.length < 5) break;
+        if (!/^(0|[1-9][0-9]{0,8})$/.test(f[0]) || !['ok', 'err', 'gone', 'refused'].includes(f[1]) || !/^-?[0-9]{1,6}$/.test(f[3])) throw new Error('malformed');
+        answers.push({ index: Number(f[0]), result: f[1], how: f[2], errno: Number(f[3]), message: f[4] });
+        pos = p;
+      }
+      return { answers, consumed: pos };
+    };
+    const field = fc.oneof(
+      fc.constantFrom('0', '1', '01', '123456789', '1234567890', 'ok', 'err', 'gone', 'refused', 'OK', 'ok ', '-1', '-', '--1', '000000', '1234567', '-0', 'beneath', ''),
+      fc.string({ unit: 'binary', maxLength: 8 }).map((x) => x.replace(/\0/g, '')),
+      fc.stringMatching(/^-?[0-9]{0,10}$/),
+    );
+    const record = fc.array(field, { minLength: 5, maxLength: 5 }).map((f) => `${f.join('\0')}\0`);
+    const bytes = fc.tuple(fc.array(record, { maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 12 }), fc.uint8Array({ maxLength: 16 })).map(([records, tail, raw]) =>
+      Buffer.concat([Buffer.from(records.join('') + tail, 'utf8'), Buffer.from(raw)]),
+    );
+    fc.assert(
+      fc.property(bytes, (data) => {
+        let want: { answers: unknown[]; consumed: number } | 'refused';
+        try {
+          want = reference(data);
+        } catch {
+          want = 'refused';
+        }
+        if (want === 'refused') expect(() => decodeAnswers(data)).toThrow(/malformed record/);
+        else expect(decodeAnswers(data)).toEqual(want);
+      }),
+      { numRuns: 5000 },
+    );
+  });
 
   test('complete records only; the rest waits for more bytes', () => {
     const data = Buffer.concat([rec('0', 'ok', 'beneath', '0', ''), rec('1', 'err', 'mount-changed', '116', 'Stale file handle').subarray(0, 12)]);

@@ -34,8 +34,9 @@ export interface MountEntry {
   readonly shared?: boolean;
 }
 
-/** mountinfo escapes space, tab, newline and backslash as `\ooo`; any other byte is itself. */
+/** mountinfo escapes space, tab, newline and backslash as `\\ooo`; any other byte is itself. */
 export function unescapeMountinfo(field: string): string {
+  if (!field.includes('\\')) return field;
   return field.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
@@ -49,28 +50,51 @@ export function parseMountinfo(text: string): MountEntry[] {
   return entries;
 }
 
-/** One line of mountinfo (latin1); undefined for an empty or malformed line. */
+/**
+ * One line of mountinfo (latin1); undefined for an empty or malformed line. Fields are found by
+ * their spaces, and only those the agent uses become strings: a pass parses thousands of lines.
+ */
 function parseMountinfoLine(line: string): MountEntry | undefined {
-  if (line === '') return undefined;
-  const fields = line.split(' ');
-  const sep = fields.indexOf('-', 6);
-  if (sep < 0 || fields.length < sep + 3) return undefined;
-  const mountId = Number(fields[0]);
-  const parentId = Number(fields[1]);
+  // ID, parent, device, root, mount point, options; then optional fields up to a lone '-'; then
+  // the filesystem type, its source and its options.
+  const ends: number[] = [];
+  let at = 0;
+  for (let i = 0; i < 6; i++) {
+    const space = line.indexOf(' ', at);
+    if (space < 0) return undefined;
+    ends.push(space);
+    at = space + 1;
+  }
+  let shared = false;
+  for (;;) {
+    const space = line.indexOf(' ', at);
+    if (space < 0) return undefined;
+    if (space === at + 1 && line.charCodeAt(at) === 0x2d) break;
+    if (line.startsWith('shared:', at)) shared = true;
+    at = space + 1;
+  }
+  const typeStart = at + 2;
+  const typeEnd = line.indexOf(' ', typeStart);
+  if (typeEnd < 0) return undefined;
+  const sourceEnd = line.indexOf(' ', typeEnd + 1);
+  const mountId = Number(line.slice(0, ends[0]));
+  const parentId = Number(line.slice(ends[0] + 1, ends[1]));
   if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) return undefined;
-  const root = decodeName(unescapeMountinfo(fields[3]));
-  const mountPoint = decodeName(unescapeMountinfo(fields[4]));
+  const root = unescapeMountinfo(line.slice(ends[2] + 1, ends[3]));
+  const mountPoint = unescapeMountinfo(line.slice(ends[3] + 1, ends[4]));
+  const rootExact = isUtf8Exact(root);
+  const mountPointExact = isUtf8Exact(mountPoint);
   return {
     mountId,
     parentId,
-    device: fields[2],
-    root: root.text,
-    mountPoint: mountPoint.text,
-    options: fields[5].split(','),
-    fsType: fields[sep + 1],
-    source: decodeName(unescapeMountinfo(fields[sep + 2])).text,
-    exact: root.exact && mountPoint.exact,
-    shared: fields.slice(6, sep).some((f) => f.startsWith('shared:')),
+    device: line.slice(ends[1] + 1, ends[2]),
+    root: rootExact ? utf8Text(root) : root,
+    mountPoint: mountPointExact ? utf8Text(mountPoint) : mountPoint,
+    options: line.slice(ends[4] + 1, ends[5]).split(','),
+    fsType: line.slice(typeStart, typeEnd),
+    source: decodeName(unescapeMountinfo(line.slice(typeEnd + 1, sourceEnd < 0 ? line.length : sourceEnd))),
+    exact: rootExact && mountPointExact,
+    shared,
   };
 }
 
@@ -132,14 +156,23 @@ function mountPointStart(text: string, start: number, end: number): number {
 
 /**
  * Mount point names are bytes (the text was read as latin1, one char per byte); the agent works
- * with strings. A name that is valid UTF-8 becomes its text, exactly; any other keeps one char
- * per byte and is marked inexact.
+ * with strings. A name that is valid UTF-8 becomes its text, exactly (utf8Text); any other keeps
+ * one char per byte and is marked inexact.
  */
-function decodeName(s: string): { text: string; exact: boolean } {
-  if (!/[\x80-\xff]/.test(s)) return { text: s, exact: true };
+function isUtf8Exact(s: string): boolean {
+  if (!/[\x80-\xff]/.test(s)) return true;
   const bytes = Buffer.from(s, 'latin1');
-  const text = bytes.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(bytes) ? { text, exact: true } : { text: s, exact: false };
+  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
+}
+
+/** The text of a name whose bytes are valid UTF-8 (isUtf8Exact). */
+function utf8Text(s: string): string {
+  return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
+}
+
+/** A name as text when its bytes are valid UTF-8, else as its bytes (one char each). */
+function decodeName(s: string): string {
+  return isUtf8Exact(s) ? utf8Text(s) : s;
 }
 
 /** Mount attributes worth carrying over to a replacement mount. */

@@ -81,6 +81,71 @@ describe('stacking', () => {
   });
 });
 
+describe('parseMountinfo finds fields by their spaces, as the split-based parser did', () => {
+  // The parser as first written (every field split out, a decoded name and its flag as an object): the reference.
+  const unescape = (f: string): string => f.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+  const decode = (x: string): { text: string; exact: boolean } => {
+    if (!/[\x80-\xff]/.test(x)) return { text: x, exact: true };
+    const bytes = Buffer.from(x, 'latin1');
+    const text = bytes.toString('utf8');
+    return Buffer.from(text, 'utf8').equals(bytes) ? { text, exact: true } : { text: x, exact: false };
+  };
+  const reference = (text: string): unknown[] => {
+    const out: unknown[] = [];
+    for (const l of text.split('\n')) {
+      if (l === '') continue;
+      const f = l.split(' ');
+      const sep = f.indexOf('-', 6);
+      if (sep < 0 || f.length < sep + 3) continue;
+      const mountId = Number(f[0]);
+      const parentId = Number(f[1]);
+      if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) continue;
+      const root = decode(unescape(f[3]));
+      const mountPoint = decode(unescape(f[4]));
+      out.push({
+        mountId,
+        parentId,
+        device: f[2],
+        root: root.text,
+        mountPoint: mountPoint.text,
+        options: f[5].split(','),
+        fsType: f[sep + 1],
+        source: decode(unescape(f[sep + 2])).text,
+        exact: root.exact && mountPoint.exact,
+        shared: f.slice(6, sep).some((x) => x.startsWith('shared:')),
+      });
+    }
+    return out;
+  };
+  // Fields drawn from what mountinfo holds and what breaks it: empty fields, lone and doubled
+  // dashes, look-alikes of the separator and of shared:N, escapes, bytes that are not UTF-8.
+  const token = fc.oneof(
+    fc.constantFrom('-', '--', '- ', '', 'shared:1', 'shared:', 'master:2', 'shared', '0x10', '1e3', '-1', '18446744073709551616', '\\040', '\\134', '\\400', 'fuse.lxcfs', 'ro,nosuid', '0:61', '/'),
+    fc.integer({ min: 0, max: 300 }).map(String),
+    fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 8 }).map((b) => Buffer.from(b).toString('latin1').replace(/\n/g, '')),
+  );
+  const lineOf = fc.array(token, { minLength: 0, maxLength: 14 }).map((t) => t.join(' '));
+  test('property: any line, well-formed or not, parses to what the reference gives', () => {
+    fc.assert(
+      fc.property(fc.array(lineOf, { maxLength: 6 }), (lines) => {
+        const text = lines.join('\n');
+        expect(parseMountinfo(text)).toEqual(reference(text));
+      }),
+      { numRuns: 8000 },
+    );
+  });
+  test('property: well-formed lines of any names parse to what the reference gives', () => {
+    const name = fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 1, maxLength: 20 }).map((b) => `/${Buffer.from(b).toString('latin1')}`);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, fc.boolean(), fc.integer({ min: 1, max: 99 })), { minLength: 1, maxLength: 10 }), (mounts) => {
+        const text = mounts.map(([mp, lxcfs, parent], i) => line(100 + i, parent, mp, lxcfs ? 'fuse.lxcfs' : 'ext4')).join('\n');
+        expect(parseMountinfo(text)).toEqual(reference(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('parseLxcfsMountinfo (what a heal pass parses)', () => {
   const text = [
     line(1, 0, '/', 'ext4', '/', 'rw', '/dev/sda'),

@@ -5,7 +5,7 @@
  * helper's side, naming the mount it attached, is proven on a real namespace in
  * test/e2e/namespace-entry.test.ts); the index, the plan and the accounting are the agent's own code.
  */
-import { Healer } from '../../lib/agent/heal';
+import { Healer, NAMESPACES_PER_COLLECTION } from '../../lib/agent/heal';
 import { replaceRequest } from '../../lib/agent/heal-plan';
 import { HelperResult, MountHelper } from '../../lib/agent/helper';
 import { AgentMetrics } from '../../lib/agent/metrics';
@@ -188,6 +188,40 @@ describe('re-attaching from the index after a restart of our lxcfs (simulated /p
     const r = await pass(NEW);
     expect(helper.sent.flat()).toHaveLength(4);
     expect(r).toMatchObject({ healed: 0, failed: 0, pending: 0, indexed: 0 });
+  });
+
+  describe('V8 garbage collection (node --expose-gc, as the agent image runs; simulated here with a counting gc)', () => {
+    const global = globalThis as { gc?: () => void };
+    let collections: string[];
+    beforeEach(() => {
+      collections = [];
+      global.gc = () => collections.push(events.length === 0 ? 'start' : events[events.length - 1]);
+    });
+    afterEach(() => delete global.gc);
+
+    test('a restart collects after the index and after the pass; a pass at rest collects nothing', async () => {
+      const cs = await indexOnOld();
+      expect(collections).toEqual([]);
+      scan = { namespacesScanned: 3, withLxcfs: cs.map((c) => ({ ...c, mounts: c.mounts.map((m) => ({ ...m, device: NEW.device, mountId: m.mountId + 1000 })) })) };
+      await pass(NEW);
+      // Once when the index's re-attaches are done (after its last helper lane, before the scan), once at the end.
+      expect(collections).toEqual([expect.stringMatching(/^helper replace/), 'scan']);
+      collections.length = 0;
+      for (let i = 0; i < 3; i++) await pass(NEW);
+      expect(collections).toEqual([]);
+    });
+
+    test(`a pass that parses many namespaces collects after each ${NAMESPACES_PER_COLLECTION}`, async () => {
+      const many = Array.from({ length: 2 * NAMESPACES_PER_COLLECTION + 10 }, (_, i) => container(100 + i, NEW.device));
+      scan = { namespacesScanned: many.length, withLxcfs: many };
+      await pass(NEW);
+      // Two during the scan, one at its end (nothing was re-attached, but it parsed in bulk).
+      expect(collections).toHaveLength(3);
+      collections.length = 0;
+      // The same tables again: nothing is parsed, nothing collected.
+      await pass(NEW);
+      expect(collections).toEqual([]);
+    });
   });
 
   test('nothing is re-attached from the index while our lxcfs is the one that serves (periodic passes)', async () => {

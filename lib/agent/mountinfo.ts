@@ -103,11 +103,15 @@ function parseMountinfoLine(line: string): MountEntry | undefined {
  * one of them (a container's own file stacked over an lxcfs file hides it). A container's table
  * has dozens of other mounts; parsing only these keeps a pass over a thousand namespaces cheap
  * in CPU and in garbage. Mount points are compared as the kernel printed them (escaped), so a
- * name cannot make two different mount points look alike.
+ * name cannot make two different mount points look alike. `table` is the mountinfo's bytes: each
+ * line kept becomes a string of its own, so an entry (held while its re-attach waits for a helper)
+ * holds its line, not the whole table (V8 keeps a substring as a view of its parent).
  */
-export function parseLxcfsMountinfo(text: string): MountEntry[] {
+export function parseLxcfsMountinfo(table: Buffer): MountEntry[] {
   // Lines are found in place, not split out: a pass reads a thousand tables of dozens of lines
-  // each, and only a few lines of each are wanted.
+  // each, and only a few lines of each are wanted. latin1: one char per byte, so mount point
+  // names that are not UTF-8 keep their bytes.
+  const text = table.toString('latin1');
   const points = new Set<string>();
   for (let at = text.indexOf(LXCFS_LINE_MARKER); at >= 0; at = text.indexOf(LXCFS_LINE_MARKER, at + 1)) {
     const start = text.lastIndexOf('\n', at) + 1;
@@ -123,7 +127,7 @@ export function parseLxcfsMountinfo(text: string): MountEntry[] {
     const length = from < 0 ? 0 : text.indexOf(' ', from) - from;
     for (const point of wanted) {
       if (point.length !== length || (from >= 0 && !text.startsWith(point, from))) continue;
-      const entry = parseMountinfoLine(text.slice(start, end));
+      const entry = parseMountinfoLine(table.toString('latin1', start, end));
       if (entry !== undefined) entries.push(entry);
       break;
     }

@@ -105,8 +105,7 @@ export function scanLazily(): { readonly namespacesScanned: number; readonly nam
   function* namespaces(): Generator<NamespaceSource> {
     for (const [namespace, pids] of members) {
       const table = readNamespaceTable(namespace, pids);
-      // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
-      if (table !== undefined) yield { namespace, table, parse: () => parseNamespace(namespace, pids, table.toString('latin1')) };
+      if (table !== undefined) yield { namespace, table, parse: () => parseNamespace(namespace, pids, table) };
     }
   }
   return { namespacesScanned: members.size, namespaces: namespaces() };
@@ -115,8 +114,7 @@ export function scanLazily(): { readonly namespacesScanned: number; readonly nam
 /** The mounts of a namespace when it holds lxcfs mounts (read through the first of `pids` still in it); else undefined. */
 export function readNamespace(namespace: string, pids: readonly number[]): NamespaceMounts | undefined {
   const table = readNamespaceTable(namespace, pids);
-  // latin1: one char per byte, so mount point names that are not UTF-8 keep their bytes.
-  return table === undefined ? undefined : parseNamespace(namespace, pids, table.toString('latin1'));
+  return table === undefined ? undefined : parseNamespace(namespace, pids, table);
 }
 
 /**
@@ -169,8 +167,8 @@ function readMountinfoInto(pid: number): Buffer | undefined {
 }
 
 /** A namespace's lxcfs mounts and the mounts stacked at their mount points (nothing else is planned on). */
-export function parseNamespace(namespace: string, pids: readonly number[], text: string): NamespaceMounts | undefined {
-  const mounts = parseLxcfsMountinfo(text);
+export function parseNamespace(namespace: string, pids: readonly number[], table: Buffer): NamespaceMounts | undefined {
+  const mounts = parseLxcfsMountinfo(table);
   return mounts.some((m) => m.fsType === LXCFS_FSTYPE) ? namespaceMounts(namespace, pids, mounts) : undefined;
 }
 

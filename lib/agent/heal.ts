@@ -11,7 +11,7 @@ import { Candidate, checkRequest, deviceKey, NamespacePlan, nextProbes, PlanCont
 import { HelperOutcome, HelperResult, MAX_PARALLEL_HELPERS, MountHelper } from './helper';
 import { AgentMetrics } from './metrics';
 import { addToIndex, IndexedMount, indexAttached, Interned, keyOf, splitByNamespace, targetOf } from './mount-index';
-import { HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from './protocol';
+import { decodeRequests, encodeRequests, HelperRequest, isCanonicalPath, namespaceInode, requestProblem } from './protocol';
 import { LXCFS_FSTYPE } from './mountinfo';
 import { containerIdOf, scanLazily, scanNamespaces } from './scan';
 import type { LineLog } from '../log';
@@ -66,10 +66,23 @@ export interface Job {
   readonly candidate: Candidate;
 }
 
+/**
+ * What settling a job's answer needs of its mount, once its request is sent: a cold pass queues
+ * every re-attach in the helper lanes, and a whole Candidate (its namespace's parsed table) per
+ * queued request was most of that pass's memory.
+ */
+interface Sent {
+  readonly key: string;
+  readonly namespace: string;
+  readonly shared: boolean;
+}
+
+const sentOf = (job: Job): Sent => ({ key: job.candidate.key, namespace: job.candidate.ns.namespace, shared: job.candidate.mount.shared === true });
+
 /** A job's outcome. */
 interface Done {
   readonly outcome: HelperOutcome;
-  readonly candidate: Candidate;
+  readonly sent: Sent;
 }
 
 export interface HealerDeps {
@@ -190,17 +203,17 @@ export class Healer {
     let gone: Done[] = [];
     // Each outcome is settled as its helper answers, so a chunk's jobs (and the parsed tables they
     // point into) die with the chunk instead of living, and being promoted, until the last lane.
-    const settle = (outcome: HelperOutcome, candidate: Candidate, retryGone: boolean): void => {
+    const settle = (outcome: HelperOutcome, sent: Sent, retryGone: boolean): void => {
       if (retryGone && outcome.result === 'gone') {
-        gone.push({ outcome, candidate });
+        gone.push({ outcome, sent });
         return;
       }
-      const key = candidate.key;
+      const key = sent.key;
       if (outcome.result === 'ok') {
         this.failedTargets.delete(key);
         healed++;
         this.deps.metrics.mountsHealed.inc();
-        indexAttached(index, candidate, outcome, inst, strings);
+        indexAttached(index, sent, outcome, inst, strings);
         return;
       }
       if (outcome.how === 'mount-changed' && (outcome.errno === ESTALE || outcome.errno === ENOENT)) {
@@ -224,9 +237,19 @@ export class Healer {
       if (work.length > 0) {
         // Mounts that propagate to peers in other namespaces are re-attached one at a time (lane 0).
         const lane = work.some((w) => w.candidate.mount.shared === true) ? 0 : dispatched.length % lanes.length;
-        const run = lanes[lane].then(() => this.deps.helper.run(work.map((w) => w.request)));
+        // Encoded now, and of each job only what settling needs is kept while it waits for its lane:
+        // the chunk's parsed tables die here. The requests are read back from the bytes when the
+        // answers come.
+        const batch = { bytes: encodeRequests(work.map((w) => w.request)), count: work.length };
+        const sent = work.map(sentOf);
+        const run = lanes[lane].then(() => this.deps.helper.runEncoded(batch));
         lanes[lane] = run.catch(() => undefined);
-        dispatched.push(run.then((answers) => answers.forEach((outcome, n) => settle(outcome, work[n].candidate, true))));
+        dispatched.push(
+          run.then((results) => {
+            const requests = decodeRequests(batch.bytes);
+            results.forEach((r, n) => settle({ request: requests[n], ...r }, sent[n], true));
+          }),
+        );
         // Let the helper's pipe move while the next chunk is read.
         await new Promise((r) => setImmediate(r));
       }
@@ -273,18 +296,18 @@ export class Healer {
       const scan = scanNamespaces();
       clock.lap('scan');
       const still = new Set(scan.withLxcfs.map((ns) => ns.namespace));
-      const stillThere = gone.filter((g) => still.has(g.candidate.ns.namespace));
+      const stillThere = gone.filter((g) => still.has(g.sent.namespace));
       gone = [];
       if (stillThere.length === 0) break;
       if (round >= GONE_RETRIES) {
-        for (const g of stillThere) settle(g.outcome, g.candidate, false);
+        for (const g of stillThere) settle(g.outcome, g.sent, false);
         break;
       }
       const plans = scan.withLxcfs.map((ns) => planNamespace(ns, ctx));
-      const { work } = await this.planContainerMounts(inst, plans, clock, decisions, new Set(stillThere.map((g) => g.candidate.key)));
+      const { work } = await this.planContainerMounts(inst, plans, clock, decisions, new Set(stillThere.map((g) => g.sent.key)));
       const answers = await this.deps.helper.run(work.map((w) => w.request));
       clock.lap('attach');
-      answers.forEach((outcome, n) => settle(outcome, work[n].candidate, true));
+      answers.forEach((outcome, n) => settle(outcome, sentOf(work[n]), true));
     }
     for (const dev of this.retired.keys()) if (!devices.has(dev) || dev === inst.device) this.retired.delete(dev);
     for (const key of this.failedTargets.keys()) if (!present.has(key.split(' ')[0])) this.failedTargets.delete(key);

@@ -6,7 +6,7 @@
  */
 import { Candidate, replaceRequest } from './heal-plan';
 import { HelperOutcome } from './helper';
-import { namespaceInode, recordAround, requestProblem } from './protocol';
+import { HelperRequest, namespaceInode, recordAround, requestProblem } from './protocol';
 
 /**
  * A mount on our lxcfs as the index keeps it: its re-attach request, checked and encoded when a
@@ -54,22 +54,32 @@ export function addToIndex(index: Map<string, IndexedMount[]>, own: readonly Can
       ino = namespaceInode(namespace);
     }
     if (ino === undefined) continue;
-    const request = replaceRequest(c, ino, mountDir);
-    if (requestProblem(request) !== undefined) continue;
-    let list = index.get(c.ns.namespace);
-    if (list === undefined) index.set(c.ns.namespace, (list = []));
-    const { before, after } = recordAround(request);
-    list.push({
-      namespace: c.ns.namespace,
-      mountId: c.mount.mountId,
-      device: intern(strings, c.mount.device),
-      fsSource: intern(strings, c.mount.source),
-      shared: c.mount.shared === true,
-      sourceTail: intern(strings, request.source.slice(mountDir.length)),
-      before,
-      after: intern(strings, after),
-    });
+    addRequest(index, { namespace, shared: c.mount.shared === true, device: c.mount.device, fsSource: c.mount.source }, replaceRequest(c, ino, mountDir), mountDir, strings);
   }
+}
+
+/** Indexes the replace request of a mount (checked here: one the helper would refuse is left out). */
+function addRequest(
+  index: Map<string, IndexedMount[]>,
+  mount: { readonly namespace: string; readonly shared: boolean; readonly device: string; readonly fsSource: string },
+  request: HelperRequest,
+  mountDir: string,
+  strings: Interned,
+): void {
+  if (requestProblem(request) !== undefined) return;
+  let list = index.get(mount.namespace);
+  if (list === undefined) index.set(mount.namespace, (list = []));
+  const { before, after } = recordAround(request);
+  list.push({
+    namespace: mount.namespace,
+    mountId: request.mountId,
+    device: intern(strings, mount.device),
+    fsSource: intern(strings, mount.fsSource),
+    shared: mount.shared,
+    sourceTail: intern(strings, request.source.slice(mountDir.length)),
+    before,
+    after: intern(strings, after),
+  });
 }
 
 /** The mount point named in an index entry's record (for log lines). */
@@ -105,16 +115,17 @@ export function splitByNamespace<T extends { readonly namespace: string; readonl
 
 /**
  * Indexes a mount the helper just attached, under the ID the helper read from it (not from the
- * path, which a container could stack over meanwhile).
+ * path, which a container could stack over meanwhile): the request that attached it, now naming
+ * that mount on our lxcfs, is the one that re-attaches it.
  */
 export function indexAttached(
   index: Map<string, IndexedMount[]>,
-  c: Candidate,
+  mount: { readonly namespace: string; readonly shared: boolean },
   outcome: HelperOutcome,
   inst: { readonly device: string; readonly fsSource: string; readonly mountDir: string },
   strings: Interned,
 ): void {
-  if (!/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
-  const mountId = Number(outcome.message);
-  addToIndex(index, [{ ns: c.ns, mount: { ...c.mount, mountId, device: inst.device, source: inst.fsSource }, key: `${c.ns.namespace} ${mountId}` }], inst.mountDir, strings);
+  if (outcome.request.mode !== 'replace' || !/^[1-9][0-9]{0,15}$/.test(outcome.message)) return;
+  const request: HelperRequest = { ...outcome.request, mountId: Number(outcome.message), device: inst.device };
+  addRequest(index, { namespace: mount.namespace, shared: mount.shared, device: inst.device, fsSource: inst.fsSource }, request, inst.mountDir, strings);
 }

@@ -26,13 +26,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { createInterface } from 'readline';
 import { AGENT_FLAGS } from '../lib/agent/flags';
-import { AGENT_NODE_FLAGS, AGENT_NODE_OPTIONS } from '../lib/contract';
 import { Candidate, replaceRequest } from '../lib/agent/heal-plan';
 import { MAX_PARALLEL_HELPERS, MountHelper } from '../lib/agent/helper';
 import { LXCFS_FSTYPE, topMounts } from '../lib/agent/mountinfo';
 import { HelperRequest, namespaceInode } from '../lib/agent/protocol';
 import { mountNamespaceOf, scanNamespaces } from '../lib/agent/scan';
-import { AgentProcess, AgentStatus, sleep } from '../test/e2e/support/agent-process';
+import { AGENT_IMAGE_NODE_FLAGS, AgentProcess, AgentStatus, sleep } from '../test/e2e/support/agent-process';
 import { E2EEnv } from '../test/e2e/support/env';
 import { missingPrerequisites } from '../test/e2e/support/prereqs';
 import { Container, EXPECTED_VIEW, mapLimit } from '../test/e2e/support/runc';
@@ -49,8 +48,6 @@ const PROBE_MODE = process.env.BENCH_PROBE === 'read-all' ? ['read-all'] : [];
  * 1,000, 8 threads and 1 ms cost 200 ms of CPU per kill, 2 threads and 3 ms 120 ms).
  */
 const probeShape = (n: number): { threads: number; gatherUs: number } => (n <= 250 ? { threads: 8, gatherUs: 1000 } : { threads: 2, gatherUs: 3000 });
-// What the agent image runs node with (its NODE_OPTIONS and its entrypoint's flags).
-const AGENT_IMAGE_NODE_FLAGS = [AGENT_NODE_OPTIONS, ...AGENT_NODE_FLAGS].join(' ');
 const DEFAULT_INTERVAL_S = AGENT_FLAGS['reconcile-interval'].default;
 const AT_REST_INTERVAL_S = 1;
 const AT_REST_PASSES = 8;
@@ -253,8 +250,8 @@ async function main(): Promise<void> {
   try {
     const probe = compile('recovery-probe.c', path.join(env.dir, 'recovery-probe'));
     const forker = compile('idle-processes.c', path.join(env.dir, 'idle-processes'));
-    // As the agent image runs node; BENCH_AGENT_NODE_FLAGS overrides, to compare.
-    const nodeFlags = (process.env.BENCH_AGENT_NODE_FLAGS ?? AGENT_IMAGE_NODE_FLAGS).split(' ').filter(Boolean);
+    // As the agent image runs node (AGENT_IMAGE_NODE_FLAGS); BENCH_AGENT_NODE_FLAGS overrides, to compare.
+    const nodeFlags = process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_IMAGE_NODE_FLAGS;
     // Kills back to back on purpose: no crash-loop backoff in the measurement. heal-scope state-dir:
     // other suites may run on this host; this agent touches only its own containers.
     const agentArgs = (interval: number): string[] => [`--reconcile-interval=${interval}`, '--restart-burst=1000', '--heal-scope=state-dir'];

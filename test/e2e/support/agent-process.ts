@@ -4,6 +4,10 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { REPO_ROOT } from './build';
+import { AGENT_NODE_FLAGS, AGENT_NODE_OPTIONS } from '../../../lib/contract';
+
+/** node's flags as the agent image gives them (NODE_OPTIONS, then its entrypoint): agents under test run as shipped. */
+export const AGENT_IMAGE_NODE_FLAGS: readonly string[] = [...AGENT_NODE_OPTIONS.split(' '), ...AGENT_NODE_FLAGS];
 
 export interface AgentOptions {
   readonly lxcfsPath: string;
@@ -79,7 +83,7 @@ export class AgentProcess {
       '--health-port=0',
       ...(opts.extraArgs ?? []),
     ];
-    const nodeArgs = opts.compiledCli ? [...(opts.nodeFlags ?? []), opts.compiledCli, ...args] : ['-r', 'ts-node/register/transpile-only', path.join(REPO_ROOT, 'lib/cli.ts'), ...args];
+    const nodeArgs = opts.compiledCli ? [...(opts.nodeFlags ?? AGENT_IMAGE_NODE_FLAGS), opts.compiledCli, ...args] : ['-r', 'ts-node/register/transpile-only', path.join(REPO_ROOT, 'lib/cli.ts'), ...args];
     const log = fs.openSync(opts.logFile, 'a');
     // Transpiled code lives outside the repo; NODE_PATH lets it find the repo's node_modules.
     const env = { ...process.env, NODE_PATH: path.join(REPO_ROOT, 'node_modules') };

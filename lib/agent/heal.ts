@@ -40,8 +40,8 @@ const MIN_CHUNK_NAMESPACES = 16;
 export const NAMESPACES_PER_COLLECTION = 250;
 
 /**
- * A full garbage collection, when node runs with --expose-gc (AGENT_NODE_FLAGS; without it, as in
- * tests, nothing happens). V8 lets its old generation grow to about twice what was live at its last
+ * A full garbage collection, when node runs with --expose-gc (AGENT_NODE_OPTIONS; without it, as in
+ * unit tests, nothing happens). V8 lets its old generation grow to about twice what was live at its last
  * full collection, and a pass after an lxcfs restart allocates in one burst, much of it promoted
  * by the small young generation: at 1,000 containers the heap reached 17-23 MiB with 8 MiB live,
  * and kept that size for the next kill. Collecting where a bulk pass changes phase (after the
@@ -201,8 +201,8 @@ export class Healer {
     const dispatched: Promise<void>[] = [];
     const failures: HelperOutcome[] = [];
     let gone: Done[] = [];
-    // Each outcome is settled as its helper answers, so a chunk's jobs (and the parsed tables they
-    // point into) die with the chunk instead of living, and being promoted, until the last lane.
+    // Each outcome is settled as its helper answers: a chunk's answers do not wait, with every other
+    // chunk's, for the last lane (and get promoted to V8's old generation meanwhile).
     const settle = (outcome: HelperOutcome, sent: Sent, retryGone: boolean): void => {
       if (retryGone && outcome.result === 'gone') {
         gone.push({ outcome, sent });

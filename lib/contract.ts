@@ -99,8 +99,8 @@ export const SYNC_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
  * NODE_OPTIONS of the agent image (its Dockerfile target sets it; the manifests do not repeat
  * it). A 1 MiB young generation keeps the agent's resident memory near its 64 MiB request.
  * --expose-gc lets a pass that did bulk work collect V8's garbage where it changes phase
- * (collectGarbage in lib/agent/heal.ts): the peak at 1,000 containers went from 68-72 MiB to
- * 61-64 (`npm run bench:recovery`). Without it the agent works the same, with a larger heap.
+ * (collectGarbage in lib/agent/heal.ts): the peak at 1,000 containers went from 70-72 MiB to
+ * 63.2-63.6 (`npm run bench:recovery`). Without it the agent works the same, with a larger heap.
  * The webhook's counterpart is WEBHOOK_NODE_OPTIONS in lib/webhook/flags.ts.
  */
 export const AGENT_NODE_OPTIONS = '--max-semi-space-size=1 --expose-gc';

@@ -34,7 +34,7 @@ export interface MountEntry {
   readonly shared?: boolean;
 }
 
-/** mountinfo escapes space, tab, newline and backslash as `\\ooo`; any other byte is itself. */
+/** mountinfo escapes space, tab, newline and backslash as `\ooo`; any other byte is itself. */
 export function unescapeMountinfo(field: string): string {
   if (!field.includes('\\')) return field;
   return field.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
@@ -82,18 +82,18 @@ function parseMountinfoLine(line: string): MountEntry | undefined {
   if (!Number.isSafeInteger(mountId) || !Number.isSafeInteger(parentId) || mountId <= 0) return undefined;
   const root = unescapeMountinfo(line.slice(ends[2] + 1, ends[3]));
   const mountPoint = unescapeMountinfo(line.slice(ends[3] + 1, ends[4]));
-  const rootExact = isUtf8Exact(root);
-  const mountPointExact = isUtf8Exact(mountPoint);
+  const rootText = utf8TextOf(root);
+  const mountPointText = utf8TextOf(mountPoint);
   return {
     mountId,
     parentId,
     device: line.slice(ends[1] + 1, ends[2]),
-    root: rootExact ? utf8Text(root) : root,
-    mountPoint: mountPointExact ? utf8Text(mountPoint) : mountPoint,
+    root: rootText ?? root,
+    mountPoint: mountPointText ?? mountPoint,
     options: line.slice(ends[4] + 1, ends[5]).split(','),
     fsType: line.slice(typeStart, typeEnd),
     source: decodeName(unescapeMountinfo(line.slice(typeEnd + 1, sourceEnd < 0 ? line.length : sourceEnd))),
-    exact: rootExact && mountPointExact,
+    exact: rootText !== undefined && mountPointText !== undefined,
     shared,
   };
 }
@@ -160,23 +160,19 @@ function mountPointStart(text: string, start: number, end: number): number {
 
 /**
  * Mount point names are bytes (the text was read as latin1, one char per byte); the agent works
- * with strings. A name that is valid UTF-8 becomes its text, exactly (utf8Text); any other keeps
- * one char per byte and is marked inexact.
+ * with strings. A name that is valid UTF-8 becomes its text, exactly; for any other this is
+ * undefined (the name keeps one char per byte and is marked inexact).
  */
-function isUtf8Exact(s: string): boolean {
-  if (!/[\x80-\xff]/.test(s)) return true;
+function utf8TextOf(s: string): string | undefined {
+  if (!/[\x80-\xff]/.test(s)) return s;
   const bytes = Buffer.from(s, 'latin1');
-  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
-}
-
-/** The text of a name whose bytes are valid UTF-8 (isUtf8Exact). */
-function utf8Text(s: string): string {
-  return /[\x80-\xff]/.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : undefined;
 }
 
 /** A name as text when its bytes are valid UTF-8, else as its bytes (one char each). */
 function decodeName(s: string): string {
-  return isUtf8Exact(s) ? utf8Text(s) : s;
+  return utf8TextOf(s) ?? s;
 }
 
 /** Mount attributes worth carrying over to a replacement mount. */

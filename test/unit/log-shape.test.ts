@@ -3,6 +3,7 @@
  * msg and component. The loggers tested are the ones the binaries build (webhookLogger,
  * agentLogger, and the agent's LineLog that its parts and the CSI plugin write through).
  */
+import * as fc from 'fast-check';
 import { agentLogger } from '../../lib/agent/main';
 import { LOG_KEYS, Logger, logLine } from '../../lib/log';
 import { webhookLogger } from '../../lib/webhook/main';
@@ -55,4 +56,30 @@ test('a fatal start-up error of either binary is a line of the same shape (lib/c
   for (const component of ['webhook', 'agent'] as const) {
     expect(parsed(logLine('error', 'the agent must run as root', component, {}))).toEqual({ time: expect.any(String) as unknown, level: 'error', msg: 'the agent must run as root', component });
   }
+});
+
+/**
+ * The line as the plainest code writes it: the base and the line's fields merged, then the fixed
+ * keys set first and again last, so they lead and no field overrides them. logLine builds the
+ * same text member by member (merging first is ~5x slower in V8, and the webhook logs every admission).
+ */
+function referenceLine(level: 'info' | 'warn', msg: string, component: 'webhook' | 'agent', fields: Record<string, unknown>, base: Record<string, unknown>, time: string): string {
+  const fixed = { time, level, msg, component };
+  return `${JSON.stringify(Object.assign({ ...fixed }, { ...base, ...fields }, fixed))}\n`;
+}
+
+test('logLine writes what JSON.stringify of the merged fields writes, for any fields and base (property)', () => {
+  // Names that collide with each other and with the fixed keys; array-index names are left out,
+  // as an object orders those before all others (the merged reference would put them before `time`).
+  const key = fc.oneof(fc.constantFrom(...LOG_KEYS, 'uid', 'pod', 'instance', 'pid', 'reason', '"quoted"', 'a\\b', 'é', ''), fc.string({ maxLength: 6 }).filter((k) => !/^(0|[1-9]\d*)$/.test(k)));
+  const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined), fc.constant(() => 1), fc.date({ noInvalidDate: true }));
+  const fields = fc.dictionary(key, value, { maxKeys: 8 });
+  fc.assert(
+    fc.property(fc.constantFrom('info', 'warn'), fc.string({ maxLength: 12 }), fc.constantFrom('webhook', 'agent'), fields, fields, (level, msg, component, lineFields, base) => {
+      const line = logLine(level, msg, component, lineFields, base);
+      const time = (JSON.parse(line) as { time: string }).time;
+      expect(line).toBe(referenceLine(level, msg, component, lineFields, base, time));
+    }),
+    { numRuns: 5_000 },
+  );
 });

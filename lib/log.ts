@@ -63,7 +63,7 @@ const FIXED: ReadonlySet<string> = new Set(LOG_KEYS);
  * dictionary-mode object, about 11 µs a line against 2, and the webhook writes one per admission.
  */
 export function logLine(level: LogLevel, msg: string, component: Component, fields: LogFields, base: LogFields = NO_FIELDS): string {
-  let line = `{"time":"${new Date().toISOString()}","level":"${level}","msg":${JSON.stringify(msg)},"component":"${component}"`;
+  let line = `{"time":"${isoNow()}","level":"${level}","msg":${JSON.stringify(msg)},"component":"${component}"`;
   for (const key of Object.keys(base)) {
     if (!FIXED.has(key)) line += member(key, Object.prototype.hasOwnProperty.call(fields, key) ? fields[key] : base[key]);
   }
@@ -76,7 +76,33 @@ export function logLine(level: LogLevel, msg: string, component: Component, fiel
 /** `,"key":value`, or nothing where JSON.stringify would leave the member out (undefined, functions, symbols). */
 function member(key: string, value: unknown): string {
   const json = JSON.stringify(value);
-  return json === undefined ? '' : `,${JSON.stringify(key)}:${json}`;
+  return json === undefined ? '' : `${keyText(key)}${json}`;
+}
+
+/**
+ * `,"key":` for a field name. Names come from the code, a few dozen in all, so they are kept once
+ * serialized; the bound only guards against a caller that builds names from data.
+ */
+const keyTexts = new Map<string, string>();
+function keyText(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = `,${JSON.stringify(key)}:`;
+    if (keyTexts.size < 512) keyTexts.set(key, text);
+  }
+  return text;
+}
+
+/** The time of a line; busy loggers write many lines a millisecond, so the text is reused within one. */
+let isoMs = NaN;
+let isoText = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 export class Logger {

@@ -256,8 +256,10 @@ export class WebhookServer {
         const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
         chunks.length = 0;
         const outcome = admit(text, mutator, mode);
-        res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(outcome.body) });
-        res.end(outcome.body);
+        // Encoded once: its length and the bytes written come from the same pass over the text.
+        const body = Buffer.from(outcome.body);
+        res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
         this.record(outcome, Number(process.hrtime.bigint() - started) / 1e9);
       } catch (err) {
         this.internalError(res, err);

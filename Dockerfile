@@ -141,10 +141,10 @@ LABEL org.opencontainers.image.title="lxcfs-kit-agent" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
 RUN lxcfs --version && test -x /usr/local/libexec/lxcfs-kit/lxcfs-kit-remount
-# A small young generation, gc() for passes that did bulk work, and V8's memory-over-speed mode,
-# which node accepts only on its command line (AGENT_NODE_OPTIONS and AGENT_NODE_FLAGS in
-# lib/contract.ts).
-ENV NODE_OPTIONS="--max-semi-space-size=1 --expose-gc"
+# A small young generation, gc() for passes that did bulk work, one V8 background thread, and V8's
+# memory-over-speed mode, which node accepts only on its command line (AGENT_NODE_OPTIONS and
+# AGENT_NODE_FLAGS in lib/contract.ts).
+ENV NODE_OPTIONS="--max-semi-space-size=1 --expose-gc --v8-pool-size=1"
 EXPOSE 9479
 ENTRYPOINT ["node", "--optimize-for-size", "/app/build/lib/cli.js"]
 CMD ["agent"]

@@ -164,7 +164,7 @@ describe('default install', () => {
   test('node memory: each image target sets NODE_OPTIONS to its contract constant, the manifests never repeat it', () => {
     expect(dockerfileNodeOptions('agent')).toBe(AGENT_NODE_OPTIONS);
     expect(dockerfileNodeOptions('webhook')).toBe(WEBHOOK_NODE_OPTIONS);
-    expect(AGENT_NODE_OPTIONS).toBe('--max-semi-space-size=1 --expose-gc');
+    expect(AGENT_NODE_OPTIONS).toBe('--max-semi-space-size=1 --expose-gc --v8-pool-size=1');
     expect(AGENT_NODE_FLAGS).toEqual(['--optimize-for-size']);
     expect(WEBHOOK_NODE_OPTIONS).toBe('--max-semi-space-size=4 --max-old-space-size=96');
     for (const o of [agent, webhook]) expect(((container(o).env ?? []) as Obj[]).map((e) => e.name)).not.toContain('NODE_OPTIONS');

@@ -61,7 +61,8 @@ test('a fatal start-up error of either binary is a line of the same shape (lib/c
 /**
  * The line as the plainest code writes it: the base and the line's fields merged, then the fixed
  * keys set first and again last, so they lead and no field overrides them. logLine builds the
- * same text member by member (merging first is ~5x slower in V8, and the webhook logs every admission).
+ * same text member by member (merging first cost V8 about 11 µs a line against 1, and the webhook
+ * logs every admission).
  */
 function referenceLine(level: 'info' | 'warn', msg: string, component: 'webhook' | 'agent', fields: Record<string, unknown>, base: Record<string, unknown>, time: string): string {
   const fixed = { time, level, msg, component };
@@ -69,13 +70,16 @@ function referenceLine(level: 'info' | 'warn', msg: string, component: 'webhook'
 }
 
 test('logLine writes what JSON.stringify of the merged fields writes, for any fields and base (property)', () => {
+  // Client strings reach the webhook's lines (uid, namespace, pod, reason): control characters,
+  // quotes, backslashes, line separators and lone surrogates among them.
+  const oddText = fc.string({ unit: fc.constantFrom('\u0000', '\n', '\u001f', '"', '\\', '\u2028', '\ud800', '\udfff', '😀', 'é', 'a'), maxLength: 10 });
   // Names that collide with each other and with the fixed keys; array-index names are left out,
   // as an object orders those before all others (the merged reference would put them before `time`).
-  const key = fc.oneof(fc.constantFrom(...LOG_KEYS, 'uid', 'pod', 'instance', 'pid', 'reason', '"quoted"', 'a\\b', 'é', ''), fc.string({ maxLength: 6 }).filter((k) => !/^(0|[1-9]\d*)$/.test(k)));
-  const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined), fc.constant(() => 1), fc.date({ noInvalidDate: true }));
+  const key = fc.oneof(fc.constantFrom(...LOG_KEYS, 'uid', 'pod', 'instance', 'pid', 'reason', '"quoted"', 'a\\b', 'é', ''), fc.oneof(fc.string({ maxLength: 6 }), oddText).filter((k) => !/^(0|[1-9]\d*)$/.test(k)));
+  const value = fc.oneof(fc.jsonValue({ maxDepth: 3 }), oddText, fc.constant(undefined), fc.constant(() => 1), fc.date({ noInvalidDate: true }));
   const fields = fc.dictionary(key, value, { maxKeys: 8 });
   fc.assert(
-    fc.property(fc.constantFrom('info', 'warn'), fc.string({ maxLength: 12 }), fc.constantFrom('webhook', 'agent'), fields, fields, (level, msg, component, lineFields, base) => {
+    fc.property(fc.constantFrom('info', 'warn'), fc.oneof(fc.string({ maxLength: 12 }), oddText), fc.constantFrom('webhook', 'agent'), fields, fields, (level, msg, component, lineFields, base) => {
       const line = logLine(level, msg, component, lineFields, base);
       const time = (JSON.parse(line) as { time: string }).time;
       expect(line).toBe(referenceLine(level, msg, component, lineFields, base, time));
